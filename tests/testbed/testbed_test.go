@@ -314,4 +314,3 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() (bo
 		}
 	}
 }
-

@@ -1,0 +1,196 @@
+// Package e2e drives esosync programs through the real pulumi CLI against
+// the loopback test bed.
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/esosync/pulumi-esosync/tests/harness"
+)
+
+func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{Kubernetes: true})) }
+
+// newPulumi gives a test its own PULUMI_HOME and state with the esosync
+// plugin installed from the freshly built binary.
+func newPulumi(t *testing.T) *harness.Pulumi {
+	t.Helper()
+	pulumi, err := harness.NewPulumi(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary, err := harness.ProviderBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pulumi.InstallProvider(t.Context(), binary, "0.1.0"); err != nil {
+		t.Fatal(err)
+	}
+	return pulumi
+}
+
+// copyProgram copies a program directory so stack files stay out of the repo.
+func copyProgram(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+func TestPulumiVersion(t *testing.T) {
+	pulumi, err := harness.NewPulumi(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pulumi.Run(t.Context(), "", "version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(out) != "v3.259.0" {
+		t.Errorf("pulumi version = %q, want v3.259.0", out)
+	}
+}
+
+// TestClusterInfoExample runs examples/yaml/cluster-info with `pulumi up`.
+func TestClusterInfoExample(t *testing.T) {
+	env := harness.Shared(t)
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pulumi := newPulumi(t)
+	pulumi.Env = append(pulumi.Env, "KUBECONFIG="+env.Kubeconfig)
+	dir := copyProgram(t, filepath.Join(root, "examples", "yaml", "cluster-info"))
+	ctx := t.Context()
+
+	for _, args := range [][]string{
+		{"stack", "init", "dev"},
+		{"up", "--yes", "--skip-preview"},
+	} {
+		if _, err := pulumi.Run(ctx, dir, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := pulumi.Run(ctx, dir, "stack", "output", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outputs map[string]any
+	if err := json.Unmarshal([]byte(out), &outputs); err != nil {
+		t.Fatalf("stack output: %v\n%s", err, out)
+	}
+	want := map[string]any{
+		"host": env.APIServer, "context": env.KubeContext, "namespace": "default",
+		"serverVersion": "v1.34.10", "externalSecretsApiVersions": []any{},
+	}
+	g, _ := json.Marshal(outputs)
+	w, _ := json.Marshal(want)
+	if string(g) != string(w) {
+		t.Errorf("outputs = %s\nwant      %s", g, w)
+	}
+	if _, err := pulumi.Run(ctx, dir, "destroy", "--yes", "--skip-preview"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPreviewWithoutCluster previews and deploys an explicit provider whose
+// cluster cannot be reached: the provider must connect lazily. The inline
+// kubeconfig holds a token that must not reach the state unencrypted.
+func TestPreviewWithoutCluster(t *testing.T) {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pulumi := newPulumi(t)
+	dir := copyProgram(t, filepath.Join(root, "tests", "e2e", "testdata", "offline-provider"))
+	ctx := t.Context()
+	const token = "e2e-kubeconfig-token-4f1c9a"
+	kubeconfig := `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: ` + token + `}}]
+contexts: [{name: unreachable, context: {cluster: c, user: u}}]
+current-context: unreachable
+`
+	if _, err := pulumi.Run(ctx, dir, "stack", "init", "dev"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pulumi.Run(ctx, dir, "config", "set", "--secret", "kubeconfigContent", "--", kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	preview, err := pulumi.Run(ctx, dir, "preview")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(preview, "+ 2 to create") && !strings.Contains(preview, "2 to create") {
+		t.Errorf("preview did not plan the stack and provider:\n%s", preview)
+	}
+	up, err := pulumi.Run(ctx, dir, "up", "--yes", "--skip-preview")
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := pulumi.Run(ctx, dir, "stack", "export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{"preview output": preview, "up output": up, "exported state": state} {
+		if strings.Contains(text, token) {
+			t.Errorf("%s contains the kubeconfig token", name)
+		}
+	}
+	if !strings.Contains(state, "ciphertext") {
+		t.Error("exported state holds no encrypted value: the kubeconfig was not stored as a secret")
+	}
+	if _, err := pulumi.Run(ctx, dir, "destroy", "--yes", "--skip-preview"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPreviewNamesBadConfig checks a bad context is reported at preview with
+// the config key in the message.
+func TestPreviewNamesBadConfig(t *testing.T) {
+	env := harness.Shared(t)
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pulumi := newPulumi(t)
+	dir := copyProgram(t, filepath.Join(root, "examples", "yaml", "cluster-info"))
+	ctx := t.Context()
+	for _, args := range [][]string{
+		{"stack", "init", "dev"},
+		{"config", "set", "esosync:kubeconfig", env.Kubeconfig},
+		{"config", "set", "esosync:context", "staging"},
+	} {
+		if _, err := pulumi.Run(ctx, dir, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := pulumi.Run(ctx, dir, "preview")
+	if err == nil {
+		t.Fatalf("preview succeeded with an unknown context:\n%s", out)
+	}
+	for _, want := range []string{"esosync:context", `"staging"`, `"esosync-test"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("preview output does not mention %s:\n%s", want, out)
+		}
+	}
+}
