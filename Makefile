@@ -12,7 +12,7 @@ TOOLS_BIN := $(CURDIR)/.tools/bin
 LDFLAGS   := -X $(MODULE)/provider.Version=$(VERSION)
 
 # The pulumi CLI runs fully offline: local state, no update checks, no plugin downloads.
-export PATH := $(TOOLS_BIN):$(CURDIR)/bin:$(PATH)
+export PATH := $(TOOLS_BIN):$(PATH)
 export PULUMI_HOME ?= $(CURDIR)/.pulumi-home
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true

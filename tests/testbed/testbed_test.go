@@ -138,6 +138,31 @@ func TestControllerManagerRuns(t *testing.T) {
 		}
 		return err == nil, err
 	})
+
+	// The garbage collector deletes dependents of a deleted owner (what ESO's
+	// creationPolicy Owner relies on).
+	owner, err := clients.CoreV1().ConfigMaps("kcm-check").Create(ctx,
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "owner"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dependent := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
+		Name: "dependent", Namespace: "kcm-check",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: owner.Name, UID: owner.UID}},
+	}}
+	if _, err := clients.CoreV1().Secrets("kcm-check").Create(ctx, dependent, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := clients.CoreV1().ConfigMaps("kcm-check").Delete(ctx, owner.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 60*time.Second, "garbage collection of the owned Secret", func() (bool, error) {
+		_, err := clients.CoreV1().Secrets("kcm-check").Get(ctx, "dependent", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, err
+	})
 }
 
 func TestVaultKV2(t *testing.T) {
