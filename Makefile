@@ -5,7 +5,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := build
 
-VERSION   := 0.1.0
+# The version lives in provider/provider.go; the ldflag keeps release builds able to override it.
+VERSION   ?= $(shell sed -n 's/^var Version = "\(.*\)"$$/\1/p' provider/provider.go)
 MODULE    := github.com/esosync/pulumi-esosync
 PROVIDER  := bin/pulumi-resource-esosync
 TOOLS_BIN := $(CURDIR)/.tools/bin

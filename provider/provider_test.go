@@ -86,9 +86,10 @@ func TestConfigureValidation(t *testing.T) {
 	const credential = "super-secret-token-value"
 
 	tests := []struct {
-		name    string
-		config  map[string]string
-		wantErr []string // substrings; empty means Configure succeeds
+		name          string
+		config        map[string]string
+		kubeconfigEnv string   // KUBECONFIG; a missing file when empty
+		wantErr       []string // substrings; empty means Configure succeeds
 	}{
 		{name: "no settings at all: preview must not need a cluster", config: map[string]string{}},
 		{name: "unreachable cluster is fine until first use", config: map[string]string{"kubeconfig": kubeconfig}},
@@ -104,6 +105,13 @@ func TestConfigureValidation(t *testing.T) {
 			wantErr: []string{"esosync:context", `"prod"`, `"ctx-a"`, `"ctx-b"`},
 		},
 		{
+			name:          "unknown context in the default kubeconfig",
+			config:        map[string]string{"context": "prod"},
+			kubeconfigEnv: kubeconfig,
+			wantErr:       []string{"esosync:context", `"prod"`, `"ctx-a"`},
+		},
+		{name: "context with no default kubeconfig to check it against", config: map[string]string{"context": "prod"}},
+		{
 			name:    "inline content that is not a kubeconfig",
 			config:  map[string]string{"kubeconfig": "apiVersion: v1\nusers: {token: \"" + credential + "\"\n"},
 			wantErr: []string{"esosync:kubeconfig", "not a valid kubeconfig"},
@@ -112,7 +120,11 @@ func TestConfigureValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// KUBECONFIG and HOME point nowhere so defaults cannot leak in.
-			t.Setenv("KUBECONFIG", filepath.Join(dir, "absent"))
+			env := tt.kubeconfigEnv
+			if env == "" {
+				env = filepath.Join(dir, "absent")
+			}
+			t.Setenv("KUBECONFIG", env)
 			t.Setenv("HOME", dir)
 			err := newServer(t).Configure(config(tt.config))
 			if len(tt.wantErr) == 0 {

@@ -92,7 +92,7 @@ func run(ctx context.Context, keep bool) (err error) {
 		return err
 	}
 	pulumi.Env = append(pulumi.Env, "KUBECONFIG="+env.Kubeconfig)
-	if err := pulumi.InstallProvider(ctx, binary, "0.1.0"); err != nil {
+	if err := pulumi.InstallProvider(ctx, binary); err != nil {
 		return err
 	}
 	version, err := pulumi.Run(ctx, "", "version")
@@ -108,7 +108,7 @@ func run(ctx context.Context, keep bool) (err error) {
 
 	step("pulumi up: examples/yaml/cluster-info against the local cluster")
 	program := filepath.Join(work, "cluster-info")
-	if err := copyDir(filepath.Join(root, "examples", "yaml", "cluster-info"), program); err != nil {
+	if err := harness.CopyProgram(filepath.Join(root, "examples", "yaml", "cluster-info"), program); err != nil {
 		return err
 	}
 	pulumi.Stdout = &indent{}
@@ -197,29 +197,6 @@ func orNone(items []string) string {
 		return "(none yet)"
 	}
 	return strings.Join(items, ", ")
-}
-
-func copyDir(src, dst string) error {
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return err
-	}
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // indent prefixes each line of the pulumi CLI's output so the demo's own

@@ -26,7 +26,7 @@ func newPulumi(t *testing.T) *harness.Pulumi {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pulumi.InstallProvider(t.Context(), binary, "0.1.0"); err != nil {
+	if err := pulumi.InstallProvider(t.Context(), binary); err != nil {
 		t.Fatal(err)
 	}
 	return pulumi
@@ -36,21 +36,8 @@ func newPulumi(t *testing.T) *harness.Pulumi {
 func copyProgram(t *testing.T, src string) string {
 	t.Helper()
 	dst := t.TempDir()
-	entries, err := os.ReadDir(src)
-	if err != nil {
+	if err := harness.CopyProgram(src, dst); err != nil {
 		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return dst
 }
@@ -140,7 +127,7 @@ current-context: unreachable
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(preview, "+ 2 to create") && !strings.Contains(preview, "2 to create") {
+	if !strings.Contains(preview, "2 to create") {
 		t.Errorf("preview did not plan the stack and provider:\n%s", preview)
 	}
 	up, err := pulumi.Run(ctx, dir, "up", "--yes", "--skip-preview")

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/esosync/pulumi-esosync/provider"
 )
 
 // Pulumi runs the test bed's pulumi CLI fully offline: a private
@@ -82,10 +84,36 @@ func (p *Pulumi) Run(ctx context.Context, dir string, args ...string) (string, e
 	return out.String(), nil
 }
 
-// InstallProvider installs the esosync plugin binary as version v.
-func (p *Pulumi) InstallProvider(ctx context.Context, binary, version string) error {
-	_, err := p.Run(ctx, "", "plugin", "install", "resource", "esosync", version, "--file", binary)
+// InstallProvider installs the esosync plugin binary under the version the
+// provider package declares, the one `make build` stamps into it.
+func (p *Pulumi) InstallProvider(ctx context.Context, binary string) error {
+	_, err := p.Run(ctx, "", "plugin", "install", "resource", provider.Name, provider.Version, "--file", binary)
 	return err
+}
+
+// CopyProgram copies the files of a program directory (not subdirectories)
+// into dst, so stack files and build output stay out of the repository.
+func CopyProgram(src, dst string) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ProviderBinary is the esosync plugin built by `make build`

@@ -38,15 +38,16 @@ func (s Settings) inline() bool {
 // Validate checks what can be checked without contacting the cluster, so
 // mistakes surface at `pulumi preview`. Errors name the config key.
 func (s Settings) Validate() error {
-	if s.Kubeconfig == "" {
-		// kubectl's defaults may legitimately be absent where only previews run.
-		return nil
-	}
 	raw, err := s.rawConfig()
 	if err != nil {
+		if s.Kubeconfig == "" {
+			// kubectl's defaults may legitimately be unreadable where only previews run.
+			return nil
+		}
 		return err
 	}
-	if s.Context != "" {
+	// With kubectl's defaults and no file there, there is nothing to check a context against.
+	if s.Context != "" && (s.Kubeconfig != "" || len(raw.Contexts) > 0) {
 		if _, ok := raw.Contexts[s.Context]; !ok {
 			return fmt.Errorf("esosync:context: context %q is not in the kubeconfig (it has %s)", s.Context, contextNames(raw))
 		}

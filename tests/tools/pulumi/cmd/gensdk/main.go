@@ -16,6 +16,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime/debug"
 
 	"github.com/blang/semver"
 	gogen "github.com/pulumi/pulumi/pkg/v3/codegen/go"
@@ -97,13 +98,30 @@ func goMod(spec schema.PackageSpec) ([]byte, error) {
 	if err := json.Unmarshal(spec.Language["go"], &info); err != nil || info.ImportBasePath == "" {
 		return nil, fmt.Errorf("schema: language.go.importBasePath is required for the Go SDK (%v)", err)
 	}
-	return []byte(fmt.Sprintf("module %s\n\ngo 1.25\n\nrequire github.com/pulumi/pulumi/sdk/v3 v%s\n",
-		path.Dir(info.ImportBasePath), pulumiSDKVersion)), nil
+	sdk, err := pulumiSDKVersion()
+	if err != nil {
+		return nil, err
+	}
+	return []byte(fmt.Sprintf("module %s\n\ngo 1.25\n\nrequire %s %s\n",
+		path.Dir(info.ImportBasePath), pulumiSDKModule, sdk)), nil
 }
 
+const pulumiSDKModule = "github.com/pulumi/pulumi/sdk/v3"
+
 // pulumiSDKVersion is the Go SDK the generated code is written against: the
-// one this generator is built with.
-const pulumiSDKVersion = "3.259.0"
+// one this generator is linked with, so the tools module's go.mod decides.
+func pulumiSDKVersion() (string, error) {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "", fmt.Errorf("gensdk was built without module information")
+	}
+	for _, dep := range info.Deps {
+		if dep.Path == pulumiSDKModule {
+			return dep.Version, nil
+		}
+	}
+	return "", fmt.Errorf("gensdk is not linked with %s", pulumiSDKModule)
+}
 
 // noExternalPackages refuses every package reference: the esosync schema
 // references no other Pulumi package, and resolving one would need plugins.
