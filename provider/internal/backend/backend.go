@@ -1,0 +1,51 @@
+// Package backend is the one small interface every secret backend (Vault,
+// AWS Secrets Manager, Pulumi ESC) implements. It is modelled on External
+// Secrets Operator's SecretsClient, so that the sync engine can apply ESO's
+// semantics (decoding, conversion, templates) on top of any backend.
+//
+// Backends never import Kubernetes packages: whatever a backend needs from
+// the cluster (a token, a service account JWT) is resolved by the caller and
+// handed over in the backend's Config.
+package backend
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrNotFound is returned (wrapped) when the remote secret, or the property
+// asked for, does not exist. It is ESO's NoSecretError: the sync engine
+// treats it as "no data" where ESO does, and as a failure elsewhere.
+var ErrNotFound = errors.New("secret not found")
+
+// Ref names one remote secret, as ESO's ExternalSecretDataRemoteRef does.
+type Ref struct {
+	// Key is the backend's name for the secret, e.g. a Vault path below the mount.
+	Key string
+	// Property selects one value inside a structured secret; empty means the whole secret.
+	Property string
+	// Version pins a backend version; empty means the current one.
+	Version string
+}
+
+// Meta describes the remote secret a read came from. It never holds a value.
+type Meta struct {
+	// Version is the backend's version id of what was read (Vault KV v2
+	// version, AWS VersionId, ESC revision); empty when the backend has none.
+	Version string
+}
+
+// Client reads secrets from one configured store.
+type Client interface {
+	// GetSecret returns one value: the property when ref.Property is set,
+	// otherwise the whole remote secret (JSON-encoded when it is structured).
+	GetSecret(ctx context.Context, ref Ref) ([]byte, Meta, error)
+	// GetSecretMap returns the key/value pairs of the remote secret, or of
+	// the object at ref.Property. Nested values are JSON-encoded.
+	GetSecretMap(ctx context.Context, ref Ref) (map[string][]byte, Meta, error)
+	// Validate checks that the credentials work and grant access to the
+	// store's scope. The error carries the backend's own reason.
+	Validate(ctx context.Context) error
+	// Close releases what the client holds (for example revokes a login token).
+	Close(ctx context.Context) error
+}
