@@ -22,7 +22,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(harness.Main(m, harness.Options{Kubernetes: true}))
+	os.Exit(harness.Main(m, harness.Options{Kubernetes: true, Vault: true}))
 }
 
 func newServer(t *testing.T) integration.Server {

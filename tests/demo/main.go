@@ -23,6 +23,7 @@ import (
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/esosync/pulumi-esosync/tests/harness"
 )
@@ -106,21 +107,47 @@ func run(ctx context.Context, keep bool) (err error) {
 		return err
 	}
 
-	step("pulumi up: examples/yaml/cluster-info against the local cluster")
-	program := filepath.Join(work, "cluster-info")
-	if err := harness.CopyProgram(filepath.Join(root, "examples", "yaml", "cluster-info"), program); err != nil {
+	step("pulumi up: examples/yaml/vault (Operator + Vault ClusterSecretStore + ExternalSecret, sync: provider)")
+	chart, err := harness.ESOChartDir()
+	if err != nil {
+		return err
+	}
+	crds, err := harness.ESOCRDBundle()
+	if err != nil {
+		return err
+	}
+	program := filepath.Join(work, "vault")
+	if err := harness.CopyProgram(filepath.Join(root, "examples", "yaml", "vault"), program); err != nil {
 		return err
 	}
 	pulumi.Stdout = &indent{}
-	for _, args := range [][]string{{"stack", "init", "demo"}, {"up", "--yes"}} {
+	for _, args := range [][]string{
+		{"stack", "init", "demo"},
+		{"config", "set", "vaultAddress", env.VaultAddr},
+		{"config", "set", "--secret", "vaultToken", env.VaultToken},
+		{"config", "set", "esoChart", chart},
+		{"config", "set", "esoCrds", crds},
+		// There is no kubelet in the test bed: ESO's pods cannot start.
+		{"config", "set", "--type", "bool", "waitForController", "false"},
+		{"up", "--yes"},
+	} {
 		if _, err := pulumi.Run(ctx, program, args...); err != nil {
 			return err
 		}
 	}
 	pulumi.Stdout = nil
+
+	step("The target Secret default/app-secret (keys and hashes only, never values)")
+	if err := printSecret(ctx, env, pulumi, program); err != nil {
+		return err
+	}
+
+	step("pulumi destroy")
+	pulumi.Stdout = &indent{}
 	if _, err := pulumi.Run(ctx, program, "destroy", "--yes", "--skip-preview"); err != nil {
 		return err
 	}
+	pulumi.Stdout = nil
 
 	if keep {
 		step("Test bed is up. In another shell:")
@@ -128,6 +155,36 @@ func run(ctx context.Context, keep bool) (err error) {
 		fmt.Println("    Press Ctrl-C to stop it.")
 		<-ctx.Done()
 	}
+	return nil
+}
+
+func printSecret(ctx context.Context, env *harness.Env, pulumi *harness.Pulumi, program string) error {
+	clients, err := env.Clientset()
+	if err != nil {
+		return err
+	}
+	secret, err := clients.CoreV1().Secrets("default").Get(ctx, "app-secret", metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(secret.Data))
+	for k := range secret.Data {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	fmt.Printf("    keys       %v\n", keys)
+	fmt.Printf("    labels     reconcile.external-secrets.io/managed=%s\n", secret.Labels["reconcile.external-secrets.io/managed"])
+	fmt.Printf("    annotation reconcile.external-secrets.io/data-hash=%s\n", secret.Annotations["reconcile.external-secrets.io/data-hash"])
+	out, err := pulumi.Run(ctx, program, "stack", "output", "--json")
+	if err != nil {
+		return err
+	}
+	var outputs map[string]any
+	if err := json.Unmarshal([]byte(out), &outputs); err != nil {
+		return err
+	}
+	fmt.Printf("    outputs    secretName=%v keys=%v dataHash=%v remoteVersions=%v ready=%v\n",
+		outputs["secretName"], outputs["keys"], outputs["dataHash"], outputs["remoteVersions"], outputs["ready"])
 	return nil
 }
 

@@ -12,7 +12,7 @@ import (
 	"github.com/esosync/pulumi-esosync/tests/harness"
 )
 
-func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{Kubernetes: true})) }
+func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Full)) }
 
 // newPulumi gives a test its own PULUMI_HOME and state with the esosync
 // plugin installed from the freshly built binary.

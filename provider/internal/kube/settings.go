@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
@@ -103,6 +104,10 @@ type Cluster struct {
 	Context string
 	// Namespace is the default namespace for namespaced resources.
 	Namespace string
+
+	clientOnce sync.Once
+	client     client.Client
+	clientErr  error
 }
 
 // Connect builds clients for the settings. It does not call the server.

@@ -1,0 +1,180 @@
+package provider_test
+
+import (
+	"strings"
+	"testing"
+
+	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/property"
+)
+
+// props builds a property map from plain Go values.
+func props(m map[string]any) property.Map {
+	return resource.FromResourcePropertyMap(resource.NewPropertyMapFromMap(m))
+}
+
+func urn(typ, name string) resource.URN {
+	return resource.URN("urn:pulumi:test::test::esosync:index:" + typ + "::" + name)
+}
+
+func vaultBackend(mutate func(v map[string]any)) map[string]any {
+	v := map[string]any{
+		"server":  "http://127.0.0.1:8200",
+		"path":    "secret",
+		"version": "v2",
+		"auth":    map[string]any{"token": map[string]any{"value": "t"}},
+	}
+	if mutate != nil {
+		mutate(v)
+	}
+	return map[string]any{"vault": v}
+}
+
+func externalSecret(mutate func(m map[string]any)) map[string]any {
+	m := map[string]any{
+		"namespace": "app",
+		"store":     map[string]any{"kind": "ClusterSecretStore", "name": "vault"},
+		"data": []any{map[string]any{"secretKey": "password",
+			"remoteRef": map[string]any{"key": "my-app/config", "property": "password"}}},
+	}
+	if mutate != nil {
+		mutate(m)
+	}
+	return m
+}
+
+// TestCheckRejectsBadInputs runs what `pulumi preview` runs on bad inputs:
+// each must fail with the field path in the message, without a cluster.
+func TestCheckRejectsBadInputs(t *testing.T) {
+	tests := []struct {
+		name     string
+		typ      string
+		inputs   map[string]any
+		wantPath string
+		wantText string
+	}{
+		{"missing server", "ClusterSecretStore", map[string]any{"backend": vaultBackend(func(v map[string]any) { v["server"] = "" })},
+			"backend.vault.server", "must not be empty"},
+		{"server not a URL", "ClusterSecretStore", map[string]any{"backend": vaultBackend(func(v map[string]any) { v["server"] = "vault:8200" })},
+			"backend.vault.server", "not an http(s) URL"},
+		{"bad KV version", "ClusterSecretStore", map[string]any{"backend": vaultBackend(func(v map[string]any) { v["version"] = "v3" })},
+			"backend.vault.version", "v3"},
+		{"no backend", "ClusterSecretStore", map[string]any{"backend": map[string]any{}},
+			"backend", "exactly one backend"},
+		{"two auth methods", "ClusterSecretStore", map[string]any{"backend": vaultBackend(func(v map[string]any) {
+			v["auth"] = map[string]any{"token": map[string]any{"value": "t"},
+				"userPass": map[string]any{"username": "u", "password": map[string]any{"value": "p"}}}
+		})}, "backend.vault.auth", "exactly one"},
+		{"no auth method", "SecretStore", map[string]any{"backend": vaultBackend(func(v map[string]any) { v["auth"] = map[string]any{} })},
+			"backend.vault.auth", "exactly one"},
+		{"credential with both sources", "ClusterSecretStore", map[string]any{"backend": vaultBackend(func(v map[string]any) {
+			v["auth"] = map[string]any{"token": map[string]any{"value": "t", "secretRef": map[string]any{"name": "s", "key": "k"}}}
+		})}, "backend.vault.auth.token", "only one"},
+		{"credential with no source", "ClusterSecretStore", map[string]any{"backend": vaultBackend(func(v map[string]any) {
+			v["auth"] = map[string]any{"token": map[string]any{}}
+		})}, "backend.vault.auth.token", "set one of"},
+		{"empty secretRef key", "SecretStore", map[string]any{"backend": vaultBackend(func(v map[string]any) {
+			v["auth"] = map[string]any{"token": map[string]any{"secretRef": map[string]any{"name": "vault-token", "key": ""}}}
+		})}, "backend.vault.auth.token.secretRef.key", "must not be empty"},
+		{"bad secretRef name", "SecretStore", map[string]any{"backend": vaultBackend(func(v map[string]any) {
+			v["auth"] = map[string]any{"token": map[string]any{"secretRef": map[string]any{"name": "Vault_Token", "key": "t"}}}
+		})}, "backend.vault.auth.token.secretRef.name", "not a valid Kubernetes name"},
+		{"kubernetes auth without role", "ClusterSecretStore", map[string]any{"backend": vaultBackend(func(v map[string]any) {
+			v["auth"] = map[string]any{"kubernetes": map[string]any{"role": "", "serviceAccountRef": map[string]any{"name": "eso"}}}
+		})}, "backend.vault.auth.kubernetes.role", "must not be empty"},
+		{"userPass without username", "ClusterSecretStore", map[string]any{"backend": vaultBackend(func(v map[string]any) {
+			v["auth"] = map[string]any{"userPass": map[string]any{"username": "", "password": map[string]any{"value": "p"}}}
+		})}, "backend.vault.auth.userPass.username", "must not be empty"},
+		{"caBundle not PEM", "ClusterSecretStore", map[string]any{"backend": vaultBackend(func(v map[string]any) { v["caBundle"] = "not a cert" })},
+			"backend.vault.caBundle", "PEM"},
+		{"mount path with slash", "ClusterSecretStore", map[string]any{"backend": vaultBackend(func(v map[string]any) { v["path"] = "/secret" })},
+			"backend.vault.path", "mount path"},
+		{"bad store namespace", "SecretStore", map[string]any{"namespace": "Not_A_Namespace", "backend": vaultBackend(nil)},
+			"namespace", "not a valid namespace"},
+		{"bad store name", "ClusterSecretStore", map[string]any{"name": "UPPER", "backend": vaultBackend(nil)},
+			"name", "not a valid Kubernetes name"},
+		{"empty remote key", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["data"] = []any{map[string]any{"secretKey": "password", "remoteRef": map[string]any{"key": ""}}}
+		}), "data[0].remoteRef.key", "must not be empty"},
+		{"empty secret key", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["data"] = []any{map[string]any{"secretKey": "", "remoteRef": map[string]any{"key": "k"}}}
+		}), "data[0].secretKey", "must not be empty"},
+		{"invalid secret key", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["data"] = []any{map[string]any{"secretKey": "pass word", "remoteRef": map[string]any{"key": "k"}}}
+		}), "data[0].secretKey", "not a valid Secret key"},
+		{"unknown store kind", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["store"] = map[string]any{"kind": "VaultStore", "name": "vault"}
+		}), "store.kind", "VaultStore"},
+		{"empty store name", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["store"] = map[string]any{"kind": "SecretStore", "name": ""}
+		}), "store.name", "must not be empty"},
+		{"bad duration", "ExternalSecret", externalSecret(func(m map[string]any) { m["refreshInterval"] = "5x" }),
+			"refreshInterval", "not a duration"},
+		{"negative duration", "ExternalSecret", externalSecret(func(m map[string]any) { m["refreshInterval"] = "-1m" }),
+			"refreshInterval", "negative"},
+		{"bad sync mode", "ExternalSecret", externalSecret(func(m map[string]any) { m["sync"] = "kubelet" }),
+			"sync", "kubelet"},
+		{"bad creation policy", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["target"] = map[string]any{"creationPolicy": "Always"}
+		}), "target.creationPolicy", "Always"},
+		{"delete without ownership", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["target"] = map[string]any{"creationPolicy": "Orphan", "deletionPolicy": "Delete"}
+		}), "target.deletionPolicy", "creationPolicy Owner"},
+		{"bad decoding strategy", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["data"] = []any{map[string]any{"secretKey": "k", "remoteRef": map[string]any{"key": "k", "decodingStrategy": "Hex"}}}
+		}), "data[0].remoteRef.decodingStrategy", "Hex"},
+		{"no data at all", "ExternalSecret", externalSecret(func(m map[string]any) { delete(m, "data") }),
+			"data", "at least one"},
+		{"dataFrom without extract", "ExternalSecret", externalSecret(func(m map[string]any) { m["dataFrom"] = []any{map[string]any{}} }),
+			"dataFrom[0]", "set extract"},
+		{"bad target name", "ExternalSecret", externalSecret(func(m map[string]any) { m["target"] = map[string]any{"name": "App Secret"} }),
+			"target.name", "not a valid Kubernetes name"},
+	}
+	s := newServer(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := s.Check(p.CheckRequest{Urn: urn(tt.typ, "x"), Inputs: props(tt.inputs)})
+			if err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			for _, f := range resp.Failures {
+				if f.Property == tt.wantPath && strings.Contains(f.Reason, tt.wantPath) && strings.Contains(f.Reason, tt.wantText) {
+					return
+				}
+			}
+			t.Errorf("no failure at %s mentioning %q; got %+v", tt.wantPath, tt.wantText, resp.Failures)
+		})
+	}
+}
+
+// TestCheckToleratesUnknowns: at the first preview a store's ref is not
+// known yet; Check must not flag it.
+func TestCheckToleratesUnknowns(t *testing.T) {
+	inputs := props(externalSecret(nil)).Set("store", property.New(property.Computed))
+	resp, err := newServer(t).Check(p.CheckRequest{Urn: urn("ExternalSecret", "x"), Inputs: inputs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Failures) != 0 {
+		t.Errorf("failures for unknown inputs: %+v", resp.Failures)
+	}
+}
+
+// TestCheckAcceptsGoodInputs guards against a validator that rejects everything.
+func TestCheckAcceptsGoodInputs(t *testing.T) {
+	s := newServer(t)
+	for typ, inputs := range map[string]map[string]any{
+		"ClusterSecretStore": {"backend": vaultBackend(nil)},
+		"SecretStore":        {"namespace": "app", "backend": vaultBackend(nil)},
+		"ExternalSecret":     externalSecret(nil),
+	} {
+		resp, err := s.Check(p.CheckRequest{Urn: urn(typ, "x"), Inputs: props(inputs)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Failures) != 0 {
+			t.Errorf("%s: unexpected failures %+v", typ, resp.Failures)
+		}
+	}
+}

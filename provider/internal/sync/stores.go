@@ -1,0 +1,150 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
+	esmeta "github.com/external-secrets/external-secrets/apis/meta/v1"
+	"github.com/external-secrets/external-secrets/pkg/esutils/resolvers"
+	authv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/esosync/pulumi-esosync/provider/internal/backend"
+	"github.com/esosync/pulumi-esosync/provider/internal/backend/vault"
+)
+
+// Kube is what the engine needs from the cluster.
+type Kube struct {
+	Client    client.Client
+	Clientset kubernetes.Interface
+}
+
+// GetStore reads the store an ExternalSecret in namespace refers to.
+func GetStore(ctx context.Context, k Kube, ref esv1.SecretStoreRef, namespace string) (esv1.GenericStore, error) {
+	var store esv1.GenericStore
+	key := client.ObjectKey{Name: ref.Name}
+	if ref.Kind == esv1.ClusterSecretStoreKind {
+		store = &esv1.ClusterSecretStore{}
+	} else {
+		store = &esv1.SecretStore{}
+		key.Namespace = namespace
+	}
+	if err := k.Client.Get(ctx, key, store); err != nil {
+		return nil, fmt.Errorf("could not get %s %q: %w", storeKind(store), ref.Name, err)
+	}
+	return store, nil
+}
+
+// OpenStore builds a backend client for store, resolving its credentials
+// from the cluster the way ESO does for an ExternalSecret in namespace (for
+// a SecretStore, its own namespace). It logs in; callers Close the client.
+func OpenStore(ctx context.Context, k Kube, store esv1.GenericStore, namespace string) (backend.Client, error) {
+	spec := store.GetSpec()
+	if spec == nil || spec.Provider == nil {
+		return nil, errors.New("store has no provider")
+	}
+	if ss, ok := store.(*esv1.SecretStore); ok {
+		namespace = ss.Namespace
+	}
+	switch {
+	case spec.Provider.Vault != nil:
+		cfg, err := vaultConfig(ctx, k, storeKind(store), namespace, spec.Provider.Vault)
+		if err != nil {
+			return nil, err
+		}
+		return vault.New(ctx, cfg)
+	default:
+		return nil, errors.New("store backend is not supported by esosync yet (supported: vault)")
+	}
+}
+
+func storeKind(store esv1.GenericStore) string {
+	if _, ok := store.(*esv1.ClusterSecretStore); ok {
+		return esv1.ClusterSecretStoreKind
+	}
+	return esv1.SecretStoreKind
+}
+
+// vaultConfig turns ESO's Vault provider spec into the backend's Config.
+func vaultConfig(ctx context.Context, k Kube, kind, namespace string, v *esv1.VaultProvider) (vault.Config, error) {
+	cfg := vault.Config{
+		Server:    v.Server,
+		Path:      deref(v.Path),
+		Version:   string(v.Version),
+		Namespace: deref(v.Namespace),
+		CABundle:  v.CABundle,
+	}
+	if v.Auth == nil {
+		return cfg, errors.New("vault store has no auth")
+	}
+	secret := func(what string, ref esmeta.SecretKeySelector) (string, error) {
+		val, err := resolvers.SecretKeyRef(ctx, k.Client, kind, namespace, &ref)
+		if err != nil {
+			return "", fmt.Errorf("reading %s: %w", what, err)
+		}
+		return val, nil
+	}
+	a := v.Auth
+	var err error
+	switch {
+	case a.TokenSecretRef != nil:
+		cfg.Auth.Token, err = secret("auth.tokenSecretRef", *a.TokenSecretRef)
+	case a.AppRole != nil:
+		ar := &vault.AppRole{Path: a.AppRole.Path, RoleID: a.AppRole.RoleID}
+		if ar.RoleID == "" && a.AppRole.RoleRef != nil {
+			if ar.RoleID, err = secret("auth.appRole.roleRef", *a.AppRole.RoleRef); err != nil {
+				return cfg, err
+			}
+		}
+		ar.SecretID, err = secret("auth.appRole.secretRef", a.AppRole.SecretRef)
+		cfg.Auth.AppRole = ar
+	case a.UserPass != nil:
+		up := &vault.UserPass{Path: a.UserPass.Path, Username: a.UserPass.Username}
+		up.Password, err = secret("auth.userPass.secretRef", a.UserPass.SecretRef)
+		cfg.Auth.UserPass = up
+	case a.Kubernetes != nil:
+		ka := &vault.Kubernetes{MountPath: a.Kubernetes.Path, Role: a.Kubernetes.Role}
+		switch {
+		case a.Kubernetes.ServiceAccountRef != nil:
+			ka.JWT, err = serviceAccountToken(ctx, k, kind, namespace, *a.Kubernetes.ServiceAccountRef)
+		case a.Kubernetes.SecretRef != nil:
+			ref := *a.Kubernetes.SecretRef
+			if ref.Key == "" {
+				ref.Key = "token"
+			}
+			ka.JWT, err = secret("auth.kubernetes.secretRef", ref)
+		default:
+			err = errors.New("auth.kubernetes: a serviceAccountRef is required when esosync syncs from outside the cluster")
+		}
+		cfg.Auth.Kubernetes = ka
+	default:
+		err = errors.New("vault store auth method is not supported by esosync yet (supported: token, appRole, kubernetes, userPass)")
+	}
+	return cfg, err
+}
+
+// serviceAccountToken asks the API server for a short-lived token of the
+// service account, with ESO's audiences and lifetime.
+func serviceAccountToken(ctx context.Context, k Kube, kind, namespace string, ref esmeta.ServiceAccountSelector) (string, error) {
+	if kind == esv1.ClusterSecretStoreKind && ref.Namespace != nil {
+		namespace = *ref.Namespace
+	}
+	expiration := int64(600)
+	req := &authv1.TokenRequest{Spec: authv1.TokenRequestSpec{Audiences: ref.Audiences, ExpirationSeconds: &expiration}}
+	resp, err := k.Clientset.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, ref.Name, req, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("cannot request Kubernetes service account token for service account %q: %w", ref.Name, err)
+	}
+	return resp.Status.Token, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

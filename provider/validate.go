@@ -1,0 +1,141 @@
+package provider
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net/url"
+	"strings"
+
+	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi/sdk/v3/go/property"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// problems collects input validation failures, each with the field path,
+// and drops those whose value is not known yet (a preview before the inputs
+// it depends on exist).
+type problems struct {
+	unknown  []string
+	failures []p.CheckFailure
+}
+
+func newProblems(inputs property.Map) *problems {
+	pr := &problems{}
+	for k, v := range inputs.All {
+		walkUnknown(k, v, &pr.unknown)
+	}
+	return pr
+}
+
+func walkUnknown(path string, v property.Value, out *[]string) {
+	switch {
+	case v.IsComputed():
+		*out = append(*out, path)
+	case v.IsMap():
+		for k, e := range v.AsMap().All {
+			walkUnknown(path+"."+k, e, out)
+		}
+	case v.IsArray():
+		for i, e := range v.AsArray().All {
+			walkUnknown(fmt.Sprintf("%s[%d]", path, i), e, out)
+		}
+	}
+}
+
+// add records a failure at path unless the value there is unknown.
+func (pr *problems) add(path, format string, args ...any) {
+	for _, u := range pr.unknown {
+		if strings.HasPrefix(path, u) || strings.HasPrefix(u, path) {
+			return
+		}
+	}
+	pr.failures = append(pr.failures, p.CheckFailure{Property: path, Reason: path + ": " + fmt.Sprintf(format, args...)})
+}
+
+func (pr *problems) dnsName(path, value string, required bool) {
+	if value == "" {
+		if required {
+			pr.add(path, "must not be empty")
+		}
+		return
+	}
+	if errs := validation.IsDNS1123Subdomain(value); len(errs) > 0 {
+		pr.add(path, "%q is not a valid Kubernetes name: %s", value, strings.Join(errs, "; "))
+	}
+}
+
+func (pr *problems) namespace(path string, value *string) {
+	if value == nil {
+		return
+	}
+	if errs := validation.IsDNS1123Label(*value); len(errs) > 0 {
+		pr.add(path, "%q is not a valid namespace name: %s", *value, strings.Join(errs, "; "))
+	}
+}
+
+func (pr *problems) secretKey(path, value string) {
+	if value == "" {
+		pr.add(path, "must not be empty")
+		return
+	}
+	if errs := validation.IsConfigMapKey(value); len(errs) > 0 {
+		pr.add(path, "%q is not a valid Secret key: %s", value, strings.Join(errs, "; "))
+	}
+}
+
+func (pr *problems) httpURL(path, value string) {
+	if value == "" {
+		pr.add(path, "must not be empty")
+		return
+	}
+	u, err := url.Parse(value)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		pr.add(path, "%q is not an http(s) URL such as https://vault.example:8200", value)
+	}
+}
+
+func (pr *problems) pemBundle(path string, value *string) {
+	if value == nil || *value == "" {
+		return
+	}
+	block, _ := pem.Decode([]byte(*value))
+	if block == nil {
+		pr.add(path, "is not PEM-encoded")
+		return
+	}
+	if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+		pr.add(path, "does not hold a valid certificate: %v", err)
+	}
+}
+
+func (pr *problems) credential(path string, c *CredentialSource, clusterScoped bool) {
+	if c == nil {
+		pr.add(path, "is required: set secretRef or value")
+		return
+	}
+	switch {
+	case c.SecretRef != nil && c.Value != nil:
+		pr.add(path, "set only one of secretRef or value")
+	case c.SecretRef == nil && c.Value == nil:
+		pr.add(path, "set one of secretRef or value")
+	case c.SecretRef != nil:
+		pr.dnsName(path+".secretRef.name", c.SecretRef.Name, true)
+		pr.secretKey(path+".secretRef.key", c.SecretRef.Key)
+		pr.namespace(path+".secretRef.namespace", c.SecretRef.Namespace)
+	case *c.Value == "":
+		pr.add(path+".value", "must not be empty")
+	}
+}
+
+func oneOf[T comparable](pr *problems, path string, value *T, allowed ...T) {
+	if value == nil {
+		return
+	}
+	for _, a := range allowed {
+		if *value == a {
+			return
+		}
+	}
+	pr.add(path, "%v is not one of %v", *value, allowed)
+}

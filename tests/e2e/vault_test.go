@@ -1,0 +1,244 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	vaultapi "github.com/hashicorp/vault/api"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/esosync/pulumi-esosync/tests/harness"
+)
+
+func randomValue(t *testing.T, prefix string) string {
+	t.Helper()
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return prefix + "-" + hex.EncodeToString(b)
+}
+
+func vaultClient(t *testing.T, env *harness.Env) *vaultapi.Client {
+	t.Helper()
+	cfg := vaultapi.DefaultConfig()
+	cfg.Address = env.VaultAddr
+	c, err := vaultapi.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetToken(env.VaultToken)
+	return c
+}
+
+// TestVaultExample runs examples/yaml/vault through the pulumi CLI:
+// up, backend change seen by refresh and healed by up, a hand edit seen by
+// refresh and healed by up, destroy; and checks no fetched value leaks into
+// state, outputs or verbose provider logs.
+func TestVaultExample(t *testing.T) {
+	env := harness.Shared(t)
+	ctx := t.Context()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	chart, err := harness.ESOChartDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds, err := harness.ESOCRDBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients, err := env.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ns = "e2e-vault"
+	if _, err := clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+
+	vc := vaultClient(t, env)
+	username, password := randomValue(t, "user"), randomValue(t, "pw")
+	put := func(data map[string]any) {
+		t.Helper()
+		if _, err := vc.KVv2("secret").Put(ctx, "my-app/config", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(map[string]any{"username": username, "password": password})
+	values := []string{username, password}
+
+	pulumi := newPulumi(t)
+	pulumi.Env = append(pulumi.Env, "KUBECONFIG="+env.Kubeconfig)
+	dir := copyProgram(t, filepath.Join(root, "examples", "yaml", "vault"))
+	var logs strings.Builder
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := pulumi.Run(ctx, dir, args...)
+		logs.WriteString(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	run("stack", "init", "dev")
+	run("config", "set", "vaultAddress", env.VaultAddr)
+	run("config", "set", "--secret", "vaultToken", env.VaultToken)
+	run("config", "set", "appNamespace", ns)
+	run("config", "set", "esoChart", chart)
+	run("config", "set", "esoCrds", crds)
+	run("config", "set", "--type", "bool", "waitForController", "false")
+
+	verbose := []string{"--yes", "--skip-preview", "-v=9", "--logtostderr", "--logflow"}
+	run(append([]string{"up"}, verbose...)...)
+	assertSecret(t, env, ns, "app-secret", map[string]string{"username": username, "password": password})
+	outputs := stackOutputs(t, run("stack", "output", "--json", "--show-secrets"))
+	if outputs["secretName"] != "app-secret" || outputs["ready"] != true {
+		t.Errorf("outputs = %v", outputs)
+	}
+	firstHash := outputs["dataHash"]
+
+	// Backend change: refresh reports it, up heals it.
+	password2 := randomValue(t, "pw2")
+	values = append(values, password2)
+	put(map[string]any{"username": username, "password": password2})
+	refresh := run("refresh", "--yes", "--skip-preview")
+	if !strings.Contains(refresh, "1 updated") {
+		t.Errorf("refresh after a Vault change does not report the ExternalSecret changed:\n%s", refresh)
+	}
+	assertSecret(t, env, ns, "app-secret", map[string]string{"username": username, "password": password})
+	up := run(append([]string{"up"}, verbose...)...)
+	if !strings.Contains(up, "1 updated") {
+		t.Errorf("up after drift did not update the ExternalSecret:\n%s", up)
+	}
+	assertSecret(t, env, ns, "app-secret", map[string]string{"username": username, "password": password2})
+	outputs = stackOutputs(t, run("stack", "output", "--json", "--show-secrets"))
+	if outputs["dataHash"] == firstHash {
+		t.Error("dataHash did not change with the synced content")
+	}
+
+	// Hand edit: refresh reports it, up heals it.
+	secret, err := clients.CoreV1().Secrets(ns).Get(ctx, "app-secret", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret.Data["password"] = []byte("edited-by-hand")
+	if _, err := clients.CoreV1().Secrets(ns).Update(ctx, secret, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	refresh = run("refresh", "--yes", "--skip-preview")
+	if !strings.Contains(refresh, "1 updated") {
+		t.Errorf("refresh after a hand edit does not report drift:\n%s", refresh)
+	}
+	run(append([]string{"up"}, verbose...)...)
+	assertSecret(t, env, ns, "app-secret", map[string]string{"username": username, "password": password2})
+	if out := run("up", "--yes", "--skip-preview"); !strings.Contains(out, "4 unchanged") {
+		t.Errorf("a second up is not a no-op:\n%s", out)
+	}
+
+	// Leak scan: state with secrets shown, outputs, and every log line so far.
+	state := run("stack", "export", "--show-secrets")
+	shown := run("stack", "output", "--json", "--show-secrets")
+	for _, v := range values {
+		for name, text := range map[string]string{"exported state": state, "stack outputs": shown, "CLI and provider logs": logs.String()} {
+			if strings.Contains(text, v) {
+				t.Errorf("%s contain a value fetched from Vault", name)
+			}
+		}
+	}
+
+	run("destroy", "--yes", "--skip-preview")
+	assertNothingLeft(t, env, ns)
+}
+
+func stackOutputs(t *testing.T, out string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("stack output: %v\n%s", err, out)
+	}
+	return m
+}
+
+func assertSecret(t *testing.T, env *harness.Env, ns, name string, want map[string]string) {
+	t.Helper()
+	clients, err := env.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := clients.CoreV1().Secrets(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("target Secret: %v", err)
+	}
+	if len(s.Data) != len(want) {
+		t.Errorf("Secret %s/%s has keys %v, want %v", ns, name, keysOf(s.Data), want)
+	}
+	for k, v := range want {
+		if string(s.Data[k]) != v {
+			t.Errorf("Secret %s/%s key %q does not hold the Vault value", ns, name, k)
+		}
+	}
+	if s.Labels["reconcile.external-secrets.io/managed"] != "true" || s.Annotations["reconcile.external-secrets.io/data-hash"] == "" {
+		t.Errorf("Secret lacks ESO's managed label or data-hash annotation: labels %v annotations %v", s.Labels, s.Annotations)
+	}
+}
+
+func keysOf(m map[string][]byte) []string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// assertNothingLeft checks destroy removed every esosync object: the CRs,
+// the managed credentials, the target Secret and the Helm release.
+func assertNothingLeft(t *testing.T, env *harness.Env, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := env.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range []string{"externalsecrets", "secretstores", "clustersecretstores"} {
+		list, err := dyn.Resource(schema.GroupVersionResource{Group: "external-secrets.io", Version: "v1", Resource: res}).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatalf("listing %s: %v", res, err)
+		}
+		for _, item := range list.Items {
+			if item.GetLabels()["app.kubernetes.io/managed-by"] == "esosync" {
+				t.Errorf("%s %s/%s left behind", res, item.GetNamespace(), item.GetName())
+			}
+		}
+	}
+	clients, err := env.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets, err := clients.CoreV1().Secrets("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range secrets.Items {
+		managed := s.Labels["app.kubernetes.io/managed-by"] == "esosync" || s.Labels["reconcile.external-secrets.io/managed"] == "true"
+		release := s.Type == "helm.sh/release.v1" && s.Labels["name"] == "external-secrets"
+		if managed || release || (s.Namespace == ns && s.Name == "app-secret") {
+			t.Errorf("Secret %s/%s left behind", s.Namespace, s.Name)
+		}
+	}
+}
