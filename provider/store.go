@@ -67,10 +67,10 @@ func (v *VaultBackend) Annotate(a infer.Annotator) {
 
 // VaultAuth holds exactly one Vault auth method.
 type VaultAuth struct {
-	Token      *CredentialSource   `pulumi:"token,optional"`
-	AppRole    *VaultAppRole       `pulumi:"appRole,optional"`
+	Token      *CredentialSource    `pulumi:"token,optional"`
+	AppRole    *VaultAppRole        `pulumi:"appRole,optional"`
 	Kubernetes *VaultKubernetesAuth `pulumi:"kubernetes,optional"`
-	UserPass   *VaultUserPass      `pulumi:"userPass,optional"`
+	UserPass   *VaultUserPass       `pulumi:"userPass,optional"`
 }
 
 // Annotate documents VaultAuth.

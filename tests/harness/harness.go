@@ -61,6 +61,10 @@ type Env struct {
 	APIServer string
 	// AdminToken is the bearer token of a system:masters user.
 	AdminToken string
+	// CACertPEM is the PEM of the CA that signed kube-apiserver's serving
+	// certificate, for clients configured outside a kubeconfig (for example
+	// Vault's kubernetes auth, which calls the TokenReview API).
+	CACertPEM []byte
 	// VaultAddr is the Vault dev server's address, e.g. http://127.0.0.1:41234.
 	VaultAddr string
 	// VaultToken is Vault's root token.
@@ -271,6 +275,7 @@ func (e *Env) startKubernetes(ctx context.Context, bin string) error {
 
 	e.APIServer = "https://127.0.0.1:" + strconv.Itoa(apiPort)
 	e.AdminToken = keys.adminToken
+	e.CACertPEM = keys.caPEM
 	apiserver, err := e.start("kube-apiserver", filepath.Join(bin, "kube-apiserver"), []string{
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + strconv.Itoa(apiPort),
