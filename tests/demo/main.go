@@ -129,6 +129,7 @@ func run(ctx context.Context, keep bool) (err error) {
 		{"config", "set", "esoCrds", crds},
 		// There is no kubelet in the test bed: ESO's pods cannot start.
 		{"config", "set", "--type", "bool", "waitForController", "false"},
+		{"config", "set", "--type", "bool", "esoWebhook", "false"},
 		{"up", "--yes"},
 	} {
 		if _, err := pulumi.Run(ctx, program, args...); err != nil {

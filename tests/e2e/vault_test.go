@@ -99,6 +99,8 @@ func TestVaultExample(t *testing.T) {
 	run("config", "set", "esoChart", chart)
 	run("config", "set", "esoCrds", crds)
 	run("config", "set", "--type", "bool", "waitForController", "false")
+	// No kubelet: ESO's admission webhook could never answer.
+	run("config", "set", "--type", "bool", "esoWebhook", "false")
 
 	verbose := []string{"--yes", "--skip-preview", "-v=9", "--logtostderr", "--logflow"}
 	run(append([]string{"up"}, verbose...)...)

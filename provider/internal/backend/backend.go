@@ -13,9 +13,9 @@ import (
 	"errors"
 )
 
-// ErrNotFound is returned (wrapped) when the remote secret, or the property
-// asked for, does not exist. It is ESO's NoSecretError: the sync engine
-// treats it as "no data" where ESO does, and as a failure elsewhere.
+// ErrNotFound is returned (wrapped) when the remote secret does not exist.
+// It is ESO's NoSecretError: the sync engine treats it as "no data" where
+// ESO does. A missing property is a plain error, as in ESO.
 var ErrNotFound = errors.New("secret not found")
 
 // Ref names one remote secret, as ESO's ExternalSecretDataRemoteRef does.

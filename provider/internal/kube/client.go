@@ -6,8 +6,14 @@ import (
 	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
+
+// controller-runtime warns on stderr when no logger is set; the provider
+// reports through Pulumi's logger instead.
+func init() { ctrllog.SetLogger(logr.Discard()) }
 
 // Scheme knows the core types and External Secrets Operator's v1 types: the
 // ones esosync reads and writes.
