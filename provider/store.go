@@ -157,7 +157,7 @@ func (o *StoreOutputs) Annotate(a infer.Annotator) {
 
 // storeInputs is what SecretStore and ClusterSecretStore have in common.
 type storeInputs struct {
-	kind           StoreKind
+	kind           string
 	name           string
 	namespace      string // SecretStore namespace; "" for a ClusterSecretStore
 	credNamespace  string // where the managed credentials Secret lives

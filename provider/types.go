@@ -38,9 +38,11 @@ func (c *CredentialSource) Annotate(a infer.Annotator) {
 // StoreRef identifies a SecretStore or ClusterSecretStore; store resources
 // output one as `ref`.
 type StoreRef struct {
-	Kind      StoreKind `pulumi:"kind"`
-	Name      string    `pulumi:"name"`
-	Namespace *string   `pulumi:"namespace,optional"`
+	// Kind is a plain string, not an enum: Pulumi YAML cannot assign an
+	// enum-typed output (a store's `ref`) to an enum-typed input.
+	Kind      string  `pulumi:"kind"`
+	Name      string  `pulumi:"name"`
+	Namespace *string `pulumi:"namespace,optional"`
 }
 
 // Annotate documents StoreRef.
@@ -51,22 +53,11 @@ func (r *StoreRef) Annotate(a infer.Annotator) {
 	a.Describe(&r.Namespace, "Namespace of a SecretStore (informational: ESO resolves a SecretStore in the ExternalSecret's namespace).")
 }
 
-// StoreKind is the kind of an ESO secret store.
-type StoreKind string
-
 // Store kinds.
 const (
-	SecretStoreKind        StoreKind = "SecretStore"
-	ClusterSecretStoreKind StoreKind = "ClusterSecretStore"
+	SecretStoreKind        = "SecretStore"
+	ClusterSecretStoreKind = "ClusterSecretStore"
 )
-
-// Values lists the store kinds for the schema.
-func (StoreKind) Values() []infer.EnumValue[StoreKind] {
-	return []infer.EnumValue[StoreKind]{
-		{Name: "SecretStore", Value: SecretStoreKind, Description: "A namespaced store."},
-		{Name: "ClusterSecretStore", Value: ClusterSecretStoreKind, Description: "A cluster-wide store."},
-	}
-}
 
 // VaultKVVersion is the KV secrets engine version of a Vault mount.
 type VaultKVVersion string
