@@ -34,6 +34,7 @@ func New() (p.Provider, error) {
 		WithConfig(infer.Config(&Config{})).
 		WithFunctions(infer.Function(&GetClusterInfo{})).
 		WithResources(infer.Resource(&SecretStore{}), infer.Resource(&ClusterSecretStore{}), infer.Resource(&ExternalSecret{})).
+		WithResources(infer.Resource(&Operator{})).
 		// Without the map, tokens follow the Go package path, which differs
 		// between the plugin binary and `go test` binaries.
 		WithModuleMap(map[tokens.ModuleName]tokens.ModuleName{"provider": "index"}).
