@@ -5,23 +5,67 @@ import * as pulumi from "@pulumi/pulumi";
 import * as utilities from "./utilities";
 
 // Export members:
+export { ClusterSecretStoreArgs } from "./clusterSecretStore";
+export type ClusterSecretStore = import("./clusterSecretStore").ClusterSecretStore;
+export const ClusterSecretStore: typeof import("./clusterSecretStore").ClusterSecretStore = null as any;
+utilities.lazyLoad(exports, ["ClusterSecretStore"], () => require("./clusterSecretStore"));
+
+export { ExternalSecretArgs } from "./externalSecret";
+export type ExternalSecret = import("./externalSecret").ExternalSecret;
+export const ExternalSecret: typeof import("./externalSecret").ExternalSecret = null as any;
+utilities.lazyLoad(exports, ["ExternalSecret"], () => require("./externalSecret"));
+
 export { GetClusterInfoArgs, GetClusterInfoResult } from "./getClusterInfo";
 export const getClusterInfo: typeof import("./getClusterInfo").getClusterInfo = null as any;
 export const getClusterInfoOutput: typeof import("./getClusterInfo").getClusterInfoOutput = null as any;
 utilities.lazyLoad(exports, ["getClusterInfo","getClusterInfoOutput"], () => require("./getClusterInfo"));
+
+export { OperatorArgs } from "./operator";
+export type Operator = import("./operator").Operator;
+export const Operator: typeof import("./operator").Operator = null as any;
+utilities.lazyLoad(exports, ["Operator"], () => require("./operator"));
 
 export { ProviderArgs } from "./provider";
 export type Provider = import("./provider").Provider;
 export const Provider: typeof import("./provider").Provider = null as any;
 utilities.lazyLoad(exports, ["Provider"], () => require("./provider"));
 
+export { SecretStoreArgs } from "./secretStore";
+export type SecretStore = import("./secretStore").SecretStore;
+export const SecretStore: typeof import("./secretStore").SecretStore = null as any;
+utilities.lazyLoad(exports, ["SecretStore"], () => require("./secretStore"));
+
+
+// Export enums:
+export * from "./types/enums";
 
 // Export sub-modules:
 import * as config from "./config";
+import * as types from "./types";
 
 export {
     config,
+    types,
 };
+
+const _module = {
+    version: utilities.getVersion(),
+    construct: (name: string, type: string, urn: string): pulumi.Resource => {
+        switch (type) {
+            case "esosync:index:ClusterSecretStore":
+                return new ClusterSecretStore(name, <any>undefined, { urn })
+            case "esosync:index:ExternalSecret":
+                return new ExternalSecret(name, <any>undefined, { urn })
+            case "esosync:index:Operator":
+                return new Operator(name, <any>undefined, { urn })
+            case "esosync:index:SecretStore":
+                return new SecretStore(name, <any>undefined, { urn })
+            default:
+                throw new Error(`unknown resource type ${type}`);
+        }
+    },
+};
+pulumi.runtime.registerResourceModule("esosync", "index", _module)
 pulumi.runtime.registerResourcePackage("esosync", {
     version: utilities.getVersion(),
     constructProvider: (name: string, type: string, urn: string): pulumi.ProviderResource => {

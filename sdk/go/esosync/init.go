@@ -11,6 +11,32 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
+type module struct {
+	version semver.Version
+}
+
+func (m *module) Version() semver.Version {
+	return m.version
+}
+
+func (m *module) Construct(ctx *pulumi.Context, name, typ, urn string) (r pulumi.Resource, err error) {
+	switch typ {
+	case "esosync:index:ClusterSecretStore":
+		r = &ClusterSecretStore{}
+	case "esosync:index:ExternalSecret":
+		r = &ExternalSecret{}
+	case "esosync:index:Operator":
+		r = &Operator{}
+	case "esosync:index:SecretStore":
+		r = &SecretStore{}
+	default:
+		return nil, fmt.Errorf("unknown resource type: %s", typ)
+	}
+
+	err = ctx.RegisterResource(typ, name, nil, r, pulumi.URN_(urn))
+	return
+}
+
 type pkg struct {
 	version semver.Version
 }
@@ -34,6 +60,11 @@ func init() {
 	if err != nil {
 		version = semver.Version{Major: 1}
 	}
+	pulumi.RegisterResourceModule(
+		"esosync",
+		"index",
+		&module{version},
+	)
 	pulumi.RegisterResourcePackage(
 		"esosync",
 		&pkg{version},

@@ -6,8 +6,15 @@ import builtins as _builtins
 from . import _utilities
 import typing
 # Export this package's modules as members:
+from ._enums import *
+from .cluster_secret_store import *
+from .external_secret import *
 from .get_cluster_info import *
+from .operator import *
 from .provider import *
+from .secret_store import *
+from ._inputs import *
+from . import outputs
 
 # Make subpackages available:
 if typing.TYPE_CHECKING:
@@ -18,7 +25,19 @@ else:
 
 _utilities.register(
     resource_modules="""
-[]
+[
+ {
+  "pkg": "esosync",
+  "mod": "index",
+  "fqn": "pulumi_esosync",
+  "classes": {
+   "esosync:index:ClusterSecretStore": "ClusterSecretStore",
+   "esosync:index:ExternalSecret": "ExternalSecret",
+   "esosync:index:Operator": "Operator",
+   "esosync:index:SecretStore": "SecretStore"
+  }
+ }
+]
 """,
     resource_packages="""
 [
