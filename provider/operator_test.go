@@ -117,7 +117,7 @@ func TestOperatorCheck(t *testing.T) {
 		{"version differs from local chart", local(map[string]any{"version": "9.9.9"}), "version", `local chart's version "` + ch.Metadata.Version + `"`},
 		{"namespace invalid", map[string]any{"namespace": "Bad_NS"}, "namespace", "not a valid namespace name"},
 		{"release name invalid", map[string]any{"releaseName": "Not.Valid!"}, "releaseName", "not a valid Helm release name"},
-		{"crds empty means none: the module chart has no CRDs", map[string]any{"crds": ""}, "crds", "carries no CRD manifests"},
+		{"crds empty means none: the module chart has no CRDs", local(map[string]any{"crds": ""}), "crds", "carries no CRD manifests"},
 		{"crds missing", map[string]any{"crds": filepath.Join(dir, "bundle.yaml")}, "crds", "no such file"},
 		{"crds not CRDs", map[string]any{"crds": notCRDs}, "crds", "is a ConfigMap"},
 		{"local chart without CRDs and no bundle", map[string]any{"chart": chartDir}, "crds", "carries no CRD manifests"},
