@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
 	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 	corev1 "k8s.io/api/core/v1"
@@ -14,7 +15,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/esosync/pulumi-esosync/provider/internal/kube"
 	"github.com/esosync/pulumi-esosync/tests/harness"
 )
 
@@ -432,4 +435,84 @@ path "secret/metadata/auth/*" { capabilities = ["read", "list"] }`); err != nil 
 			t.Error("error contains the token")
 		}
 	})
+}
+
+// TestClusterSecretStoreLifecycle: a store CR edited out of band shows as
+// drift at refresh and is healed by update; an input change updates it;
+// delete removes the CR and its managed credentials.
+func TestClusterSecretStoreLifecycle(t *testing.T) {
+	s, env := configured(t)
+	ensureESOCRDs(t, env)
+	ns := namespace(t, env, "lc-css")
+	ctx := context.Background()
+	store := newResource(t, s, "ClusterSecretStore", "lc-css", map[string]any{"credentialsNamespace": ns,
+		"backend": tokenStore(env, map[string]any{"value": env.VaultToken})["backend"]})
+	store.mustCreate()
+	if got := string(getSecret(t, env, ns, "lc-css-esosync-credentials").Data["token"]); got != env.VaultToken {
+		t.Error("managed credentials do not hold the token")
+	}
+	live := &esv1.ClusterSecretStore{}
+	c := crClient(t, env)
+	if err := c.Get(ctx, client.ObjectKey{Name: "lc-css"}, live); err != nil {
+		t.Fatal(err)
+	}
+	if live.Spec.Provider.Vault.Auth.TokenSecretRef == nil || *live.Spec.Provider.Vault.Auth.TokenSecretRef.Namespace != ns {
+		t.Errorf("store does not point at the managed credentials: %+v", live.Spec.Provider.Vault.Auth)
+	}
+
+	// Someone points the store at another server.
+	live.Spec.Provider.Vault.Server = "http://127.0.0.1:1"
+	if err := c.Update(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	if store.read() == "" {
+		t.Fatal("Read lost the store")
+	}
+	if d := store.diff(store.inputs); !d.HasChanges {
+		t.Error("refresh did not surface the edited store spec")
+	}
+	store.mustUpdate(store.inputs)
+	if err := c.Get(ctx, client.ObjectKey{Name: "lc-css"}, live); err != nil {
+		t.Fatal(err)
+	}
+	if live.Spec.Provider.Vault.Server != env.VaultAddr {
+		t.Errorf("update did not heal the server: %s", live.Spec.Provider.Vault.Server)
+	}
+	if d := store.diff(store.inputs); d.HasChanges {
+		t.Errorf("diff after heal: %+v", d.DetailedDiff)
+	}
+
+	// Input change: KV v1 mount path is validated against Vault and rejected.
+	next := store.inputs.Set("backend", property.New(props(map[string]any{"vault": map[string]any{
+		"server": env.VaultAddr, "path": "secret", "version": "v1", "auth": map[string]any{"token": map[string]any{"value": env.VaultToken}}}})))
+	if err := store.update(next); err == nil || !strings.Contains(err.Error(), "v1") {
+		t.Errorf("update to a wrong KV version: %v", err)
+	}
+	if err := c.Get(ctx, client.ObjectKey{Name: "lc-css"}, live); err != nil {
+		t.Fatal(err)
+	}
+	if live.Spec.Provider.Vault.Version != "v2" {
+		t.Error("a rejected update changed the store")
+	}
+
+	store.delete()
+	if store.read() != "" {
+		t.Error("Read after delete still finds the store")
+	}
+	if !secretGone(t, env, ns, "lc-css-esosync-credentials") {
+		t.Error("delete left the managed credentials")
+	}
+}
+
+func crClient(t *testing.T, env *harness.Env) client.Client {
+	t.Helper()
+	cfg, err := env.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: kube.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
