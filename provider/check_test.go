@@ -126,8 +126,36 @@ func TestCheckRejectsBadInputs(t *testing.T) {
 		}), "data[0].remoteRef.decodingStrategy", "Hex"},
 		{"no data at all", "ExternalSecret", externalSecret(func(m map[string]any) { delete(m, "data") }),
 			"data", "at least one"},
-		{"dataFrom without extract", "ExternalSecret", externalSecret(func(m map[string]any) { m["dataFrom"] = []any{map[string]any{}} }),
-			"dataFrom[0]", "set extract"},
+		{"dataFrom without extract or find", "ExternalSecret", externalSecret(func(m map[string]any) { m["dataFrom"] = []any{map[string]any{}} }),
+			"dataFrom[0]", "exactly one of extract or find"},
+		{"dataFrom with extract and find", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["dataFrom"] = []any{map[string]any{"extract": map[string]any{"key": "k"}, "find": map[string]any{"path": "p"}}}
+		}), "dataFrom[0]", "exactly one of extract or find"},
+		{"find without criteria", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["dataFrom"] = []any{map[string]any{"find": map[string]any{}}}
+		}), "dataFrom[0].find", "at least one of path, name or tags"},
+		{"find with a bad regexp", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["dataFrom"] = []any{map[string]any{"find": map[string]any{"name": map[string]any{"regexp": "db-("}}}}
+		}), "dataFrom[0].find.name.regexp", "not a valid regular expression"},
+		{"rewrite with regexp and transform", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["dataFrom"] = []any{map[string]any{"extract": map[string]any{"key": "k"}, "rewrite": []any{map[string]any{
+				"regexp": map[string]any{"source": "a", "target": "b"}, "transform": map[string]any{"template": "x"}}}}}
+		}), "dataFrom[0].rewrite[0]", "exactly one of regexp or transform"},
+		{"rewrite with a bad regexp", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["dataFrom"] = []any{map[string]any{"extract": map[string]any{"key": "k"}, "rewrite": []any{map[string]any{
+				"regexp": map[string]any{"source": "(", "target": "b"}}}}}
+		}), "dataFrom[0].rewrite[0].regexp.source", "not a valid regular expression"},
+		{"template that does not parse", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["target"] = map[string]any{"template": map[string]any{"data": map[string]any{"url": "{{ .password "}}}
+		}), `target.template.data["url"]`, "not a valid template"},
+		{"template with an unknown function", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["target"] = map[string]any{"template": map[string]any{"data": map[string]any{"url": "{{ .password | nosuchfunc }}"}}}
+		}), `target.template.data["url"]`, "nosuchfunc"},
+		{"template and shorthands together", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["target"] = map[string]any{"type": "Opaque", "template": map[string]any{"type": "Opaque"}}
+		}), "target.template", "not both"},
+		{"bad timeout", "ExternalSecret", externalSecret(func(m map[string]any) { m["timeout"] = "soon" }),
+			"timeout", "not a positive duration"},
 		{"bad target name", "ExternalSecret", externalSecret(func(m map[string]any) { m["target"] = map[string]any{"name": "App Secret"} }),
 			"target.name", "not a valid Kubernetes name"},
 	}

@@ -38,6 +38,7 @@ type ExternalSecretArgs struct {
 	Data            []ExternalSecretData     `pulumi:"data,optional"`
 	DataFrom        []ExternalSecretDataFrom `pulumi:"dataFrom,optional"`
 	Sync            *SyncMode                `pulumi:"sync,optional"`
+	Timeout         *string                  `pulumi:"timeout,optional"`
 	Labels          map[string]string        `pulumi:"labels,optional"`
 	Annotations     map[string]string        `pulumi:"annotations,optional"`
 }
@@ -51,6 +52,7 @@ type ExternalSecretTarget struct {
 	Labels         map[string]string `pulumi:"labels,optional"`
 	Annotations    map[string]string `pulumi:"annotations,optional"`
 	Immutable      *bool             `pulumi:"immutable,optional"`
+	Template       *TargetTemplate   `pulumi:"template,optional"`
 }
 
 // ExternalSecretData maps one remote value to one Secret key.
@@ -61,15 +63,18 @@ type ExternalSecretData struct {
 
 // RemoteRef names a remote value.
 type RemoteRef struct {
-	Key              string            `pulumi:"key"`
-	Property         *string           `pulumi:"property,optional"`
-	Version          *string           `pulumi:"version,optional"`
-	DecodingStrategy *DecodingStrategy `pulumi:"decodingStrategy,optional"`
+	Key                string              `pulumi:"key"`
+	Property           *string             `pulumi:"property,optional"`
+	Version            *string             `pulumi:"version,optional"`
+	DecodingStrategy   *DecodingStrategy   `pulumi:"decodingStrategy,optional"`
+	ConversionStrategy *ConversionStrategy `pulumi:"conversionStrategy,optional"`
 }
 
 // ExternalSecretDataFrom copies many remote values at once.
 type ExternalSecretDataFrom struct {
 	Extract *RemoteRef `pulumi:"extract,optional"`
+	Find    *FindRef   `pulumi:"find,optional"`
+	Rewrite []Rewrite  `pulumi:"rewrite,optional"`
 }
 
 // ExternalSecretOutputs are what an ExternalSecret reports. None holds a value.
@@ -109,6 +114,7 @@ func (e *ExternalSecretArgs) Annotate(a infer.Annotator) {
 	a.Describe(&e.DataFrom, "Remote secrets whose keys are all copied (`extract`).")
 	a.Describe(&e.Sync, "Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster; default), "+
 		"`provider` (the provider itself), `none` (only write the ExternalSecret).")
+	a.Describe(&e.Timeout, "How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.")
 	a.Describe(&e.Labels, "Labels for the ExternalSecret resource (ESO copies them to the Secret when no target labels are set).")
 	a.Describe(&e.Annotations, "Annotations for the ExternalSecret resource.")
 }
@@ -122,6 +128,7 @@ func (t *ExternalSecretTarget) Annotate(a infer.Annotator) {
 	a.Describe(&t.Labels, "Labels of the Secret.")
 	a.Describe(&t.Annotations, "Annotations of the Secret.")
 	a.Describe(&t.Immutable, "Make the Secret immutable.")
+	a.Describe(&t.Template, "Render the Secret with ESO's template engine v2 (instead of the `type`/`labels`/`annotations` shorthands).")
 }
 
 // Annotate documents ExternalSecretData.
@@ -136,11 +143,14 @@ func (r *RemoteRef) Annotate(a infer.Annotator) {
 	a.Describe(&r.Property, "Property inside the remote secret (gjson path for nested values). Empty means the whole secret as JSON.")
 	a.Describe(&r.Version, "Remote version; default the current one.")
 	a.Describe(&r.DecodingStrategy, "`None` (default), `Base64`, `Base64URL` or `Auto`.")
+	a.Describe(&r.ConversionStrategy, "For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.")
 }
 
 // Annotate documents ExternalSecretDataFrom.
 func (d *ExternalSecretDataFrom) Annotate(a infer.Annotator) {
 	a.Describe(&d.Extract, "Copy every key of a remote secret (or of the object at `property`).")
+	a.Describe(&d.Find, "Copy every remote secret that matches (one key per secret).")
+	a.Describe(&d.Rewrite, "Rewrite the keys of the extract or find result.")
 }
 
 // Annotate documents ExternalSecretOutputs.
@@ -180,10 +190,17 @@ func (ExternalSecret) Check(ctx context.Context, req infer.CheckRequest) (infer.
 		}
 	}
 	oneOf(pr, "sync", args.Sync, SyncController, SyncProvider, SyncNone)
+	pr.duration("timeout", args.Timeout)
 	if t := args.Target; t != nil {
 		pr.dnsName("target.name", ptrOr(t.Name, ""), false)
 		oneOf(pr, "target.creationPolicy", t.CreationPolicy, "Owner", "Orphan", "Merge", "None")
-		oneOf(pr, "target.deletionPolicy", t.DeletionPolicy, "Retain", "Delete")
+		oneOf(pr, "target.deletionPolicy", t.DeletionPolicy, "Retain", "Delete", "Merge")
+		if t.Template != nil {
+			if t.Type != nil || len(t.Labels) > 0 || len(t.Annotations) > 0 {
+				pr.add("target.template", "set either template or the type/labels/annotations shorthands, not both")
+			}
+			checkTemplate(pr, "target.template", t.Template)
+		}
 		if ptrOr(t.DeletionPolicy, "Retain") == "Delete" && ptrOr(t.CreationPolicy, "Owner") != "Owner" {
 			pr.add("target.deletionPolicy", "Delete needs creationPolicy Owner (esosync only deletes Secrets it owns)")
 		}
@@ -198,11 +215,16 @@ func (ExternalSecret) Check(ctx context.Context, req infer.CheckRequest) (infer.
 	}
 	for i, d := range args.DataFrom {
 		at := fmt.Sprintf("dataFrom[%d]", i)
-		if d.Extract == nil {
-			pr.add(at, "set extract")
-			continue
+		switch {
+		case (d.Extract == nil) == (d.Find == nil):
+			pr.add(at, "set exactly one of extract or find")
+		case d.Extract != nil:
+			checkRemoteRef(pr, at+".extract", d.Extract)
+			oneOf(pr, at+".extract.conversionStrategy", d.Extract.ConversionStrategy, "Default", "Unicode")
+		default:
+			checkFind(pr, at+".find", d.Find)
 		}
-		checkRemoteRef(pr, at+".extract", d.Extract)
+		checkRewrites(pr, at, d.Rewrite)
 	}
 	return infer.CheckResponse[ExternalSecretArgs]{Inputs: args, Failures: pr.failures}, nil
 }
@@ -236,19 +258,12 @@ func (a ExternalSecretArgs) object(ctx context.Context, name string) *esv1.Exter
 		DeletionPolicy: esv1.ExternalSecretDeletionPolicy(ptrOr(t.DeletionPolicy, "Retain")),
 		Immutable:      ptrOr(t.Immutable, false),
 	}
-	if t.Type != nil || len(t.Labels) > 0 || len(t.Annotations) > 0 {
-		spec.Target.Template = &esv1.ExternalSecretTemplate{
-			Type:          corev1.SecretType(ptrOr(t.Type, "")),
-			EngineVersion: esv1.TemplateEngineV2,
-			MergePolicy:   esv1.MergePolicyReplace,
-			Metadata:      esv1.ExternalSecretTemplateMetadata{Labels: t.Labels, Annotations: t.Annotations},
-		}
-	}
+	spec.Target.Template = esTemplate(t)
 	ref := func(r RemoteRef) esv1.ExternalSecretDataRemoteRef {
 		return esv1.ExternalSecretDataRemoteRef{
 			Key: r.Key, Property: ptrOr(r.Property, ""), Version: ptrOr(r.Version, ""),
 			MetadataPolicy:     esv1.ExternalSecretMetadataPolicyNone,
-			ConversionStrategy: esv1.ExternalSecretConversionDefault,
+			ConversionStrategy: esv1.ExternalSecretConversionStrategy(ptrOr(r.ConversionStrategy, "Default")),
 			DecodingStrategy:   esv1.ExternalSecretDecodingStrategy(ptrOr(r.DecodingStrategy, "None")),
 		}
 	}
@@ -256,10 +271,15 @@ func (a ExternalSecretArgs) object(ctx context.Context, name string) *esv1.Exter
 		spec.Data = append(spec.Data, esv1.ExternalSecretData{SecretKey: d.SecretKey, RemoteRef: ref(d.RemoteRef)})
 	}
 	for _, d := range a.DataFrom {
+		from := esv1.ExternalSecretDataFromRemoteRef{Rewrite: esRewrites(d.Rewrite)}
 		if d.Extract != nil {
 			r := ref(*d.Extract)
-			spec.DataFrom = append(spec.DataFrom, esv1.ExternalSecretDataFromRemoteRef{Extract: &r})
+			from.Extract = &r
 		}
+		if d.Find != nil {
+			from.Find = esFind(d.Find)
+		}
+		spec.DataFrom = append(spec.DataFrom, from)
 	}
 	return es
 }
@@ -303,7 +323,14 @@ func (ExternalSecret) Create(ctx context.Context, req infer.CreateRequest[Extern
 		}
 		return infer.CreateResponse[ExternalSecretState]{}, fmt.Errorf("creating ExternalSecret %s: %w", id, crdHint(err))
 	}
-	out, err := finish(ctx, k, es, req.Inputs.mode(), fetched)
+	out, err := finish(ctx, k, es, req.Inputs, fetched)
+	if err != nil && req.Inputs.mode() == SyncController {
+		// ESO may still sync later: keep the resource, marked as not ready, so
+		// the next `pulumi up` triggers and waits again.
+		st.ExternalSecretOutputs = out
+		st.SecretName = sync.TargetName(es)
+		return infer.CreateResponse[ExternalSecretState]{ID: id, Output: st}, infer.ResourceInitFailedError{Reasons: []string{err.Error()}}
+	}
 	if err != nil {
 		// Nothing was synced: take the CR away again so the failed create leaves nothing behind.
 		_ = k.Client.Delete(ctx, es)
@@ -354,7 +381,11 @@ func (ExternalSecret) Update(ctx context.Context, req infer.UpdateRequest[Extern
 		}
 		es = live
 	}
-	out, err := finish(ctx, k, es, req.Inputs.mode(), fetched)
+	out, err := finish(ctx, k, es, req.Inputs, fetched)
+	if err != nil && req.Inputs.mode() == SyncController {
+		st.ExternalSecretOutputs = out
+		return infer.UpdateResponse[ExternalSecretState]{Output: st}, infer.ResourceInitFailedError{Reasons: []string{err.Error()}}
+	}
 	if err != nil {
 		return infer.UpdateResponse[ExternalSecretState]{}, err
 	}
@@ -382,9 +413,13 @@ func fetch(ctx context.Context, k sync.Kube, es *esv1.ExternalSecret) (*sync.Fet
 
 // finish writes the target Secret (provider mode) and the CR's status, and
 // computes the outputs.
-func finish(ctx context.Context, k sync.Kube, es *esv1.ExternalSecret, mode SyncMode, fetched *sync.Fetched) (ExternalSecretOutputs, error) {
-	if mode != SyncProvider {
+func finish(ctx context.Context, k sync.Kube, es *esv1.ExternalSecret, args ExternalSecretArgs, fetched *sync.Fetched) (ExternalSecretOutputs, error) {
+	switch mode := args.mode(); mode {
+	case SyncNone:
 		return observe(ctx, k, es, mode)
+	case SyncController:
+		timeout, _ := time.ParseDuration(ptrOr(args.Timeout, "5m"))
+		return syncViaController(ctx, k, es, timeout)
 	}
 	outcome, err := sync.Write(ctx, k.Client, es, fetched)
 	if err != nil {
@@ -530,7 +565,7 @@ func (ExternalSecret) Read(ctx context.Context, req infer.ReadRequest[ExternalSe
 		return resp, nil
 	}
 	mode := req.State.mode()
-	if mode != SyncProvider {
+	if mode == SyncNone {
 		out, err := observe(ctx, k, live, mode)
 		if err != nil {
 			log.Warningf("refresh of ExternalSecret %s kept the previous state: %v", req.ID, err)
@@ -548,8 +583,24 @@ func (ExternalSecret) Read(ctx context.Context, req infer.ReadRequest[ExternalSe
 	out.SyncedAt = req.State.SyncedAt
 	out.RemoteVersions = req.State.RemoteVersions
 	out.Ready, out.Reason, out.Message = true, sync.ReasonSynced, "secret synced"
+	if mode == SyncController {
+		// ESO's own report comes first; esosync adds its check of the Secret.
+		out = fromESO(live, secret)
+		out.RemoteVersions = req.State.RemoteVersions
+		if problem := checkTarget(live, secret); out.Ready && problem != "" {
+			out.Ready, out.Reason, out.Message = false, reasonOutOfSync, problem
+		}
+		if !out.Ready {
+			resp.State.ExternalSecretOutputs = out
+			return resp, nil
+		}
+	}
 	fetched, err := fetch(ctx, k, live)
 	switch {
+	case err != nil && mode == SyncController:
+		// ESO reads the backend from inside the cluster; the provider may
+		// not reach it from here. ESO's report stands.
+		log.Debugf("refresh of ExternalSecret %s: the backend could not be read from here: %v", req.ID, err)
 	case err != nil && indeterminate(err):
 		log.Warningf("refresh of ExternalSecret %s could not reach the backend and kept the previous state: %v", req.ID, err)
 		return resp, nil
@@ -557,15 +608,16 @@ func (ExternalSecret) Read(ctx context.Context, req infer.ReadRequest[ExternalSe
 		out.Ready, out.Reason, out.Message = false, sync.ReasonSyncedError, err.Error()
 	default:
 		out.RemoteVersions = fetched.Versions
-		ready, reason, message := compare(live, secret, fetched, req.State.RemoteVersions)
-		out.Ready, out.Reason, out.Message = ready, reason, message
+		if ready, reason, message := compare(ctx, k.Client, live, secret, fetched, req.State.RemoteVersions); !ready || mode == SyncProvider {
+			out.Ready, out.Reason, out.Message = ready, reason, message
+		}
 	}
 	resp.State.ExternalSecretOutputs = out
 	return resp, nil
 }
 
 // compare decides whether the live Secret is what a sync would write now.
-func compare(es *esv1.ExternalSecret, secret *corev1.Secret, fetched *sync.Fetched, oldVersions map[string]string) (bool, string, string) {
+func compare(ctx context.Context, c client.Client, es *esv1.ExternalSecret, secret *corev1.Secret, fetched *sync.Fetched, oldVersions map[string]string) (bool, string, string) {
 	policy := es.Spec.Target.CreationPolicy
 	if policy == esv1.CreatePolicyNone {
 		return true, sync.ReasonSynced, "secret creation skipped due to CreationPolicy=None"
@@ -577,7 +629,7 @@ func compare(es *esv1.ExternalSecret, secret *corev1.Secret, fetched *sync.Fetch
 		return false, sync.ReasonSecretMissing, fmt.Sprintf("target Secret %s/%s does not exist (deleted out of band)", es.Namespace, sync.TargetName(es))
 	}
 	desired := secret.DeepCopy()
-	if err := sync.Mutate(desired, es, fetched.Data); err != nil {
+	if err := sync.Mutate(ctx, c, desired, es, fetched.Data); err != nil {
 		return false, sync.ReasonSyncedError, err.Error()
 	}
 	if sync.DataHash(desired.Data) == sync.DataHash(secret.Data) && sync.Consistent(secret) {
@@ -617,7 +669,7 @@ func (ExternalSecret) Diff(ctx context.Context, req infer.DiffRequest[ExternalSe
 	if req.Inputs.Namespace == nil && oldNS != "" && oldNS != defaultNamespace(ctx) {
 		d["namespace"] = p.PropertyDiff{Kind: p.UpdateReplace}
 	}
-	if req.Inputs.mode() == SyncProvider && !req.State.Ready {
+	if req.Inputs.mode() != SyncNone && !req.State.Ready {
 		d["ready"] = p.PropertyDiff{Kind: p.Update}
 	}
 	return infer.DiffResponse{HasChanges: len(d) > 0, DetailedDiff: d, DeleteBeforeReplace: true}, nil

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
 	esmeta "github.com/external-secrets/external-secrets/apis/meta/v1"
+	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -166,6 +168,8 @@ type storeInputs struct {
 	labels         map[string]string
 	annotations    map[string]string
 	skipValidation bool
+	waitForReady   bool
+	timeout        string
 }
 
 // checkStore validates a store's inputs; path prefixes are the input names.
@@ -346,6 +350,18 @@ func (s storeInputs) apply(ctx context.Context, cluster *kube.Cluster, create bo
 			if err := s.deleteCredentials(ctx, c); err != nil {
 				return StoreOutputs{}, err
 			}
+		}
+	}
+	if s.waitForReady {
+		timeout, _ := time.ParseDuration(s.timeout)
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		log := p.GetLogger(ctx)
+		log.InfoStatusf("waiting up to %s for External Secrets Operator to validate %s %s", timeout, s.kind, s.describe())
+		if err := sync.AwaitStore(wctx, c, s.object(esv1.SecretStoreSpec{}), 500*time.Millisecond, func(reason, message string) {
+			log.InfoStatusf("External Secrets Operator: %s: %s", reason, message)
+		}); err != nil {
+			return s.outputs(spec, creds), err
 		}
 	}
 	return s.outputs(spec, creds), nil

@@ -24,6 +24,8 @@ type SecretStoreArgs struct {
 	Labels         map[string]string `pulumi:"labels,optional"`
 	Annotations    map[string]string `pulumi:"annotations,optional"`
 	SkipValidation *bool             `pulumi:"skipValidation,optional"`
+	WaitForReady   *bool             `pulumi:"waitForReady,optional"`
+	Timeout        *string           `pulumi:"timeout,optional"`
 }
 
 // SecretStoreState is the state of a SecretStore.
@@ -44,6 +46,8 @@ type ClusterSecretStoreArgs struct {
 	Labels               map[string]string `pulumi:"labels,optional"`
 	Annotations          map[string]string `pulumi:"annotations,optional"`
 	SkipValidation       *bool             `pulumi:"skipValidation,optional"`
+	WaitForReady         *bool             `pulumi:"waitForReady,optional"`
+	Timeout              *string           `pulumi:"timeout,optional"`
 }
 
 // ClusterSecretStoreState is the state of a ClusterSecretStore.
@@ -68,6 +72,8 @@ func (s *SecretStoreArgs) Annotate(a infer.Annotator) {
 	a.Describe(&s.Labels, "Labels for the SecretStore resource.")
 	a.Describe(&s.Annotations, "Annotations for the SecretStore resource.")
 	a.Describe(&s.SkipValidation, "Do not log in to the backend at create/update (for backends only reachable from inside the cluster).")
+	a.Describe(&s.WaitForReady, waitForReadyDoc)
+	a.Describe(&s.Timeout, storeTimeoutDoc)
 }
 
 // Annotate documents ClusterSecretStore.
@@ -87,17 +93,27 @@ func (s *ClusterSecretStoreArgs) Annotate(a infer.Annotator) {
 	a.Describe(&s.Labels, "Labels for the ClusterSecretStore resource.")
 	a.Describe(&s.Annotations, "Annotations for the ClusterSecretStore resource.")
 	a.Describe(&s.SkipValidation, "Do not log in to the backend at create/update.")
+	a.Describe(&s.WaitForReady, waitForReadyDoc)
+	a.Describe(&s.Timeout, storeTimeoutDoc)
 }
+
+const (
+	waitForReadyDoc = "Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), " +
+		"and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false."
+	storeTimeoutDoc = "How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`."
+)
 
 func (a SecretStoreArgs) inputs(ctx context.Context, name string) storeInputs {
 	ns := ptrOr(a.Namespace, defaultNamespace(ctx))
 	return storeInputs{kind: SecretStoreKind, name: ptrOr(a.Name, name), namespace: ns, credNamespace: ns,
-		backend: a.Backend, controller: a.Controller, labels: a.Labels, annotations: a.Annotations, skipValidation: ptrOr(a.SkipValidation, false)}
+		backend: a.Backend, controller: a.Controller, labels: a.Labels, annotations: a.Annotations, skipValidation: ptrOr(a.SkipValidation, false),
+		waitForReady: ptrOr(a.WaitForReady, false), timeout: ptrOr(a.Timeout, "2m")}
 }
 
 func (a ClusterSecretStoreArgs) inputs(ctx context.Context, name string) storeInputs {
 	return storeInputs{kind: ClusterSecretStoreKind, name: ptrOr(a.Name, name), credNamespace: ptrOr(a.CredentialsNamespace, defaultNamespace(ctx)),
-		backend: a.Backend, controller: a.Controller, labels: a.Labels, annotations: a.Annotations, skipValidation: ptrOr(a.SkipValidation, false)}
+		backend: a.Backend, controller: a.Controller, labels: a.Labels, annotations: a.Annotations, skipValidation: ptrOr(a.SkipValidation, false),
+		waitForReady: ptrOr(a.WaitForReady, false), timeout: ptrOr(a.Timeout, "2m")}
 }
 
 // Check validates the inputs without contacting the cluster.
@@ -108,6 +124,7 @@ func (SecretStore) Check(ctx context.Context, req infer.CheckRequest) (infer.Che
 	}
 	pr := newProblems(req.NewInputs)
 	pr.namespace("namespace", args.Namespace)
+	pr.duration("timeout", args.Timeout)
 	checkStore(pr, args.inputs(ctx, req.Name), false)
 	return infer.CheckResponse[SecretStoreArgs]{Inputs: args, Failures: pr.failures}, nil
 }
@@ -120,6 +137,7 @@ func (ClusterSecretStore) Check(ctx context.Context, req infer.CheckRequest) (in
 	}
 	pr := newProblems(req.NewInputs)
 	pr.namespace("credentialsNamespace", args.CredentialsNamespace)
+	pr.duration("timeout", args.Timeout)
 	checkStore(pr, args.inputs(ctx, req.Name), true)
 	return infer.CheckResponse[ClusterSecretStoreArgs]{Inputs: args, Failures: pr.failures}, nil
 }

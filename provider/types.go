@@ -91,6 +91,7 @@ func (DeletionPolicy) Values() []infer.EnumValue[DeletionPolicy] {
 	return []infer.EnumValue[DeletionPolicy]{
 		{Name: "Retain", Value: "Retain", Description: "Keep the Secret when the remote data disappears (the default)."},
 		{Name: "Delete", Value: "Delete", Description: "Delete the Secret when all remote data is gone (creationPolicy Owner only)."},
+		{Name: "Merge", Value: "Merge", Description: "Keep the Secret, removing only the keys whose remote data is gone."},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
@@ -125,6 +126,15 @@ func (pr *problems) credential(path string, c *CredentialSource, clusterScoped b
 		pr.namespace(path+".secretRef.namespace", c.SecretRef.Namespace)
 	case *c.Value == "":
 		pr.add(path+".value", "must not be empty")
+	}
+}
+
+func (pr *problems) duration(path string, value *string) {
+	if value == nil {
+		return
+	}
+	if d, err := time.ParseDuration(*value); err != nil || d <= 0 {
+		pr.add(path, "%q is not a positive duration such as \"5m\"", *value)
 	}
 }
 

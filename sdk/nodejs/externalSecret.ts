@@ -109,6 +109,10 @@ export class ExternalSecret extends pulumi.CustomResource {
      * The Secret to write. Defaults: name = the ExternalSecret's name, creationPolicy `Owner`, deletionPolicy `Retain`.
      */
     declare public readonly target: pulumi.Output<outputs.ExternalSecretTarget | undefined>;
+    /**
+     * How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
+     */
+    declare public readonly timeout: pulumi.Output<string | undefined>;
 
     /**
      * Create a ExternalSecret resource with the given unique name, arguments, and options.
@@ -134,6 +138,7 @@ export class ExternalSecret extends pulumi.CustomResource {
             resourceInputs["store"] = args?.store;
             resourceInputs["sync"] = args?.sync;
             resourceInputs["target"] = args?.target;
+            resourceInputs["timeout"] = args?.timeout;
             resourceInputs["dataHash"] = undefined /*out*/;
             resourceInputs["keys"] = undefined /*out*/;
             resourceInputs["message"] = undefined /*out*/;
@@ -161,6 +166,7 @@ export class ExternalSecret extends pulumi.CustomResource {
             resourceInputs["sync"] = undefined /*out*/;
             resourceInputs["syncedAt"] = undefined /*out*/;
             resourceInputs["target"] = undefined /*out*/;
+            resourceInputs["timeout"] = undefined /*out*/;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
         super(ExternalSecret.__pulumiType, name, resourceInputs, opts);
@@ -211,4 +217,8 @@ export interface ExternalSecretArgs {
      * The Secret to write. Defaults: name = the ExternalSecret's name, creationPolicy `Owner`, deletionPolicy `Retain`.
      */
     target?: pulumi.Input<inputs.ExternalSecretTargetArgs | undefined>;
+    /**
+     * How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
+     */
+    timeout?: pulumi.Input<string | undefined>;
 }

@@ -81,6 +81,14 @@ export class SecretStore extends pulumi.CustomResource {
      * Hash of the store CR's spec as last seen in the cluster; changes when it is edited out of band.
      */
     declare public /*out*/ readonly specHash: pulumi.Output<string>;
+    /**
+     * How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+     */
+    declare public readonly timeout: pulumi.Output<string | undefined>;
+    /**
+     * Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+     */
+    declare public readonly waitForReady: pulumi.Output<boolean | undefined>;
 
     /**
      * Create a SecretStore resource with the given unique name, arguments, and options.
@@ -103,6 +111,8 @@ export class SecretStore extends pulumi.CustomResource {
             resourceInputs["name"] = args?.name;
             resourceInputs["namespace"] = args?.namespace;
             resourceInputs["skipValidation"] = args?.skipValidation;
+            resourceInputs["timeout"] = args?.timeout;
+            resourceInputs["waitForReady"] = args?.waitForReady;
             resourceInputs["credentialsHash"] = undefined /*out*/;
             resourceInputs["credentialsSecret"] = undefined /*out*/;
             resourceInputs["ref"] = undefined /*out*/;
@@ -119,6 +129,8 @@ export class SecretStore extends pulumi.CustomResource {
             resourceInputs["ref"] = undefined /*out*/;
             resourceInputs["skipValidation"] = undefined /*out*/;
             resourceInputs["specHash"] = undefined /*out*/;
+            resourceInputs["timeout"] = undefined /*out*/;
+            resourceInputs["waitForReady"] = undefined /*out*/;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
         const secretOpts = { additionalSecretOutputs: ["credentialsHash"] };
@@ -159,4 +171,12 @@ export interface SecretStoreArgs {
      * Do not log in to the backend at create/update (for backends only reachable from inside the cluster).
      */
     skipValidation?: pulumi.Input<boolean | undefined>;
+    /**
+     * How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+     */
+    timeout?: pulumi.Input<string | undefined>;
+    /**
+     * Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+     */
+    waitForReady?: pulumi.Input<boolean | undefined>;
 }

@@ -130,6 +130,9 @@ func run(ctx context.Context, keep bool) (err error) {
 		// There is no kubelet in the test bed: ESO's pods cannot start.
 		{"config", "set", "--type", "bool", "waitForController", "false"},
 		{"config", "set", "--type", "bool", "esoWebhook", "false"},
+		// The demo runs no ESO controller: the provider syncs the Secret itself.
+		{"config", "set", "syncMode", "provider"},
+		{"config", "set", "--type", "bool", "storeWaitForReady", "false"},
 		{"up", "--yes"},
 	} {
 		if _, err := pulumi.Run(ctx, program, args...); err != nil {

@@ -101,6 +101,9 @@ func TestVaultExample(t *testing.T) {
 	run("config", "set", "--type", "bool", "waitForController", "false")
 	// No kubelet: ESO's admission webhook could never answer.
 	run("config", "set", "--type", "bool", "esoWebhook", "false")
+	// No ESO controller runs in this test: the provider syncs.
+	run("config", "set", "syncMode", "provider")
+	run("config", "set", "--type", "bool", "storeWaitForReady", "false")
 
 	verbose := []string{"--yes", "--skip-preview", "-v=9", "--logtostderr", "--logflow"}
 	run(append([]string{"up"}, verbose...)...)

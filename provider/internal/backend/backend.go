@@ -35,6 +35,17 @@ type Meta struct {
 	Version string
 }
 
+// Find selects remote secrets the way ESO's dataFrom.find does. Empty
+// fields do not filter.
+type Find struct {
+	// Path limits the search to secrets below this path.
+	Path string
+	// NameRegexp keeps secrets whose name (key) matches this regular expression.
+	NameRegexp string
+	// Tags keeps secrets carrying all these tags (Vault: custom metadata).
+	Tags map[string]string
+}
+
 // Client reads secrets from one configured store.
 type Client interface {
 	// GetSecret returns one value: the property when ref.Property is set,
@@ -43,6 +54,10 @@ type Client interface {
 	// GetSecretMap returns the key/value pairs of the remote secret, or of
 	// the object at ref.Property. Nested values are JSON-encoded.
 	GetSecretMap(ctx context.Context, ref Ref) (map[string][]byte, Meta, error)
+	// GetAllSecrets returns every remote secret Find selects, keyed by its
+	// name as ESO keys it, each value the whole secret (JSON-encoded when
+	// structured). A search that matches nothing returns an empty map.
+	GetAllSecrets(ctx context.Context, find Find) (map[string][]byte, error)
 	// Validate checks that the credentials work and grant access to the
 	// store's scope. The error carries the backend's own reason.
 	Validate(ctx context.Context) error

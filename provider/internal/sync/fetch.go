@@ -38,22 +38,41 @@ func Fetch(ctx context.Context, es *esv1.ExternalSecret, c backend.Client) (*Fet
 	out := &Fetched{Data: map[string][]byte{}, Versions: map[string]string{}}
 	retain := es.Spec.Target.DeletionPolicy == esv1.DeletionPolicyRetain
 	for i, from := range es.Spec.DataFrom {
-		if from.Extract == nil {
-			return nil, fmt.Errorf("spec.dataFrom[%d]: only extract is supported by sync: provider in this release", i)
-		}
-		ref := from.Extract
-		m, meta, err := c.GetSecretMap(ctx, backend.Ref{Key: ref.Key, Property: ref.Property, Version: ref.Version})
-		if err == nil {
-			m, err = extractMap(from, m)
+		var (
+			m    map[string][]byte
+			meta backend.Meta
+			what string
+			err  error
+		)
+		switch {
+		case from.Find != nil:
+			what = fmt.Sprintf("spec.dataFrom[%d].find", i)
+			m, err = c.GetAllSecrets(ctx, findOf(from.Find))
+			if err != nil {
+				err = fmt.Errorf("error getting all secrets: %w", err)
+			} else {
+				m, err = convertMap(from, from.Find.ConversionStrategy, from.Find.DecodingStrategy, m)
+			}
+		case from.Extract != nil:
+			ref := from.Extract
+			what = fmt.Sprintf("spec.dataFrom[%d].extract", i)
+			m, meta, err = c.GetSecretMap(ctx, backend.Ref{Key: ref.Key, Property: ref.Property, Version: ref.Version})
+			if err == nil {
+				m, err = convertMap(from, ref.ConversionStrategy, ref.DecodingStrategy, m)
+			}
+			if err == nil {
+				out.note(ref.Key, meta)
+			}
+		default:
+			return nil, fmt.Errorf("spec.dataFrom[%d]: set extract or find (generators are not supported by esosync)", i)
 		}
 		if errors.Is(err, backend.ErrNotFound) && !retain {
-			out.Missing = append(out.Missing, ref.Key)
+			out.Missing = append(out.Missing, what)
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("error processing spec.dataFrom[%d].extract, err: %w", i, err)
+			return nil, fmt.Errorf("error processing %s, err: %w", what, err)
 		}
-		out.note(ref.Key, meta)
 		out.Data = esutils.MergeByteMap(out.Data, m)
 	}
 	for i, d := range es.Spec.Data {
@@ -77,25 +96,38 @@ func Fetch(ctx context.Context, es *esv1.ExternalSecret, c backend.Client) (*Fet
 	return out, nil
 }
 
-// extractMap applies ESO's rewrite, key conversion, key validation and
-// decoding to a dataFrom.extract result.
-func extractMap(from esv1.ExternalSecretDataFromRemoteRef, m map[string][]byte) (map[string][]byte, error) {
+// convertMap applies ESO's rewrite, key conversion, key validation and
+// decoding to a dataFrom result, in ESO's order.
+func convertMap(from esv1.ExternalSecretDataFromRemoteRef, conversion esv1.ExternalSecretConversionStrategy,
+	decoding esv1.ExternalSecretDecodingStrategy, m map[string][]byte) (map[string][]byte, error) {
 	m, err := esutils.RewriteMap(from.Rewrite, m)
 	if err != nil {
 		return nil, fmt.Errorf("unable to rewrite secret map: %w", err)
 	}
 	if len(from.Rewrite) == 0 {
-		if m, err = esutils.ConvertKeys(from.Extract.ConversionStrategy, m); err != nil {
-			return nil, fmt.Errorf("error applying conversion strategy %s to keys: %w", from.Extract.ConversionStrategy, err)
+		if m, err = esutils.ConvertKeys(conversion, m); err != nil {
+			return nil, fmt.Errorf("error applying conversion strategy %s to keys: %w", conversion, err)
 		}
 	}
 	if err := esutils.ValidateKeys(logr.Discard(), m); err != nil {
 		return nil, fmt.Errorf("invalid secret keys (TIP: use rewrite or conversionStrategy to change keys): %w", err)
 	}
-	if m, err = esutils.DecodeMap(from.Extract.DecodingStrategy, m); err != nil {
-		return nil, fmt.Errorf("error decoding secret with strategy %s: %w", from.Extract.DecodingStrategy, err)
+	if m, err = esutils.DecodeMap(decoding, m); err != nil {
+		return nil, fmt.Errorf("error decoding secret with strategy %s: %w", decoding, err)
 	}
 	return m, nil
+}
+
+// findOf turns ESO's find spec into the backend's.
+func findOf(f *esv1.ExternalSecretFind) backend.Find {
+	out := backend.Find{Tags: f.Tags}
+	if f.Path != nil {
+		out.Path = *f.Path
+	}
+	if f.Name != nil {
+		out.NameRegexp = f.Name.RegExp
+	}
+	return out
 }
 
 func (f *Fetched) note(key string, meta backend.Meta) {

@@ -14,6 +14,7 @@ import (
 	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
 	"github.com/external-secrets/external-secrets/pkg/controllers/templating"
 	"github.com/external-secrets/external-secrets/pkg/esutils"
+	"github.com/external-secrets/external-secrets/pkg/template"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -93,7 +94,10 @@ func OwnedBy(secret *corev1.Secret, es *esv1.ExternalSecret) bool {
 // Mutate applies ESO v0.20.4's mutation to secret (a copy of the existing
 // Secret, or a new one): ownership, metadata, data and the managed label and
 // data-hash annotation. es must carry its UID for creationPolicy Owner.
-func Mutate(secret *corev1.Secret, es *esv1.ExternalSecret, data map[string][]byte) error {
+//
+// c reads the ConfigMaps and Secrets a template's templateFrom refers to; it
+// may be nil when the template has none.
+func Mutate(ctx context.Context, c client.Client, secret *corev1.Secret, es *esv1.ExternalSecret, data map[string][]byte) error {
 	if owner := metav1.GetControllerOf(secret); owner != nil {
 		gk := schema.FromAPIVersionAndKind(owner.APIVersion, owner.Kind).GroupKind()
 		if gk.String() == esv1.ExtSecretGroupKind && owner.Name != es.Name {
@@ -130,7 +134,7 @@ func Mutate(secret *corev1.Secret, es *esv1.ExternalSecret, data map[string][]by
 		for _, k := range keys {
 			delete(secret.Data, k)
 		}
-		if err := applyTemplate(es, secret, data); err != nil {
+		if err := applyTemplate(ctx, c, es, secret, data); err != nil {
 			return fmt.Errorf("could not apply template: %w", err)
 		}
 	}
@@ -144,10 +148,11 @@ func Mutate(secret *corev1.Secret, es *esv1.ExternalSecret, data map[string][]by
 	return nil
 }
 
-// applyTemplate is ESO's ApplyTemplate for what esosync supports in this
-// release: no template (labels and annotations of the ExternalSecret are
-// copied), or a v2 template with type and metadata only.
-func applyTemplate(es *esv1.ExternalSecret, secret *corev1.Secret, data map[string][]byte) error {
+// applyTemplate is ESO v0.20.4's ApplyTemplate: template.data wins over
+// templateFrom, which wins over the fetched data (kept when there is no
+// template, or mergePolicy is Merge), which wins over existing keys (kept
+// under creationPolicy Merge). Rendering is ESO's own template engine.
+func applyTemplate(ctx context.Context, c client.Client, es *esv1.ExternalSecret, secret *corev1.Secret, data map[string][]byte) error {
 	labelKeys, err := templating.GetManagedLabelKeys(secret, es.Name)
 	if err != nil {
 		return err
@@ -169,6 +174,11 @@ func applyTemplate(es *esv1.ExternalSecret, secret *corev1.Secret, data map[stri
 	} else {
 		esutils.MergeStringMap(secret.Labels, tpl.Metadata.Labels)
 		esutils.MergeStringMap(secret.Annotations, tpl.Metadata.Annotations)
+		if secret.DeletionTimestamp.IsZero() {
+			for _, f := range tpl.Metadata.Finalizers {
+				controllerutil.AddFinalizer(secret, f)
+			}
+		}
 	}
 	if es.Spec.Target.CreationPolicy != esv1.CreatePolicyMerge {
 		secret.Data = map[string][]byte{}
@@ -180,10 +190,27 @@ func applyTemplate(es *esv1.ExternalSecret, secret *corev1.Secret, data map[stri
 	if tpl.Type != "" {
 		secret.Type = tpl.Type
 	}
-	if len(tpl.Data) != 0 || len(tpl.TemplateFrom) != 0 {
-		return errors.New("template data is not supported by sync: provider in this release")
+	noTemplate := len(tpl.Data) == 0 && len(tpl.TemplateFrom) == 0
+	if tpl.MergePolicy == esv1.MergePolicyMerge || noTemplate {
+		maps.Insert(secret.Data, maps.All(data))
 	}
-	maps.Insert(secret.Data, maps.All(data))
+	execute, err := template.EngineForVersion(tpl.EngineVersion)
+	if err != nil {
+		return err
+	}
+	parser := templating.Parser{Client: c, TargetSecret: secret, DataMap: data, Exec: execute}
+	if err := parser.MergeTemplateFrom(ctx, es.Namespace, tpl); err != nil {
+		return fmt.Errorf("error fetching templateFrom data: %w", err)
+	}
+	if err := parser.MergeMap(tpl.Data, esv1.TemplateTargetData); err != nil {
+		return fmt.Errorf("error executing template: %w", err)
+	}
+	if err := parser.MergeMap(tpl.Metadata.Labels, esv1.TemplateTargetLabels); err != nil {
+		return fmt.Errorf("error executing template: %w", err)
+	}
+	if err := parser.MergeMap(tpl.Metadata.Annotations, esv1.TemplateTargetAnnotations); err != nil {
+		return fmt.Errorf("error executing template: %w", err)
+	}
 	return nil
 }
 
@@ -259,7 +286,7 @@ func Write(ctx context.Context, c client.Client, es *esv1.ExternalSecret, fetche
 	owner := client.FieldOwner(FieldOwner(es.Name))
 	if existing == nil {
 		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: es.Namespace}, Data: map[string][]byte{}}
-		if err := Mutate(secret, es, fetched.Data); err != nil {
+		if err := Mutate(ctx, c, secret, es, fetched.Data); err != nil {
 			return nil, err
 		}
 		if err := c.Create(ctx, secret, owner); err != nil {
@@ -268,7 +295,7 @@ func Write(ctx context.Context, c client.Client, es *esv1.ExternalSecret, fetche
 		return &Outcome{Secret: secret, Reason: ReasonSynced, Message: "secret synced"}, nil
 	}
 	updated := existing.DeepCopy()
-	if err := Mutate(updated, es, fetched.Data); err != nil {
+	if err := Mutate(ctx, c, updated, es, fetched.Data); err != nil {
 		return nil, fmt.Errorf("error mutating secret %s: %w", name, err)
 	}
 	if equality.Semantic.DeepEqual(existing, updated) {

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -49,6 +50,22 @@ func (f fakeBackend) GetSecretMap(_ context.Context, ref backend.Ref) (map[strin
 	return out, backend.Meta{Version: "3"}, nil
 }
 
+// GetAllSecrets returns every remote secret whose name starts with the
+// path, as a JSON object.
+func (f fakeBackend) GetAllSecrets(_ context.Context, find backend.Find) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for name, m := range f {
+		if strings.HasPrefix(name, find.Path) {
+			b, err := json.Marshal(m)
+			if err != nil {
+				return nil, err
+			}
+			out[name] = b
+		}
+	}
+	return out, nil
+}
+
 func (fakeBackend) Validate(context.Context) error { return nil }
 func (fakeBackend) Close(context.Context) error    { return nil }
 
@@ -69,6 +86,7 @@ func TestFetch(t *testing.T) {
 	remote := fakeBackend{
 		"app":  {"user": "admin", "pass": "cGFzcw==", "url": "x"},
 		"bulk": {"user": "from-extract", "other": "o"},
+		"odd":  {"a b": "v"},
 	}
 	tests := []struct {
 		name    string
@@ -81,6 +99,16 @@ func TestFetch(t *testing.T) {
 			es.Spec.DataFrom = []esv1.ExternalSecretDataFromRemoteRef{{Extract: &esv1.ExternalSecretDataRemoteRef{Key: "bulk"}}}
 			es.Spec.Data = []esv1.ExternalSecretData{{SecretKey: "user", RemoteRef: esv1.ExternalSecretDataRemoteRef{Key: "app", Property: "user"}}}
 		}, want: map[string]string{"user": "admin", "other": "o"}},
+		{name: "find with a rewrite", es: func(es *esv1.ExternalSecret) {
+			es.Spec.DataFrom = []esv1.ExternalSecretDataFromRemoteRef{{
+				Find:    &esv1.ExternalSecretFind{Path: ptr.To("bu")},
+				Rewrite: []esv1.ExternalSecretRewrite{{Regexp: &esv1.ExternalSecretRewriteRegexp{Source: "^bu(.*)", Target: "found-$1"}}},
+			}}
+		}, want: map[string]string{"found-lk": `{"other":"o","user":"from-extract"}`}},
+		{name: "extract with Unicode key conversion", es: func(es *esv1.ExternalSecret) {
+			es.Spec.DataFrom = []esv1.ExternalSecretDataFromRemoteRef{{Extract: &esv1.ExternalSecretDataRemoteRef{
+				Key: "odd", ConversionStrategy: esv1.ExternalSecretConversionUnicode}}}
+		}, want: map[string]string{"a_U0020_b": "v"}},
 		{name: "base64 decoding", es: func(es *esv1.ExternalSecret) {
 			es.Spec.Data = []esv1.ExternalSecretData{{SecretKey: "pass", RemoteRef: esv1.ExternalSecretDataRemoteRef{
 				Key: "app", Property: "pass", DecodingStrategy: esv1.ExternalSecretDecodeBase64}}}
@@ -193,6 +221,22 @@ func TestMutate(t *testing.T) {
 				t.Errorf("type %q labels %v annotations %v", s.Type, s.Labels, s.Annotations)
 			}
 		}},
+		{name: "template data rendered with ESO's engine, merged", es: func(es *esv1.ExternalSecret) {
+			es.Spec.Target.Template = &esv1.ExternalSecretTemplate{EngineVersion: esv1.TemplateEngineV2, MergePolicy: esv1.MergePolicyMerge,
+				Data: map[string]string{"url": "postgres://app:{{ .password | upper }}@db"}}
+		}, check: func(t *testing.T, s *corev1.Secret) {
+			if string(s.Data["url"]) != "postgres://app:P@db" || string(s.Data["password"]) != "p" {
+				t.Errorf("data = %v", asStrings(s.Data))
+			}
+		}},
+		{name: "template data replaces fetched keys by default", es: func(es *esv1.ExternalSecret) {
+			es.Spec.Target.Template = &esv1.ExternalSecretTemplate{EngineVersion: esv1.TemplateEngineV2,
+				Data: map[string]string{"url": "{{ .password }}"}}
+		}, check: func(t *testing.T, s *corev1.Secret) {
+			if len(s.Data) != 1 || string(s.Data["url"]) != "p" {
+				t.Errorf("data = %v", asStrings(s.Data))
+			}
+		}},
 		{name: "immutable", es: func(es *esv1.ExternalSecret) { es.Spec.Target.Immutable = true },
 			check: func(t *testing.T, s *corev1.Secret) {
 				if !ptr.Deref(s.Immutable, false) {
@@ -208,7 +252,7 @@ func TestMutate(t *testing.T) {
 			if s == nil {
 				s = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "ns"}}
 			}
-			err := Mutate(s, newES(tt.es), data)
+			err := Mutate(context.Background(), nil, s, newES(tt.es), data)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

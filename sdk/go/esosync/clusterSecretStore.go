@@ -38,6 +38,10 @@ type ClusterSecretStore struct {
 	SkipValidation pulumi.BoolPtrOutput `pulumi:"skipValidation"`
 	// Hash of the store CR's spec as last seen in the cluster; changes when it is edited out of band.
 	SpecHash pulumi.StringOutput `pulumi:"specHash"`
+	// How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+	Timeout pulumi.StringPtrOutput `pulumi:"timeout"`
+	// Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+	WaitForReady pulumi.BoolPtrOutput `pulumi:"waitForReady"`
 }
 
 // NewClusterSecretStore registers a new resource with the given unique name, arguments, and options.
@@ -101,6 +105,10 @@ type clusterSecretStoreArgs struct {
 	Name *string `pulumi:"name"`
 	// Do not log in to the backend at create/update.
 	SkipValidation *bool `pulumi:"skipValidation"`
+	// How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+	Timeout *string `pulumi:"timeout"`
+	// Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+	WaitForReady *bool `pulumi:"waitForReady"`
 }
 
 // The set of arguments for constructing a ClusterSecretStore resource.
@@ -119,6 +127,10 @@ type ClusterSecretStoreArgs struct {
 	Name pulumi.StringPtrInput
 	// Do not log in to the backend at create/update.
 	SkipValidation pulumi.BoolPtrInput
+	// How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+	Timeout pulumi.StringPtrInput
+	// Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+	WaitForReady pulumi.BoolPtrInput
 }
 
 func (ClusterSecretStoreArgs) ElementType() reflect.Type {
@@ -261,6 +273,16 @@ func (o ClusterSecretStoreOutput) SkipValidation() pulumi.BoolPtrOutput {
 // Hash of the store CR's spec as last seen in the cluster; changes when it is edited out of band.
 func (o ClusterSecretStoreOutput) SpecHash() pulumi.StringOutput {
 	return o.ApplyT(func(v *ClusterSecretStore) pulumi.StringOutput { return v.SpecHash }).(pulumi.StringOutput)
+}
+
+// How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+func (o ClusterSecretStoreOutput) Timeout() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *ClusterSecretStore) pulumi.StringPtrOutput { return v.Timeout }).(pulumi.StringPtrOutput)
+}
+
+// Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+func (o ClusterSecretStoreOutput) WaitForReady() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *ClusterSecretStore) pulumi.BoolPtrOutput { return v.WaitForReady }).(pulumi.BoolPtrOutput)
 }
 
 type ClusterSecretStoreArrayOutput struct{ *pulumi.OutputState }

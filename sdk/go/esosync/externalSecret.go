@@ -52,6 +52,8 @@ type ExternalSecret struct {
 	SyncedAt pulumi.StringOutput `pulumi:"syncedAt"`
 	// The Secret to write. Defaults: name = the ExternalSecret's name, creationPolicy `Owner`, deletionPolicy `Retain`.
 	Target ExternalSecretTargetPtrOutput `pulumi:"target"`
+	// How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
+	Timeout pulumi.StringPtrOutput `pulumi:"timeout"`
 }
 
 // NewExternalSecret registers a new resource with the given unique name, arguments, and options.
@@ -117,6 +119,8 @@ type externalSecretArgs struct {
 	Sync *SyncMode `pulumi:"sync"`
 	// The Secret to write. Defaults: name = the ExternalSecret's name, creationPolicy `Owner`, deletionPolicy `Retain`.
 	Target *ExternalSecretTarget `pulumi:"target"`
+	// How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
+	Timeout *string `pulumi:"timeout"`
 }
 
 // The set of arguments for constructing a ExternalSecret resource.
@@ -141,6 +145,8 @@ type ExternalSecretArgs struct {
 	Sync SyncModePtrInput
 	// The Secret to write. Defaults: name = the ExternalSecret's name, creationPolicy `Owner`, deletionPolicy `Retain`.
 	Target ExternalSecretTargetPtrInput
+	// How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
+	Timeout pulumi.StringPtrInput
 }
 
 func (ExternalSecretArgs) ElementType() reflect.Type {
@@ -318,6 +324,11 @@ func (o ExternalSecretOutput) SyncedAt() pulumi.StringOutput {
 // The Secret to write. Defaults: name = the ExternalSecret's name, creationPolicy `Owner`, deletionPolicy `Retain`.
 func (o ExternalSecretOutput) Target() ExternalSecretTargetPtrOutput {
 	return o.ApplyT(func(v *ExternalSecret) ExternalSecretTargetPtrOutput { return v.Target }).(ExternalSecretTargetPtrOutput)
+}
+
+// How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
+func (o ExternalSecretOutput) Timeout() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *ExternalSecret) pulumi.StringPtrOutput { return v.Timeout }).(pulumi.StringPtrOutput)
 }
 
 type ExternalSecretArrayOutput struct{ *pulumi.OutputState }

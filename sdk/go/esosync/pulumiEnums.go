@@ -10,6 +10,173 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
+type ConversionStrategy string
+
+const (
+	// Keep keys as they are (invalid Secret keys fail).
+	ConversionStrategyDefault = ConversionStrategy("Default")
+	// Replace characters not allowed in Secret keys with `_U<codepoint>_`.
+	ConversionStrategyUnicode = ConversionStrategy("Unicode")
+)
+
+func (ConversionStrategy) ElementType() reflect.Type {
+	return reflect.TypeOf((*ConversionStrategy)(nil)).Elem()
+}
+
+func (e ConversionStrategy) ToConversionStrategyOutput() ConversionStrategyOutput {
+	return pulumi.ToOutput(e).(ConversionStrategyOutput)
+}
+
+func (e ConversionStrategy) ToConversionStrategyOutputWithContext(ctx context.Context) ConversionStrategyOutput {
+	return pulumi.ToOutputWithContext(ctx, e).(ConversionStrategyOutput)
+}
+
+func (e ConversionStrategy) ToConversionStrategyPtrOutput() ConversionStrategyPtrOutput {
+	return e.ToConversionStrategyPtrOutputWithContext(context.Background())
+}
+
+func (e ConversionStrategy) ToConversionStrategyPtrOutputWithContext(ctx context.Context) ConversionStrategyPtrOutput {
+	return ConversionStrategy(e).ToConversionStrategyOutputWithContext(ctx).ToConversionStrategyPtrOutputWithContext(ctx)
+}
+
+func (e ConversionStrategy) ToStringOutput() pulumi.StringOutput {
+	return pulumi.ToOutput(pulumi.String(e)).(pulumi.StringOutput)
+}
+
+func (e ConversionStrategy) ToStringOutputWithContext(ctx context.Context) pulumi.StringOutput {
+	return pulumi.ToOutputWithContext(ctx, pulumi.String(e)).(pulumi.StringOutput)
+}
+
+func (e ConversionStrategy) ToStringPtrOutput() pulumi.StringPtrOutput {
+	return pulumi.String(e).ToStringPtrOutputWithContext(context.Background())
+}
+
+func (e ConversionStrategy) ToStringPtrOutputWithContext(ctx context.Context) pulumi.StringPtrOutput {
+	return pulumi.String(e).ToStringOutputWithContext(ctx).ToStringPtrOutputWithContext(ctx)
+}
+
+type ConversionStrategyOutput struct{ *pulumi.OutputState }
+
+func (ConversionStrategyOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*ConversionStrategy)(nil)).Elem()
+}
+
+func (o ConversionStrategyOutput) ToConversionStrategyOutput() ConversionStrategyOutput {
+	return o
+}
+
+func (o ConversionStrategyOutput) ToConversionStrategyOutputWithContext(ctx context.Context) ConversionStrategyOutput {
+	return o
+}
+
+func (o ConversionStrategyOutput) ToConversionStrategyPtrOutput() ConversionStrategyPtrOutput {
+	return o.ToConversionStrategyPtrOutputWithContext(context.Background())
+}
+
+func (o ConversionStrategyOutput) ToConversionStrategyPtrOutputWithContext(ctx context.Context) ConversionStrategyPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v ConversionStrategy) *ConversionStrategy {
+		return &v
+	}).(ConversionStrategyPtrOutput)
+}
+
+func (o ConversionStrategyOutput) ToStringOutput() pulumi.StringOutput {
+	return o.ToStringOutputWithContext(context.Background())
+}
+
+func (o ConversionStrategyOutput) ToStringOutputWithContext(ctx context.Context) pulumi.StringOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, e ConversionStrategy) string {
+		return string(e)
+	}).(pulumi.StringOutput)
+}
+
+func (o ConversionStrategyOutput) ToStringPtrOutput() pulumi.StringPtrOutput {
+	return o.ToStringPtrOutputWithContext(context.Background())
+}
+
+func (o ConversionStrategyOutput) ToStringPtrOutputWithContext(ctx context.Context) pulumi.StringPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, e ConversionStrategy) *string {
+		v := string(e)
+		return &v
+	}).(pulumi.StringPtrOutput)
+}
+
+type ConversionStrategyPtrOutput struct{ *pulumi.OutputState }
+
+func (ConversionStrategyPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**ConversionStrategy)(nil)).Elem()
+}
+
+func (o ConversionStrategyPtrOutput) ToConversionStrategyPtrOutput() ConversionStrategyPtrOutput {
+	return o
+}
+
+func (o ConversionStrategyPtrOutput) ToConversionStrategyPtrOutputWithContext(ctx context.Context) ConversionStrategyPtrOutput {
+	return o
+}
+
+func (o ConversionStrategyPtrOutput) Elem() ConversionStrategyOutput {
+	return o.ApplyT(func(v *ConversionStrategy) ConversionStrategy {
+		if v != nil {
+			return *v
+		}
+		var ret ConversionStrategy
+		return ret
+	}).(ConversionStrategyOutput)
+}
+
+func (o ConversionStrategyPtrOutput) ToStringPtrOutput() pulumi.StringPtrOutput {
+	return o.ToStringPtrOutputWithContext(context.Background())
+}
+
+func (o ConversionStrategyPtrOutput) ToStringPtrOutputWithContext(ctx context.Context) pulumi.StringPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, e *ConversionStrategy) *string {
+		if e == nil {
+			return nil
+		}
+		v := string(*e)
+		return &v
+	}).(pulumi.StringPtrOutput)
+}
+
+// ConversionStrategyInput is an input type that accepts values of the ConversionStrategy enum
+// A concrete instance of `ConversionStrategyInput` can be one of the following:
+//
+//	ConversionStrategyDefault
+//	ConversionStrategyUnicode
+type ConversionStrategyInput interface {
+	pulumi.Input
+
+	ToConversionStrategyOutput() ConversionStrategyOutput
+	ToConversionStrategyOutputWithContext(context.Context) ConversionStrategyOutput
+}
+
+var conversionStrategyPtrType = reflect.TypeOf((**ConversionStrategy)(nil)).Elem()
+
+type ConversionStrategyPtrInput interface {
+	pulumi.Input
+
+	ToConversionStrategyPtrOutput() ConversionStrategyPtrOutput
+	ToConversionStrategyPtrOutputWithContext(context.Context) ConversionStrategyPtrOutput
+}
+
+type conversionStrategyPtr string
+
+func ConversionStrategyPtr(v string) ConversionStrategyPtrInput {
+	return (*conversionStrategyPtr)(&v)
+}
+
+func (*conversionStrategyPtr) ElementType() reflect.Type {
+	return conversionStrategyPtrType
+}
+
+func (in *conversionStrategyPtr) ToConversionStrategyPtrOutput() ConversionStrategyPtrOutput {
+	return pulumi.ToOutput(in).(ConversionStrategyPtrOutput)
+}
+
+func (in *conversionStrategyPtr) ToConversionStrategyPtrOutputWithContext(ctx context.Context) ConversionStrategyPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, in).(ConversionStrategyPtrOutput)
+}
+
 type CreationPolicy string
 
 const (
@@ -363,6 +530,8 @@ const (
 	DeletionPolicyRetain = DeletionPolicy("Retain")
 	// Delete the Secret when all remote data is gone (creationPolicy Owner only).
 	DeletionPolicyDelete = DeletionPolicy("Delete")
+	// Keep the Secret, removing only the keys whose remote data is gone.
+	DeletionPolicyMerge = DeletionPolicy("Merge")
 )
 
 func (DeletionPolicy) ElementType() reflect.Type {
@@ -489,6 +658,7 @@ func (o DeletionPolicyPtrOutput) ToStringPtrOutputWithContext(ctx context.Contex
 //
 //	DeletionPolicyRetain
 //	DeletionPolicyDelete
+//	DeletionPolicyMerge
 type DeletionPolicyInput interface {
 	pulumi.Input
 
@@ -861,6 +1031,8 @@ func (in *vaultKVVersionPtr) ToVaultKVVersionPtrOutputWithContext(ctx context.Co
 }
 
 func init() {
+	pulumi.RegisterInputType(reflect.TypeOf((*ConversionStrategyInput)(nil)).Elem(), ConversionStrategy("Default"))
+	pulumi.RegisterInputType(reflect.TypeOf((*ConversionStrategyPtrInput)(nil)).Elem(), ConversionStrategy("Default"))
 	pulumi.RegisterInputType(reflect.TypeOf((*CreationPolicyInput)(nil)).Elem(), CreationPolicy("Owner"))
 	pulumi.RegisterInputType(reflect.TypeOf((*CreationPolicyPtrInput)(nil)).Elem(), CreationPolicy("Owner"))
 	pulumi.RegisterInputType(reflect.TypeOf((*DecodingStrategyInput)(nil)).Elem(), DecodingStrategy("None"))
@@ -871,6 +1043,8 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*SyncModePtrInput)(nil)).Elem(), SyncMode("controller"))
 	pulumi.RegisterInputType(reflect.TypeOf((*VaultKVVersionInput)(nil)).Elem(), VaultKVVersion("v1"))
 	pulumi.RegisterInputType(reflect.TypeOf((*VaultKVVersionPtrInput)(nil)).Elem(), VaultKVVersion("v1"))
+	pulumi.RegisterOutputType(ConversionStrategyOutput{})
+	pulumi.RegisterOutputType(ConversionStrategyPtrOutput{})
 	pulumi.RegisterOutputType(CreationPolicyOutput{})
 	pulumi.RegisterOutputType(CreationPolicyPtrOutput{})
 	pulumi.RegisterOutputType(DecodingStrategyOutput{})

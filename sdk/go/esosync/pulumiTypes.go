@@ -281,6 +281,10 @@ func (o ExternalSecretDataArrayOutput) Index(i pulumi.IntInput) ExternalSecretDa
 type ExternalSecretDataFrom struct {
 	// Copy every key of a remote secret (or of the object at `property`).
 	Extract *RemoteRef `pulumi:"extract"`
+	// Copy every remote secret that matches (one key per secret).
+	Find *FindRef `pulumi:"find"`
+	// Rewrite the keys of the extract or find result.
+	Rewrite []Rewrite `pulumi:"rewrite"`
 }
 
 // ExternalSecretDataFromInput is an input type that accepts ExternalSecretDataFromArgs and ExternalSecretDataFromOutput values.
@@ -297,6 +301,10 @@ type ExternalSecretDataFromInput interface {
 type ExternalSecretDataFromArgs struct {
 	// Copy every key of a remote secret (or of the object at `property`).
 	Extract RemoteRefPtrInput `pulumi:"extract"`
+	// Copy every remote secret that matches (one key per secret).
+	Find FindRefPtrInput `pulumi:"find"`
+	// Rewrite the keys of the extract or find result.
+	Rewrite RewriteArrayInput `pulumi:"rewrite"`
 }
 
 func (ExternalSecretDataFromArgs) ElementType() reflect.Type {
@@ -355,6 +363,16 @@ func (o ExternalSecretDataFromOutput) Extract() RemoteRefPtrOutput {
 	return o.ApplyT(func(v ExternalSecretDataFrom) *RemoteRef { return v.Extract }).(RemoteRefPtrOutput)
 }
 
+// Copy every remote secret that matches (one key per secret).
+func (o ExternalSecretDataFromOutput) Find() FindRefPtrOutput {
+	return o.ApplyT(func(v ExternalSecretDataFrom) *FindRef { return v.Find }).(FindRefPtrOutput)
+}
+
+// Rewrite the keys of the extract or find result.
+func (o ExternalSecretDataFromOutput) Rewrite() RewriteArrayOutput {
+	return o.ApplyT(func(v ExternalSecretDataFrom) []Rewrite { return v.Rewrite }).(RewriteArrayOutput)
+}
+
 type ExternalSecretDataFromArrayOutput struct{ *pulumi.OutputState }
 
 func (ExternalSecretDataFromArrayOutput) ElementType() reflect.Type {
@@ -388,6 +406,8 @@ type ExternalSecretTarget struct {
 	Labels map[string]string `pulumi:"labels"`
 	// Name of the Secret. Defaults to the ExternalSecret's name.
 	Name *string `pulumi:"name"`
+	// Render the Secret with ESO's template engine v2 (instead of the `type`/`labels`/`annotations` shorthands).
+	Template *TargetTemplate `pulumi:"template"`
 	// Secret type, e.g. `kubernetes.io/dockerconfigjson`. Default `Opaque`.
 	Type *string `pulumi:"type"`
 }
@@ -416,6 +436,8 @@ type ExternalSecretTargetArgs struct {
 	Labels pulumi.StringMapInput `pulumi:"labels"`
 	// Name of the Secret. Defaults to the ExternalSecret's name.
 	Name pulumi.StringPtrInput `pulumi:"name"`
+	// Render the Secret with ESO's template engine v2 (instead of the `type`/`labels`/`annotations` shorthands).
+	Template TargetTemplatePtrInput `pulumi:"template"`
 	// Secret type, e.g. `kubernetes.io/dockerconfigjson`. Default `Opaque`.
 	Type pulumi.StringPtrInput `pulumi:"type"`
 }
@@ -527,6 +549,11 @@ func (o ExternalSecretTargetOutput) Name() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v ExternalSecretTarget) *string { return v.Name }).(pulumi.StringPtrOutput)
 }
 
+// Render the Secret with ESO's template engine v2 (instead of the `type`/`labels`/`annotations` shorthands).
+func (o ExternalSecretTargetOutput) Template() TargetTemplatePtrOutput {
+	return o.ApplyT(func(v ExternalSecretTarget) *TargetTemplate { return v.Template }).(TargetTemplatePtrOutput)
+}
+
 // Secret type, e.g. `kubernetes.io/dockerconfigjson`. Default `Opaque`.
 func (o ExternalSecretTargetOutput) Type() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v ExternalSecretTarget) *string { return v.Type }).(pulumi.StringPtrOutput)
@@ -616,6 +643,16 @@ func (o ExternalSecretTargetPtrOutput) Name() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
+// Render the Secret with ESO's template engine v2 (instead of the `type`/`labels`/`annotations` shorthands).
+func (o ExternalSecretTargetPtrOutput) Template() TargetTemplatePtrOutput {
+	return o.ApplyT(func(v *ExternalSecretTarget) *TargetTemplate {
+		if v == nil {
+			return nil
+		}
+		return v.Template
+	}).(TargetTemplatePtrOutput)
+}
+
 // Secret type, e.g. `kubernetes.io/dockerconfigjson`. Default `Opaque`.
 func (o ExternalSecretTargetPtrOutput) Type() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *ExternalSecretTarget) *string {
@@ -626,7 +663,362 @@ func (o ExternalSecretTargetPtrOutput) Type() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
+type FindName struct {
+	// Regular expression (Go syntax) the secret name must match, e.g. `^db-`.
+	Regexp string `pulumi:"regexp"`
+}
+
+// FindNameInput is an input type that accepts FindNameArgs and FindNameOutput values.
+// You can construct a concrete instance of `FindNameInput` via:
+//
+//	FindNameArgs{...}
+type FindNameInput interface {
+	pulumi.Input
+
+	ToFindNameOutput() FindNameOutput
+	ToFindNameOutputWithContext(context.Context) FindNameOutput
+}
+
+type FindNameArgs struct {
+	// Regular expression (Go syntax) the secret name must match, e.g. `^db-`.
+	Regexp pulumi.StringInput `pulumi:"regexp"`
+}
+
+func (FindNameArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*FindName)(nil)).Elem()
+}
+
+func (i FindNameArgs) ToFindNameOutput() FindNameOutput {
+	return i.ToFindNameOutputWithContext(context.Background())
+}
+
+func (i FindNameArgs) ToFindNameOutputWithContext(ctx context.Context) FindNameOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(FindNameOutput)
+}
+
+func (i FindNameArgs) ToFindNamePtrOutput() FindNamePtrOutput {
+	return i.ToFindNamePtrOutputWithContext(context.Background())
+}
+
+func (i FindNameArgs) ToFindNamePtrOutputWithContext(ctx context.Context) FindNamePtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(FindNameOutput).ToFindNamePtrOutputWithContext(ctx)
+}
+
+// FindNamePtrInput is an input type that accepts FindNameArgs, FindNamePtr and FindNamePtrOutput values.
+// You can construct a concrete instance of `FindNamePtrInput` via:
+//
+//	        FindNameArgs{...}
+//
+//	or:
+//
+//	        nil
+type FindNamePtrInput interface {
+	pulumi.Input
+
+	ToFindNamePtrOutput() FindNamePtrOutput
+	ToFindNamePtrOutputWithContext(context.Context) FindNamePtrOutput
+}
+
+type findNamePtrType FindNameArgs
+
+func FindNamePtr(v *FindNameArgs) FindNamePtrInput {
+	return (*findNamePtrType)(v)
+}
+
+func (*findNamePtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**FindName)(nil)).Elem()
+}
+
+func (i *findNamePtrType) ToFindNamePtrOutput() FindNamePtrOutput {
+	return i.ToFindNamePtrOutputWithContext(context.Background())
+}
+
+func (i *findNamePtrType) ToFindNamePtrOutputWithContext(ctx context.Context) FindNamePtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(FindNamePtrOutput)
+}
+
+type FindNameOutput struct{ *pulumi.OutputState }
+
+func (FindNameOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*FindName)(nil)).Elem()
+}
+
+func (o FindNameOutput) ToFindNameOutput() FindNameOutput {
+	return o
+}
+
+func (o FindNameOutput) ToFindNameOutputWithContext(ctx context.Context) FindNameOutput {
+	return o
+}
+
+func (o FindNameOutput) ToFindNamePtrOutput() FindNamePtrOutput {
+	return o.ToFindNamePtrOutputWithContext(context.Background())
+}
+
+func (o FindNameOutput) ToFindNamePtrOutputWithContext(ctx context.Context) FindNamePtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v FindName) *FindName {
+		return &v
+	}).(FindNamePtrOutput)
+}
+
+// Regular expression (Go syntax) the secret name must match, e.g. `^db-`.
+func (o FindNameOutput) Regexp() pulumi.StringOutput {
+	return o.ApplyT(func(v FindName) string { return v.Regexp }).(pulumi.StringOutput)
+}
+
+type FindNamePtrOutput struct{ *pulumi.OutputState }
+
+func (FindNamePtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**FindName)(nil)).Elem()
+}
+
+func (o FindNamePtrOutput) ToFindNamePtrOutput() FindNamePtrOutput {
+	return o
+}
+
+func (o FindNamePtrOutput) ToFindNamePtrOutputWithContext(ctx context.Context) FindNamePtrOutput {
+	return o
+}
+
+func (o FindNamePtrOutput) Elem() FindNameOutput {
+	return o.ApplyT(func(v *FindName) FindName {
+		if v != nil {
+			return *v
+		}
+		var ret FindName
+		return ret
+	}).(FindNameOutput)
+}
+
+// Regular expression (Go syntax) the secret name must match, e.g. `^db-`.
+func (o FindNamePtrOutput) Regexp() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *FindName) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Regexp
+	}).(pulumi.StringPtrOutput)
+}
+
+// Find remote secrets by path, name and tags; each found secret becomes one key (its name), valued with the whole secret.
+type FindRef struct {
+	// `Default` or `Unicode`: how to turn names into valid Secret keys.
+	ConversionStrategy *ConversionStrategy `pulumi:"conversionStrategy"`
+	// `None` (default), `Base64`, `Base64URL` or `Auto`.
+	DecodingStrategy *DecodingStrategy `pulumi:"decodingStrategy"`
+	// Only secrets whose name matches.
+	Name *FindName `pulumi:"name"`
+	// Only secrets below this path.
+	Path *string `pulumi:"path"`
+	// Only secrets with all these tags (Vault: custom metadata).
+	Tags map[string]string `pulumi:"tags"`
+}
+
+// FindRefInput is an input type that accepts FindRefArgs and FindRefOutput values.
+// You can construct a concrete instance of `FindRefInput` via:
+//
+//	FindRefArgs{...}
+type FindRefInput interface {
+	pulumi.Input
+
+	ToFindRefOutput() FindRefOutput
+	ToFindRefOutputWithContext(context.Context) FindRefOutput
+}
+
+// Find remote secrets by path, name and tags; each found secret becomes one key (its name), valued with the whole secret.
+type FindRefArgs struct {
+	// `Default` or `Unicode`: how to turn names into valid Secret keys.
+	ConversionStrategy ConversionStrategyPtrInput `pulumi:"conversionStrategy"`
+	// `None` (default), `Base64`, `Base64URL` or `Auto`.
+	DecodingStrategy DecodingStrategyPtrInput `pulumi:"decodingStrategy"`
+	// Only secrets whose name matches.
+	Name FindNamePtrInput `pulumi:"name"`
+	// Only secrets below this path.
+	Path pulumi.StringPtrInput `pulumi:"path"`
+	// Only secrets with all these tags (Vault: custom metadata).
+	Tags pulumi.StringMapInput `pulumi:"tags"`
+}
+
+func (FindRefArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*FindRef)(nil)).Elem()
+}
+
+func (i FindRefArgs) ToFindRefOutput() FindRefOutput {
+	return i.ToFindRefOutputWithContext(context.Background())
+}
+
+func (i FindRefArgs) ToFindRefOutputWithContext(ctx context.Context) FindRefOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(FindRefOutput)
+}
+
+func (i FindRefArgs) ToFindRefPtrOutput() FindRefPtrOutput {
+	return i.ToFindRefPtrOutputWithContext(context.Background())
+}
+
+func (i FindRefArgs) ToFindRefPtrOutputWithContext(ctx context.Context) FindRefPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(FindRefOutput).ToFindRefPtrOutputWithContext(ctx)
+}
+
+// FindRefPtrInput is an input type that accepts FindRefArgs, FindRefPtr and FindRefPtrOutput values.
+// You can construct a concrete instance of `FindRefPtrInput` via:
+//
+//	        FindRefArgs{...}
+//
+//	or:
+//
+//	        nil
+type FindRefPtrInput interface {
+	pulumi.Input
+
+	ToFindRefPtrOutput() FindRefPtrOutput
+	ToFindRefPtrOutputWithContext(context.Context) FindRefPtrOutput
+}
+
+type findRefPtrType FindRefArgs
+
+func FindRefPtr(v *FindRefArgs) FindRefPtrInput {
+	return (*findRefPtrType)(v)
+}
+
+func (*findRefPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**FindRef)(nil)).Elem()
+}
+
+func (i *findRefPtrType) ToFindRefPtrOutput() FindRefPtrOutput {
+	return i.ToFindRefPtrOutputWithContext(context.Background())
+}
+
+func (i *findRefPtrType) ToFindRefPtrOutputWithContext(ctx context.Context) FindRefPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(FindRefPtrOutput)
+}
+
+// Find remote secrets by path, name and tags; each found secret becomes one key (its name), valued with the whole secret.
+type FindRefOutput struct{ *pulumi.OutputState }
+
+func (FindRefOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*FindRef)(nil)).Elem()
+}
+
+func (o FindRefOutput) ToFindRefOutput() FindRefOutput {
+	return o
+}
+
+func (o FindRefOutput) ToFindRefOutputWithContext(ctx context.Context) FindRefOutput {
+	return o
+}
+
+func (o FindRefOutput) ToFindRefPtrOutput() FindRefPtrOutput {
+	return o.ToFindRefPtrOutputWithContext(context.Background())
+}
+
+func (o FindRefOutput) ToFindRefPtrOutputWithContext(ctx context.Context) FindRefPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v FindRef) *FindRef {
+		return &v
+	}).(FindRefPtrOutput)
+}
+
+// `Default` or `Unicode`: how to turn names into valid Secret keys.
+func (o FindRefOutput) ConversionStrategy() ConversionStrategyPtrOutput {
+	return o.ApplyT(func(v FindRef) *ConversionStrategy { return v.ConversionStrategy }).(ConversionStrategyPtrOutput)
+}
+
+// `None` (default), `Base64`, `Base64URL` or `Auto`.
+func (o FindRefOutput) DecodingStrategy() DecodingStrategyPtrOutput {
+	return o.ApplyT(func(v FindRef) *DecodingStrategy { return v.DecodingStrategy }).(DecodingStrategyPtrOutput)
+}
+
+// Only secrets whose name matches.
+func (o FindRefOutput) Name() FindNamePtrOutput {
+	return o.ApplyT(func(v FindRef) *FindName { return v.Name }).(FindNamePtrOutput)
+}
+
+// Only secrets below this path.
+func (o FindRefOutput) Path() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v FindRef) *string { return v.Path }).(pulumi.StringPtrOutput)
+}
+
+// Only secrets with all these tags (Vault: custom metadata).
+func (o FindRefOutput) Tags() pulumi.StringMapOutput {
+	return o.ApplyT(func(v FindRef) map[string]string { return v.Tags }).(pulumi.StringMapOutput)
+}
+
+type FindRefPtrOutput struct{ *pulumi.OutputState }
+
+func (FindRefPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**FindRef)(nil)).Elem()
+}
+
+func (o FindRefPtrOutput) ToFindRefPtrOutput() FindRefPtrOutput {
+	return o
+}
+
+func (o FindRefPtrOutput) ToFindRefPtrOutputWithContext(ctx context.Context) FindRefPtrOutput {
+	return o
+}
+
+func (o FindRefPtrOutput) Elem() FindRefOutput {
+	return o.ApplyT(func(v *FindRef) FindRef {
+		if v != nil {
+			return *v
+		}
+		var ret FindRef
+		return ret
+	}).(FindRefOutput)
+}
+
+// `Default` or `Unicode`: how to turn names into valid Secret keys.
+func (o FindRefPtrOutput) ConversionStrategy() ConversionStrategyPtrOutput {
+	return o.ApplyT(func(v *FindRef) *ConversionStrategy {
+		if v == nil {
+			return nil
+		}
+		return v.ConversionStrategy
+	}).(ConversionStrategyPtrOutput)
+}
+
+// `None` (default), `Base64`, `Base64URL` or `Auto`.
+func (o FindRefPtrOutput) DecodingStrategy() DecodingStrategyPtrOutput {
+	return o.ApplyT(func(v *FindRef) *DecodingStrategy {
+		if v == nil {
+			return nil
+		}
+		return v.DecodingStrategy
+	}).(DecodingStrategyPtrOutput)
+}
+
+// Only secrets whose name matches.
+func (o FindRefPtrOutput) Name() FindNamePtrOutput {
+	return o.ApplyT(func(v *FindRef) *FindName {
+		if v == nil {
+			return nil
+		}
+		return v.Name
+	}).(FindNamePtrOutput)
+}
+
+// Only secrets below this path.
+func (o FindRefPtrOutput) Path() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *FindRef) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Path
+	}).(pulumi.StringPtrOutput)
+}
+
+// Only secrets with all these tags (Vault: custom metadata).
+func (o FindRefPtrOutput) Tags() pulumi.StringMapOutput {
+	return o.ApplyT(func(v *FindRef) map[string]string {
+		if v == nil {
+			return nil
+		}
+		return v.Tags
+	}).(pulumi.StringMapOutput)
+}
+
 type RemoteRef struct {
+	// For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+	ConversionStrategy *ConversionStrategy `pulumi:"conversionStrategy"`
 	// `None` (default), `Base64`, `Base64URL` or `Auto`.
 	DecodingStrategy *DecodingStrategy `pulumi:"decodingStrategy"`
 	// Remote key, e.g. the Vault path below the store's mount.
@@ -649,6 +1041,8 @@ type RemoteRefInput interface {
 }
 
 type RemoteRefArgs struct {
+	// For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+	ConversionStrategy ConversionStrategyPtrInput `pulumi:"conversionStrategy"`
 	// `None` (default), `Base64`, `Base64URL` or `Auto`.
 	DecodingStrategy DecodingStrategyPtrInput `pulumi:"decodingStrategy"`
 	// Remote key, e.g. the Vault path below the store's mount.
@@ -736,6 +1130,11 @@ func (o RemoteRefOutput) ToRemoteRefPtrOutputWithContext(ctx context.Context) Re
 	}).(RemoteRefPtrOutput)
 }
 
+// For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+func (o RemoteRefOutput) ConversionStrategy() ConversionStrategyPtrOutput {
+	return o.ApplyT(func(v RemoteRef) *ConversionStrategy { return v.ConversionStrategy }).(ConversionStrategyPtrOutput)
+}
+
 // `None` (default), `Base64`, `Base64URL` or `Auto`.
 func (o RemoteRefOutput) DecodingStrategy() DecodingStrategyPtrOutput {
 	return o.ApplyT(func(v RemoteRef) *DecodingStrategy { return v.DecodingStrategy }).(DecodingStrategyPtrOutput)
@@ -780,6 +1179,16 @@ func (o RemoteRefPtrOutput) Elem() RemoteRefOutput {
 	}).(RemoteRefOutput)
 }
 
+// For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+func (o RemoteRefPtrOutput) ConversionStrategy() ConversionStrategyPtrOutput {
+	return o.ApplyT(func(v *RemoteRef) *ConversionStrategy {
+		if v == nil {
+			return nil
+		}
+		return v.ConversionStrategy
+	}).(ConversionStrategyPtrOutput)
+}
+
 // `None` (default), `Base64`, `Base64URL` or `Auto`.
 func (o RemoteRefPtrOutput) DecodingStrategy() DecodingStrategyPtrOutput {
 	return o.ApplyT(func(v *RemoteRef) *DecodingStrategy {
@@ -817,6 +1226,408 @@ func (o RemoteRefPtrOutput) Version() pulumi.StringPtrOutput {
 			return nil
 		}
 		return v.Version
+	}).(pulumi.StringPtrOutput)
+}
+
+// Rewrites the keys of an extract or find result, in order. Set exactly one of `regexp` or `transform`.
+type Rewrite struct {
+	// Replace the regular expression `source` with `target` in every key.
+	Regexp *RewriteRegexp `pulumi:"regexp"`
+	// Render every key through a Go template (`{{ .value }}` is the key).
+	Transform *RewriteTransform `pulumi:"transform"`
+}
+
+// RewriteInput is an input type that accepts RewriteArgs and RewriteOutput values.
+// You can construct a concrete instance of `RewriteInput` via:
+//
+//	RewriteArgs{...}
+type RewriteInput interface {
+	pulumi.Input
+
+	ToRewriteOutput() RewriteOutput
+	ToRewriteOutputWithContext(context.Context) RewriteOutput
+}
+
+// Rewrites the keys of an extract or find result, in order. Set exactly one of `regexp` or `transform`.
+type RewriteArgs struct {
+	// Replace the regular expression `source` with `target` in every key.
+	Regexp RewriteRegexpPtrInput `pulumi:"regexp"`
+	// Render every key through a Go template (`{{ .value }}` is the key).
+	Transform RewriteTransformPtrInput `pulumi:"transform"`
+}
+
+func (RewriteArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*Rewrite)(nil)).Elem()
+}
+
+func (i RewriteArgs) ToRewriteOutput() RewriteOutput {
+	return i.ToRewriteOutputWithContext(context.Background())
+}
+
+func (i RewriteArgs) ToRewriteOutputWithContext(ctx context.Context) RewriteOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(RewriteOutput)
+}
+
+// RewriteArrayInput is an input type that accepts RewriteArray and RewriteArrayOutput values.
+// You can construct a concrete instance of `RewriteArrayInput` via:
+//
+//	RewriteArray{ RewriteArgs{...} }
+type RewriteArrayInput interface {
+	pulumi.Input
+
+	ToRewriteArrayOutput() RewriteArrayOutput
+	ToRewriteArrayOutputWithContext(context.Context) RewriteArrayOutput
+}
+
+type RewriteArray []RewriteInput
+
+func (RewriteArray) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]Rewrite)(nil)).Elem()
+}
+
+func (i RewriteArray) ToRewriteArrayOutput() RewriteArrayOutput {
+	return i.ToRewriteArrayOutputWithContext(context.Background())
+}
+
+func (i RewriteArray) ToRewriteArrayOutputWithContext(ctx context.Context) RewriteArrayOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(RewriteArrayOutput)
+}
+
+// Rewrites the keys of an extract or find result, in order. Set exactly one of `regexp` or `transform`.
+type RewriteOutput struct{ *pulumi.OutputState }
+
+func (RewriteOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*Rewrite)(nil)).Elem()
+}
+
+func (o RewriteOutput) ToRewriteOutput() RewriteOutput {
+	return o
+}
+
+func (o RewriteOutput) ToRewriteOutputWithContext(ctx context.Context) RewriteOutput {
+	return o
+}
+
+// Replace the regular expression `source` with `target` in every key.
+func (o RewriteOutput) Regexp() RewriteRegexpPtrOutput {
+	return o.ApplyT(func(v Rewrite) *RewriteRegexp { return v.Regexp }).(RewriteRegexpPtrOutput)
+}
+
+// Render every key through a Go template (`{{ .value }}` is the key).
+func (o RewriteOutput) Transform() RewriteTransformPtrOutput {
+	return o.ApplyT(func(v Rewrite) *RewriteTransform { return v.Transform }).(RewriteTransformPtrOutput)
+}
+
+type RewriteArrayOutput struct{ *pulumi.OutputState }
+
+func (RewriteArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]Rewrite)(nil)).Elem()
+}
+
+func (o RewriteArrayOutput) ToRewriteArrayOutput() RewriteArrayOutput {
+	return o
+}
+
+func (o RewriteArrayOutput) ToRewriteArrayOutputWithContext(ctx context.Context) RewriteArrayOutput {
+	return o
+}
+
+func (o RewriteArrayOutput) Index(i pulumi.IntInput) RewriteOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) Rewrite {
+		return vs[0].([]Rewrite)[vs[1].(int)]
+	}).(RewriteOutput)
+}
+
+type RewriteRegexp struct {
+	// Regular expression to match, e.g. `^db-(.*)`.
+	Source string `pulumi:"source"`
+	// Replacement, e.g. `$1`.
+	Target string `pulumi:"target"`
+}
+
+// RewriteRegexpInput is an input type that accepts RewriteRegexpArgs and RewriteRegexpOutput values.
+// You can construct a concrete instance of `RewriteRegexpInput` via:
+//
+//	RewriteRegexpArgs{...}
+type RewriteRegexpInput interface {
+	pulumi.Input
+
+	ToRewriteRegexpOutput() RewriteRegexpOutput
+	ToRewriteRegexpOutputWithContext(context.Context) RewriteRegexpOutput
+}
+
+type RewriteRegexpArgs struct {
+	// Regular expression to match, e.g. `^db-(.*)`.
+	Source pulumi.StringInput `pulumi:"source"`
+	// Replacement, e.g. `$1`.
+	Target pulumi.StringInput `pulumi:"target"`
+}
+
+func (RewriteRegexpArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*RewriteRegexp)(nil)).Elem()
+}
+
+func (i RewriteRegexpArgs) ToRewriteRegexpOutput() RewriteRegexpOutput {
+	return i.ToRewriteRegexpOutputWithContext(context.Background())
+}
+
+func (i RewriteRegexpArgs) ToRewriteRegexpOutputWithContext(ctx context.Context) RewriteRegexpOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(RewriteRegexpOutput)
+}
+
+func (i RewriteRegexpArgs) ToRewriteRegexpPtrOutput() RewriteRegexpPtrOutput {
+	return i.ToRewriteRegexpPtrOutputWithContext(context.Background())
+}
+
+func (i RewriteRegexpArgs) ToRewriteRegexpPtrOutputWithContext(ctx context.Context) RewriteRegexpPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(RewriteRegexpOutput).ToRewriteRegexpPtrOutputWithContext(ctx)
+}
+
+// RewriteRegexpPtrInput is an input type that accepts RewriteRegexpArgs, RewriteRegexpPtr and RewriteRegexpPtrOutput values.
+// You can construct a concrete instance of `RewriteRegexpPtrInput` via:
+//
+//	        RewriteRegexpArgs{...}
+//
+//	or:
+//
+//	        nil
+type RewriteRegexpPtrInput interface {
+	pulumi.Input
+
+	ToRewriteRegexpPtrOutput() RewriteRegexpPtrOutput
+	ToRewriteRegexpPtrOutputWithContext(context.Context) RewriteRegexpPtrOutput
+}
+
+type rewriteRegexpPtrType RewriteRegexpArgs
+
+func RewriteRegexpPtr(v *RewriteRegexpArgs) RewriteRegexpPtrInput {
+	return (*rewriteRegexpPtrType)(v)
+}
+
+func (*rewriteRegexpPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**RewriteRegexp)(nil)).Elem()
+}
+
+func (i *rewriteRegexpPtrType) ToRewriteRegexpPtrOutput() RewriteRegexpPtrOutput {
+	return i.ToRewriteRegexpPtrOutputWithContext(context.Background())
+}
+
+func (i *rewriteRegexpPtrType) ToRewriteRegexpPtrOutputWithContext(ctx context.Context) RewriteRegexpPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(RewriteRegexpPtrOutput)
+}
+
+type RewriteRegexpOutput struct{ *pulumi.OutputState }
+
+func (RewriteRegexpOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*RewriteRegexp)(nil)).Elem()
+}
+
+func (o RewriteRegexpOutput) ToRewriteRegexpOutput() RewriteRegexpOutput {
+	return o
+}
+
+func (o RewriteRegexpOutput) ToRewriteRegexpOutputWithContext(ctx context.Context) RewriteRegexpOutput {
+	return o
+}
+
+func (o RewriteRegexpOutput) ToRewriteRegexpPtrOutput() RewriteRegexpPtrOutput {
+	return o.ToRewriteRegexpPtrOutputWithContext(context.Background())
+}
+
+func (o RewriteRegexpOutput) ToRewriteRegexpPtrOutputWithContext(ctx context.Context) RewriteRegexpPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v RewriteRegexp) *RewriteRegexp {
+		return &v
+	}).(RewriteRegexpPtrOutput)
+}
+
+// Regular expression to match, e.g. `^db-(.*)`.
+func (o RewriteRegexpOutput) Source() pulumi.StringOutput {
+	return o.ApplyT(func(v RewriteRegexp) string { return v.Source }).(pulumi.StringOutput)
+}
+
+// Replacement, e.g. `$1`.
+func (o RewriteRegexpOutput) Target() pulumi.StringOutput {
+	return o.ApplyT(func(v RewriteRegexp) string { return v.Target }).(pulumi.StringOutput)
+}
+
+type RewriteRegexpPtrOutput struct{ *pulumi.OutputState }
+
+func (RewriteRegexpPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**RewriteRegexp)(nil)).Elem()
+}
+
+func (o RewriteRegexpPtrOutput) ToRewriteRegexpPtrOutput() RewriteRegexpPtrOutput {
+	return o
+}
+
+func (o RewriteRegexpPtrOutput) ToRewriteRegexpPtrOutputWithContext(ctx context.Context) RewriteRegexpPtrOutput {
+	return o
+}
+
+func (o RewriteRegexpPtrOutput) Elem() RewriteRegexpOutput {
+	return o.ApplyT(func(v *RewriteRegexp) RewriteRegexp {
+		if v != nil {
+			return *v
+		}
+		var ret RewriteRegexp
+		return ret
+	}).(RewriteRegexpOutput)
+}
+
+// Regular expression to match, e.g. `^db-(.*)`.
+func (o RewriteRegexpPtrOutput) Source() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *RewriteRegexp) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Source
+	}).(pulumi.StringPtrOutput)
+}
+
+// Replacement, e.g. `$1`.
+func (o RewriteRegexpPtrOutput) Target() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *RewriteRegexp) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Target
+	}).(pulumi.StringPtrOutput)
+}
+
+type RewriteTransform struct {
+	// Go template applied to each key, e.g. `{{ .value | upper }}`.
+	Template string `pulumi:"template"`
+}
+
+// RewriteTransformInput is an input type that accepts RewriteTransformArgs and RewriteTransformOutput values.
+// You can construct a concrete instance of `RewriteTransformInput` via:
+//
+//	RewriteTransformArgs{...}
+type RewriteTransformInput interface {
+	pulumi.Input
+
+	ToRewriteTransformOutput() RewriteTransformOutput
+	ToRewriteTransformOutputWithContext(context.Context) RewriteTransformOutput
+}
+
+type RewriteTransformArgs struct {
+	// Go template applied to each key, e.g. `{{ .value | upper }}`.
+	Template pulumi.StringInput `pulumi:"template"`
+}
+
+func (RewriteTransformArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*RewriteTransform)(nil)).Elem()
+}
+
+func (i RewriteTransformArgs) ToRewriteTransformOutput() RewriteTransformOutput {
+	return i.ToRewriteTransformOutputWithContext(context.Background())
+}
+
+func (i RewriteTransformArgs) ToRewriteTransformOutputWithContext(ctx context.Context) RewriteTransformOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(RewriteTransformOutput)
+}
+
+func (i RewriteTransformArgs) ToRewriteTransformPtrOutput() RewriteTransformPtrOutput {
+	return i.ToRewriteTransformPtrOutputWithContext(context.Background())
+}
+
+func (i RewriteTransformArgs) ToRewriteTransformPtrOutputWithContext(ctx context.Context) RewriteTransformPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(RewriteTransformOutput).ToRewriteTransformPtrOutputWithContext(ctx)
+}
+
+// RewriteTransformPtrInput is an input type that accepts RewriteTransformArgs, RewriteTransformPtr and RewriteTransformPtrOutput values.
+// You can construct a concrete instance of `RewriteTransformPtrInput` via:
+//
+//	        RewriteTransformArgs{...}
+//
+//	or:
+//
+//	        nil
+type RewriteTransformPtrInput interface {
+	pulumi.Input
+
+	ToRewriteTransformPtrOutput() RewriteTransformPtrOutput
+	ToRewriteTransformPtrOutputWithContext(context.Context) RewriteTransformPtrOutput
+}
+
+type rewriteTransformPtrType RewriteTransformArgs
+
+func RewriteTransformPtr(v *RewriteTransformArgs) RewriteTransformPtrInput {
+	return (*rewriteTransformPtrType)(v)
+}
+
+func (*rewriteTransformPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**RewriteTransform)(nil)).Elem()
+}
+
+func (i *rewriteTransformPtrType) ToRewriteTransformPtrOutput() RewriteTransformPtrOutput {
+	return i.ToRewriteTransformPtrOutputWithContext(context.Background())
+}
+
+func (i *rewriteTransformPtrType) ToRewriteTransformPtrOutputWithContext(ctx context.Context) RewriteTransformPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(RewriteTransformPtrOutput)
+}
+
+type RewriteTransformOutput struct{ *pulumi.OutputState }
+
+func (RewriteTransformOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*RewriteTransform)(nil)).Elem()
+}
+
+func (o RewriteTransformOutput) ToRewriteTransformOutput() RewriteTransformOutput {
+	return o
+}
+
+func (o RewriteTransformOutput) ToRewriteTransformOutputWithContext(ctx context.Context) RewriteTransformOutput {
+	return o
+}
+
+func (o RewriteTransformOutput) ToRewriteTransformPtrOutput() RewriteTransformPtrOutput {
+	return o.ToRewriteTransformPtrOutputWithContext(context.Background())
+}
+
+func (o RewriteTransformOutput) ToRewriteTransformPtrOutputWithContext(ctx context.Context) RewriteTransformPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v RewriteTransform) *RewriteTransform {
+		return &v
+	}).(RewriteTransformPtrOutput)
+}
+
+// Go template applied to each key, e.g. `{{ .value | upper }}`.
+func (o RewriteTransformOutput) Template() pulumi.StringOutput {
+	return o.ApplyT(func(v RewriteTransform) string { return v.Template }).(pulumi.StringOutput)
+}
+
+type RewriteTransformPtrOutput struct{ *pulumi.OutputState }
+
+func (RewriteTransformPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**RewriteTransform)(nil)).Elem()
+}
+
+func (o RewriteTransformPtrOutput) ToRewriteTransformPtrOutput() RewriteTransformPtrOutput {
+	return o
+}
+
+func (o RewriteTransformPtrOutput) ToRewriteTransformPtrOutputWithContext(ctx context.Context) RewriteTransformPtrOutput {
+	return o
+}
+
+func (o RewriteTransformPtrOutput) Elem() RewriteTransformOutput {
+	return o.ApplyT(func(v *RewriteTransform) RewriteTransform {
+		if v != nil {
+			return *v
+		}
+		var ret RewriteTransform
+		return ret
+	}).(RewriteTransformOutput)
+}
+
+// Go template applied to each key, e.g. `{{ .value | upper }}`.
+func (o RewriteTransformPtrOutput) Template() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *RewriteTransform) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Template
 	}).(pulumi.StringPtrOutput)
 }
 
@@ -1299,6 +2110,222 @@ func (o StoreRefOutput) Name() pulumi.StringOutput {
 // Namespace of a SecretStore (informational: ESO resolves a SecretStore in the ExternalSecret's namespace).
 func (o StoreRefOutput) Namespace() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v StoreRef) *string { return v.Namespace }).(pulumi.StringPtrOutput)
+}
+
+// ESO's template (engine v2, ESO's own function set): render the Secret's keys, labels and annotations from the fetched data, e.g. `data: { url: "postgres://{{ .username }}:{{ .password }}@db" }`.
+type TargetTemplate struct {
+	// Annotation templates.
+	Annotations map[string]string `pulumi:"annotations"`
+	// Key templates.
+	Data map[string]string `pulumi:"data"`
+	// Label templates.
+	Labels map[string]string `pulumi:"labels"`
+	// `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+	MergePolicy *string `pulumi:"mergePolicy"`
+	// Secret type.
+	Type *string `pulumi:"type"`
+}
+
+// TargetTemplateInput is an input type that accepts TargetTemplateArgs and TargetTemplateOutput values.
+// You can construct a concrete instance of `TargetTemplateInput` via:
+//
+//	TargetTemplateArgs{...}
+type TargetTemplateInput interface {
+	pulumi.Input
+
+	ToTargetTemplateOutput() TargetTemplateOutput
+	ToTargetTemplateOutputWithContext(context.Context) TargetTemplateOutput
+}
+
+// ESO's template (engine v2, ESO's own function set): render the Secret's keys, labels and annotations from the fetched data, e.g. `data: { url: "postgres://{{ .username }}:{{ .password }}@db" }`.
+type TargetTemplateArgs struct {
+	// Annotation templates.
+	Annotations pulumi.StringMapInput `pulumi:"annotations"`
+	// Key templates.
+	Data pulumi.StringMapInput `pulumi:"data"`
+	// Label templates.
+	Labels pulumi.StringMapInput `pulumi:"labels"`
+	// `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+	MergePolicy pulumi.StringPtrInput `pulumi:"mergePolicy"`
+	// Secret type.
+	Type pulumi.StringPtrInput `pulumi:"type"`
+}
+
+func (TargetTemplateArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*TargetTemplate)(nil)).Elem()
+}
+
+func (i TargetTemplateArgs) ToTargetTemplateOutput() TargetTemplateOutput {
+	return i.ToTargetTemplateOutputWithContext(context.Background())
+}
+
+func (i TargetTemplateArgs) ToTargetTemplateOutputWithContext(ctx context.Context) TargetTemplateOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(TargetTemplateOutput)
+}
+
+func (i TargetTemplateArgs) ToTargetTemplatePtrOutput() TargetTemplatePtrOutput {
+	return i.ToTargetTemplatePtrOutputWithContext(context.Background())
+}
+
+func (i TargetTemplateArgs) ToTargetTemplatePtrOutputWithContext(ctx context.Context) TargetTemplatePtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(TargetTemplateOutput).ToTargetTemplatePtrOutputWithContext(ctx)
+}
+
+// TargetTemplatePtrInput is an input type that accepts TargetTemplateArgs, TargetTemplatePtr and TargetTemplatePtrOutput values.
+// You can construct a concrete instance of `TargetTemplatePtrInput` via:
+//
+//	        TargetTemplateArgs{...}
+//
+//	or:
+//
+//	        nil
+type TargetTemplatePtrInput interface {
+	pulumi.Input
+
+	ToTargetTemplatePtrOutput() TargetTemplatePtrOutput
+	ToTargetTemplatePtrOutputWithContext(context.Context) TargetTemplatePtrOutput
+}
+
+type targetTemplatePtrType TargetTemplateArgs
+
+func TargetTemplatePtr(v *TargetTemplateArgs) TargetTemplatePtrInput {
+	return (*targetTemplatePtrType)(v)
+}
+
+func (*targetTemplatePtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**TargetTemplate)(nil)).Elem()
+}
+
+func (i *targetTemplatePtrType) ToTargetTemplatePtrOutput() TargetTemplatePtrOutput {
+	return i.ToTargetTemplatePtrOutputWithContext(context.Background())
+}
+
+func (i *targetTemplatePtrType) ToTargetTemplatePtrOutputWithContext(ctx context.Context) TargetTemplatePtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(TargetTemplatePtrOutput)
+}
+
+// ESO's template (engine v2, ESO's own function set): render the Secret's keys, labels and annotations from the fetched data, e.g. `data: { url: "postgres://{{ .username }}:{{ .password }}@db" }`.
+type TargetTemplateOutput struct{ *pulumi.OutputState }
+
+func (TargetTemplateOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*TargetTemplate)(nil)).Elem()
+}
+
+func (o TargetTemplateOutput) ToTargetTemplateOutput() TargetTemplateOutput {
+	return o
+}
+
+func (o TargetTemplateOutput) ToTargetTemplateOutputWithContext(ctx context.Context) TargetTemplateOutput {
+	return o
+}
+
+func (o TargetTemplateOutput) ToTargetTemplatePtrOutput() TargetTemplatePtrOutput {
+	return o.ToTargetTemplatePtrOutputWithContext(context.Background())
+}
+
+func (o TargetTemplateOutput) ToTargetTemplatePtrOutputWithContext(ctx context.Context) TargetTemplatePtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v TargetTemplate) *TargetTemplate {
+		return &v
+	}).(TargetTemplatePtrOutput)
+}
+
+// Annotation templates.
+func (o TargetTemplateOutput) Annotations() pulumi.StringMapOutput {
+	return o.ApplyT(func(v TargetTemplate) map[string]string { return v.Annotations }).(pulumi.StringMapOutput)
+}
+
+// Key templates.
+func (o TargetTemplateOutput) Data() pulumi.StringMapOutput {
+	return o.ApplyT(func(v TargetTemplate) map[string]string { return v.Data }).(pulumi.StringMapOutput)
+}
+
+// Label templates.
+func (o TargetTemplateOutput) Labels() pulumi.StringMapOutput {
+	return o.ApplyT(func(v TargetTemplate) map[string]string { return v.Labels }).(pulumi.StringMapOutput)
+}
+
+// `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+func (o TargetTemplateOutput) MergePolicy() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v TargetTemplate) *string { return v.MergePolicy }).(pulumi.StringPtrOutput)
+}
+
+// Secret type.
+func (o TargetTemplateOutput) Type() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v TargetTemplate) *string { return v.Type }).(pulumi.StringPtrOutput)
+}
+
+type TargetTemplatePtrOutput struct{ *pulumi.OutputState }
+
+func (TargetTemplatePtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**TargetTemplate)(nil)).Elem()
+}
+
+func (o TargetTemplatePtrOutput) ToTargetTemplatePtrOutput() TargetTemplatePtrOutput {
+	return o
+}
+
+func (o TargetTemplatePtrOutput) ToTargetTemplatePtrOutputWithContext(ctx context.Context) TargetTemplatePtrOutput {
+	return o
+}
+
+func (o TargetTemplatePtrOutput) Elem() TargetTemplateOutput {
+	return o.ApplyT(func(v *TargetTemplate) TargetTemplate {
+		if v != nil {
+			return *v
+		}
+		var ret TargetTemplate
+		return ret
+	}).(TargetTemplateOutput)
+}
+
+// Annotation templates.
+func (o TargetTemplatePtrOutput) Annotations() pulumi.StringMapOutput {
+	return o.ApplyT(func(v *TargetTemplate) map[string]string {
+		if v == nil {
+			return nil
+		}
+		return v.Annotations
+	}).(pulumi.StringMapOutput)
+}
+
+// Key templates.
+func (o TargetTemplatePtrOutput) Data() pulumi.StringMapOutput {
+	return o.ApplyT(func(v *TargetTemplate) map[string]string {
+		if v == nil {
+			return nil
+		}
+		return v.Data
+	}).(pulumi.StringMapOutput)
+}
+
+// Label templates.
+func (o TargetTemplatePtrOutput) Labels() pulumi.StringMapOutput {
+	return o.ApplyT(func(v *TargetTemplate) map[string]string {
+		if v == nil {
+			return nil
+		}
+		return v.Labels
+	}).(pulumi.StringMapOutput)
+}
+
+// `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+func (o TargetTemplatePtrOutput) MergePolicy() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *TargetTemplate) *string {
+		if v == nil {
+			return nil
+		}
+		return v.MergePolicy
+	}).(pulumi.StringPtrOutput)
+}
+
+// Secret type.
+func (o TargetTemplatePtrOutput) Type() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *TargetTemplate) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Type
+	}).(pulumi.StringPtrOutput)
 }
 
 type VaultAppRole struct {
@@ -2267,14 +3294,26 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*ExternalSecretDataFromArrayInput)(nil)).Elem(), ExternalSecretDataFromArray{})
 	pulumi.RegisterInputType(reflect.TypeOf((*ExternalSecretTargetInput)(nil)).Elem(), ExternalSecretTargetArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*ExternalSecretTargetPtrInput)(nil)).Elem(), ExternalSecretTargetArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*FindNameInput)(nil)).Elem(), FindNameArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*FindNamePtrInput)(nil)).Elem(), FindNameArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*FindRefInput)(nil)).Elem(), FindRefArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*FindRefPtrInput)(nil)).Elem(), FindRefArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*RemoteRefInput)(nil)).Elem(), RemoteRefArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*RemoteRefPtrInput)(nil)).Elem(), RemoteRefArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*RewriteInput)(nil)).Elem(), RewriteArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*RewriteArrayInput)(nil)).Elem(), RewriteArray{})
+	pulumi.RegisterInputType(reflect.TypeOf((*RewriteRegexpInput)(nil)).Elem(), RewriteRegexpArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*RewriteRegexpPtrInput)(nil)).Elem(), RewriteRegexpArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*RewriteTransformInput)(nil)).Elem(), RewriteTransformArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*RewriteTransformPtrInput)(nil)).Elem(), RewriteTransformArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*SecretKeyRefInput)(nil)).Elem(), SecretKeyRefArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*SecretKeyRefPtrInput)(nil)).Elem(), SecretKeyRefArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*ServiceAccountRefInput)(nil)).Elem(), ServiceAccountRefArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*ServiceAccountRefPtrInput)(nil)).Elem(), ServiceAccountRefArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*StoreBackendInput)(nil)).Elem(), StoreBackendArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*StoreRefInput)(nil)).Elem(), StoreRefArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*TargetTemplateInput)(nil)).Elem(), TargetTemplateArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*TargetTemplatePtrInput)(nil)).Elem(), TargetTemplateArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*VaultAppRoleInput)(nil)).Elem(), VaultAppRoleArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*VaultAppRolePtrInput)(nil)).Elem(), VaultAppRoleArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*VaultAuthInput)(nil)).Elem(), VaultAuthArgs{})
@@ -2293,14 +3332,26 @@ func init() {
 	pulumi.RegisterOutputType(ExternalSecretDataFromArrayOutput{})
 	pulumi.RegisterOutputType(ExternalSecretTargetOutput{})
 	pulumi.RegisterOutputType(ExternalSecretTargetPtrOutput{})
+	pulumi.RegisterOutputType(FindNameOutput{})
+	pulumi.RegisterOutputType(FindNamePtrOutput{})
+	pulumi.RegisterOutputType(FindRefOutput{})
+	pulumi.RegisterOutputType(FindRefPtrOutput{})
 	pulumi.RegisterOutputType(RemoteRefOutput{})
 	pulumi.RegisterOutputType(RemoteRefPtrOutput{})
+	pulumi.RegisterOutputType(RewriteOutput{})
+	pulumi.RegisterOutputType(RewriteArrayOutput{})
+	pulumi.RegisterOutputType(RewriteRegexpOutput{})
+	pulumi.RegisterOutputType(RewriteRegexpPtrOutput{})
+	pulumi.RegisterOutputType(RewriteTransformOutput{})
+	pulumi.RegisterOutputType(RewriteTransformPtrOutput{})
 	pulumi.RegisterOutputType(SecretKeyRefOutput{})
 	pulumi.RegisterOutputType(SecretKeyRefPtrOutput{})
 	pulumi.RegisterOutputType(ServiceAccountRefOutput{})
 	pulumi.RegisterOutputType(ServiceAccountRefPtrOutput{})
 	pulumi.RegisterOutputType(StoreBackendOutput{})
 	pulumi.RegisterOutputType(StoreRefOutput{})
+	pulumi.RegisterOutputType(TargetTemplateOutput{})
+	pulumi.RegisterOutputType(TargetTemplatePtrOutput{})
 	pulumi.RegisterOutputType(VaultAppRoleOutput{})
 	pulumi.RegisterOutputType(VaultAppRolePtrOutput{})
 	pulumi.RegisterOutputType(VaultAuthOutput{})

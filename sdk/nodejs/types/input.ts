@@ -36,6 +36,14 @@ export interface ExternalSecretDataFromArgs {
      * Copy every key of a remote secret (or of the object at `property`).
      */
     extract?: pulumi.Input<inputs.RemoteRefArgs | undefined>;
+    /**
+     * Copy every remote secret that matches (one key per secret).
+     */
+    find?: pulumi.Input<inputs.FindRefArgs | undefined>;
+    /**
+     * Rewrite the keys of the extract or find result.
+     */
+    rewrite?: pulumi.Input<pulumi.Input<inputs.RewriteArgs>[] | undefined>;
 }
 
 export interface ExternalSecretTargetArgs {
@@ -64,12 +72,53 @@ export interface ExternalSecretTargetArgs {
      */
     name?: pulumi.Input<string | undefined>;
     /**
+     * Render the Secret with ESO's template engine v2 (instead of the `type`/`labels`/`annotations` shorthands).
+     */
+    template?: pulumi.Input<inputs.TargetTemplateArgs | undefined>;
+    /**
      * Secret type, e.g. `kubernetes.io/dockerconfigjson`. Default `Opaque`.
      */
     type?: pulumi.Input<string | undefined>;
 }
 
+export interface FindNameArgs {
+    /**
+     * Regular expression (Go syntax) the secret name must match, e.g. `^db-`.
+     */
+    regexp: pulumi.Input<string>;
+}
+
+/**
+ * Find remote secrets by path, name and tags; each found secret becomes one key (its name), valued with the whole secret.
+ */
+export interface FindRefArgs {
+    /**
+     * `Default` or `Unicode`: how to turn names into valid Secret keys.
+     */
+    conversionStrategy?: pulumi.Input<enums.ConversionStrategy | undefined>;
+    /**
+     * `None` (default), `Base64`, `Base64URL` or `Auto`.
+     */
+    decodingStrategy?: pulumi.Input<enums.DecodingStrategy | undefined>;
+    /**
+     * Only secrets whose name matches.
+     */
+    name?: pulumi.Input<inputs.FindNameArgs | undefined>;
+    /**
+     * Only secrets below this path.
+     */
+    path?: pulumi.Input<string | undefined>;
+    /**
+     * Only secrets with all these tags (Vault: custom metadata).
+     */
+    tags?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
+}
+
 export interface RemoteRefArgs {
+    /**
+     * For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+     */
+    conversionStrategy?: pulumi.Input<enums.ConversionStrategy | undefined>;
     /**
      * `None` (default), `Base64`, `Base64URL` or `Auto`.
      */
@@ -86,6 +135,38 @@ export interface RemoteRefArgs {
      * Remote version; default the current one.
      */
     version?: pulumi.Input<string | undefined>;
+}
+
+/**
+ * Rewrites the keys of an extract or find result, in order. Set exactly one of `regexp` or `transform`.
+ */
+export interface RewriteArgs {
+    /**
+     * Replace the regular expression `source` with `target` in every key.
+     */
+    regexp?: pulumi.Input<inputs.RewriteRegexpArgs | undefined>;
+    /**
+     * Render every key through a Go template (`{{ .value }}` is the key).
+     */
+    transform?: pulumi.Input<inputs.RewriteTransformArgs | undefined>;
+}
+
+export interface RewriteRegexpArgs {
+    /**
+     * Regular expression to match, e.g. `^db-(.*)`.
+     */
+    source: pulumi.Input<string>;
+    /**
+     * Replacement, e.g. `$1`.
+     */
+    target: pulumi.Input<string>;
+}
+
+export interface RewriteTransformArgs {
+    /**
+     * Go template applied to each key, e.g. `{{ .value | upper }}`.
+     */
+    template: pulumi.Input<string>;
 }
 
 /**
@@ -147,6 +228,32 @@ export interface StoreRefArgs {
      * Namespace of a SecretStore (informational: ESO resolves a SecretStore in the ExternalSecret's namespace).
      */
     namespace?: pulumi.Input<string | undefined>;
+}
+
+/**
+ * ESO's template (engine v2, ESO's own function set): render the Secret's keys, labels and annotations from the fetched data, e.g. `data: { url: "postgres://{{ .username }}:{{ .password }}@db" }`.
+ */
+export interface TargetTemplateArgs {
+    /**
+     * Annotation templates.
+     */
+    annotations?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
+    /**
+     * Key templates.
+     */
+    data?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
+    /**
+     * Label templates.
+     */
+    labels?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
+    /**
+     * `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+     */
+    mergePolicy?: pulumi.Input<string | undefined>;
+    /**
+     * Secret type.
+     */
+    type?: pulumi.Input<string | undefined>;
 }
 
 export interface VaultAppRoleArgs {

@@ -36,6 +36,14 @@ export interface ExternalSecretDataFrom {
      * Copy every key of a remote secret (or of the object at `property`).
      */
     extract?: outputs.RemoteRef;
+    /**
+     * Copy every remote secret that matches (one key per secret).
+     */
+    find?: outputs.FindRef;
+    /**
+     * Rewrite the keys of the extract or find result.
+     */
+    rewrite?: outputs.Rewrite[];
 }
 
 export interface ExternalSecretTarget {
@@ -64,12 +72,53 @@ export interface ExternalSecretTarget {
      */
     name?: string;
     /**
+     * Render the Secret with ESO's template engine v2 (instead of the `type`/`labels`/`annotations` shorthands).
+     */
+    template?: outputs.TargetTemplate;
+    /**
      * Secret type, e.g. `kubernetes.io/dockerconfigjson`. Default `Opaque`.
      */
     type?: string;
 }
 
+export interface FindName {
+    /**
+     * Regular expression (Go syntax) the secret name must match, e.g. `^db-`.
+     */
+    regexp: string;
+}
+
+/**
+ * Find remote secrets by path, name and tags; each found secret becomes one key (its name), valued with the whole secret.
+ */
+export interface FindRef {
+    /**
+     * `Default` or `Unicode`: how to turn names into valid Secret keys.
+     */
+    conversionStrategy?: enums.ConversionStrategy;
+    /**
+     * `None` (default), `Base64`, `Base64URL` or `Auto`.
+     */
+    decodingStrategy?: enums.DecodingStrategy;
+    /**
+     * Only secrets whose name matches.
+     */
+    name?: outputs.FindName;
+    /**
+     * Only secrets below this path.
+     */
+    path?: string;
+    /**
+     * Only secrets with all these tags (Vault: custom metadata).
+     */
+    tags?: {[key: string]: string};
+}
+
 export interface RemoteRef {
+    /**
+     * For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+     */
+    conversionStrategy?: enums.ConversionStrategy;
     /**
      * `None` (default), `Base64`, `Base64URL` or `Auto`.
      */
@@ -86,6 +135,38 @@ export interface RemoteRef {
      * Remote version; default the current one.
      */
     version?: string;
+}
+
+/**
+ * Rewrites the keys of an extract or find result, in order. Set exactly one of `regexp` or `transform`.
+ */
+export interface Rewrite {
+    /**
+     * Replace the regular expression `source` with `target` in every key.
+     */
+    regexp?: outputs.RewriteRegexp;
+    /**
+     * Render every key through a Go template (`{{ .value }}` is the key).
+     */
+    transform?: outputs.RewriteTransform;
+}
+
+export interface RewriteRegexp {
+    /**
+     * Regular expression to match, e.g. `^db-(.*)`.
+     */
+    source: string;
+    /**
+     * Replacement, e.g. `$1`.
+     */
+    target: string;
+}
+
+export interface RewriteTransform {
+    /**
+     * Go template applied to each key, e.g. `{{ .value | upper }}`.
+     */
+    template: string;
 }
 
 /**
@@ -147,6 +228,32 @@ export interface StoreRef {
      * Namespace of a SecretStore (informational: ESO resolves a SecretStore in the ExternalSecret's namespace).
      */
     namespace?: string;
+}
+
+/**
+ * ESO's template (engine v2, ESO's own function set): render the Secret's keys, labels and annotations from the fetched data, e.g. `data: { url: "postgres://{{ .username }}:{{ .password }}@db" }`.
+ */
+export interface TargetTemplate {
+    /**
+     * Annotation templates.
+     */
+    annotations?: {[key: string]: string};
+    /**
+     * Key templates.
+     */
+    data?: {[key: string]: string};
+    /**
+     * Label templates.
+     */
+    labels?: {[key: string]: string};
+    /**
+     * `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+     */
+    mergePolicy?: string;
+    /**
+     * Secret type.
+     */
+    type?: string;
 }
 
 export interface VaultAppRole {

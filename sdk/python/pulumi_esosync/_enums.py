@@ -7,12 +7,25 @@ import pulumi
 from enum import Enum
 
 __all__ = [
+    'ConversionStrategy',
     'CreationPolicy',
     'DecodingStrategy',
     'DeletionPolicy',
     'SyncMode',
     'VaultKVVersion',
 ]
+
+
+@pulumi.type_token("esosync:index:ConversionStrategy")
+class ConversionStrategy(_builtins.str, Enum):
+    DEFAULT = "Default"
+    """
+    Keep keys as they are (invalid Secret keys fail).
+    """
+    UNICODE = "Unicode"
+    """
+    Replace characters not allowed in Secret keys with `_U<codepoint>_`.
+    """
 
 
 @pulumi.type_token("esosync:index:CreationPolicy")
@@ -64,6 +77,10 @@ class DeletionPolicy(_builtins.str, Enum):
     DELETE = "Delete"
     """
     Delete the Secret when all remote data is gone (creationPolicy Owner only).
+    """
+    MERGE = "Merge"
+    """
+    Keep the Secret, removing only the keys whose remote data is gone.
     """
 
 

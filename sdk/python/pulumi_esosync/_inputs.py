@@ -24,8 +24,18 @@ __all__ = [
     'ExternalSecretDataFromArgsDict',
     'ExternalSecretTargetArgs',
     'ExternalSecretTargetArgsDict',
+    'FindNameArgs',
+    'FindNameArgsDict',
+    'FindRefArgs',
+    'FindRefArgsDict',
     'RemoteRefArgs',
     'RemoteRefArgsDict',
+    'RewriteArgs',
+    'RewriteArgsDict',
+    'RewriteRegexpArgs',
+    'RewriteRegexpArgsDict',
+    'RewriteTransformArgs',
+    'RewriteTransformArgsDict',
     'SecretKeyRefArgs',
     'SecretKeyRefArgsDict',
     'ServiceAccountRefArgs',
@@ -34,6 +44,8 @@ __all__ = [
     'StoreBackendArgsDict',
     'StoreRefArgs',
     'StoreRefArgsDict',
+    'TargetTemplateArgs',
+    'TargetTemplateArgsDict',
     'VaultAppRoleArgs',
     'VaultAppRoleArgsDict',
     'VaultAuthArgs',
@@ -152,16 +164,32 @@ class ExternalSecretDataFromArgsDict(TypedDict):
     """
     Copy every key of a remote secret (or of the object at `property`).
     """
+    find: NotRequired[pulumi.Input[Optional['FindRefArgsDict']]]
+    """
+    Copy every remote secret that matches (one key per secret).
+    """
+    rewrite: NotRequired[pulumi.Input[Optional[Sequence[pulumi.Input['RewriteArgsDict']]]]]
+    """
+    Rewrite the keys of the extract or find result.
+    """
 
 @pulumi.input_type
 class ExternalSecretDataFromArgs:
     def __init__(__self__, *,
-                 extract: pulumi.Input[Optional['RemoteRefArgs']] = None):
+                 extract: pulumi.Input[Optional['RemoteRefArgs']] = None,
+                 find: pulumi.Input[Optional['FindRefArgs']] = None,
+                 rewrite: pulumi.Input[Optional[Sequence[pulumi.Input['RewriteArgs']]]] = None):
         """
         :param pulumi.Input['RemoteRefArgs'] extract: Copy every key of a remote secret (or of the object at `property`).
+        :param pulumi.Input['FindRefArgs'] find: Copy every remote secret that matches (one key per secret).
+        :param pulumi.Input[Sequence[pulumi.Input['RewriteArgs']]] rewrite: Rewrite the keys of the extract or find result.
         """
         if extract is not None:
             pulumi.set(__self__, "extract", extract)
+        if find is not None:
+            pulumi.set(__self__, "find", find)
+        if rewrite is not None:
+            pulumi.set(__self__, "rewrite", rewrite)
 
     @_builtins.property
     @pulumi.getter
@@ -174,6 +202,30 @@ class ExternalSecretDataFromArgs:
     @extract.setter
     def extract(self, value: pulumi.Input[Optional['RemoteRefArgs']]):
         pulumi.set(self, "extract", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def find(self) -> pulumi.Input[Optional['FindRefArgs']]:
+        """
+        Copy every remote secret that matches (one key per secret).
+        """
+        return pulumi.get(self, "find")
+
+    @find.setter
+    def find(self, value: pulumi.Input[Optional['FindRefArgs']]):
+        pulumi.set(self, "find", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def rewrite(self) -> pulumi.Input[Optional[Sequence[pulumi.Input['RewriteArgs']]]]:
+        """
+        Rewrite the keys of the extract or find result.
+        """
+        return pulumi.get(self, "rewrite")
+
+    @rewrite.setter
+    def rewrite(self, value: pulumi.Input[Optional[Sequence[pulumi.Input['RewriteArgs']]]]):
+        pulumi.set(self, "rewrite", value)
 
 
 class ExternalSecretTargetArgsDict(TypedDict):
@@ -201,6 +253,10 @@ class ExternalSecretTargetArgsDict(TypedDict):
     """
     Name of the Secret. Defaults to the ExternalSecret's name.
     """
+    template: NotRequired[pulumi.Input[Optional['TargetTemplateArgsDict']]]
+    """
+    Render the Secret with ESO's template engine v2 (instead of the `type`/`labels`/`annotations` shorthands).
+    """
     type: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
     Secret type, e.g. `kubernetes.io/dockerconfigjson`. Default `Opaque`.
@@ -215,6 +271,7 @@ class ExternalSecretTargetArgs:
                  immutable: pulumi.Input[Optional[_builtins.bool]] = None,
                  labels: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  name: pulumi.Input[Optional[_builtins.str]] = None,
+                 template: pulumi.Input[Optional['TargetTemplateArgs']] = None,
                  type: pulumi.Input[Optional[_builtins.str]] = None):
         """
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] annotations: Annotations of the Secret.
@@ -223,6 +280,7 @@ class ExternalSecretTargetArgs:
         :param pulumi.Input[_builtins.bool] immutable: Make the Secret immutable.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] labels: Labels of the Secret.
         :param pulumi.Input[_builtins.str] name: Name of the Secret. Defaults to the ExternalSecret's name.
+        :param pulumi.Input['TargetTemplateArgs'] template: Render the Secret with ESO's template engine v2 (instead of the `type`/`labels`/`annotations` shorthands).
         :param pulumi.Input[_builtins.str] type: Secret type, e.g. `kubernetes.io/dockerconfigjson`. Default `Opaque`.
         """
         if annotations is not None:
@@ -237,6 +295,8 @@ class ExternalSecretTargetArgs:
             pulumi.set(__self__, "labels", labels)
         if name is not None:
             pulumi.set(__self__, "name", name)
+        if template is not None:
+            pulumi.set(__self__, "template", template)
         if type is not None:
             pulumi.set(__self__, "type", type)
 
@@ -314,6 +374,18 @@ class ExternalSecretTargetArgs:
 
     @_builtins.property
     @pulumi.getter
+    def template(self) -> pulumi.Input[Optional['TargetTemplateArgs']]:
+        """
+        Render the Secret with ESO's template engine v2 (instead of the `type`/`labels`/`annotations` shorthands).
+        """
+        return pulumi.get(self, "template")
+
+    @template.setter
+    def template(self, value: pulumi.Input[Optional['TargetTemplateArgs']]):
+        pulumi.set(self, "template", value)
+
+    @_builtins.property
+    @pulumi.getter
     def type(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
         Secret type, e.g. `kubernetes.io/dockerconfigjson`. Default `Opaque`.
@@ -325,10 +397,156 @@ class ExternalSecretTargetArgs:
         pulumi.set(self, "type", value)
 
 
+class FindNameArgsDict(TypedDict):
+    regexp: pulumi.Input[_builtins.str]
+    """
+    Regular expression (Go syntax) the secret name must match, e.g. `^db-`.
+    """
+
+@pulumi.input_type
+class FindNameArgs:
+    def __init__(__self__, *,
+                 regexp: pulumi.Input[_builtins.str]):
+        """
+        :param pulumi.Input[_builtins.str] regexp: Regular expression (Go syntax) the secret name must match, e.g. `^db-`.
+        """
+        pulumi.set(__self__, "regexp", regexp)
+
+    @_builtins.property
+    @pulumi.getter
+    def regexp(self) -> pulumi.Input[_builtins.str]:
+        """
+        Regular expression (Go syntax) the secret name must match, e.g. `^db-`.
+        """
+        return pulumi.get(self, "regexp")
+
+    @regexp.setter
+    def regexp(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "regexp", value)
+
+
+class FindRefArgsDict(TypedDict):
+    """
+    Find remote secrets by path, name and tags; each found secret becomes one key (its name), valued with the whole secret.
+    """
+    conversion_strategy: NotRequired[pulumi.Input[Optional['ConversionStrategy']]]
+    """
+    `Default` or `Unicode`: how to turn names into valid Secret keys.
+    """
+    decoding_strategy: NotRequired[pulumi.Input[Optional['DecodingStrategy']]]
+    """
+    `None` (default), `Base64`, `Base64URL` or `Auto`.
+    """
+    name: NotRequired[pulumi.Input[Optional['FindNameArgsDict']]]
+    """
+    Only secrets whose name matches.
+    """
+    path: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    Only secrets below this path.
+    """
+    tags: NotRequired[pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]]
+    """
+    Only secrets with all these tags (Vault: custom metadata).
+    """
+
+@pulumi.input_type
+class FindRefArgs:
+    def __init__(__self__, *,
+                 conversion_strategy: pulumi.Input[Optional['ConversionStrategy']] = None,
+                 decoding_strategy: pulumi.Input[Optional['DecodingStrategy']] = None,
+                 name: pulumi.Input[Optional['FindNameArgs']] = None,
+                 path: pulumi.Input[Optional[_builtins.str]] = None,
+                 tags: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None):
+        """
+        Find remote secrets by path, name and tags; each found secret becomes one key (its name), valued with the whole secret.
+
+        :param pulumi.Input['ConversionStrategy'] conversion_strategy: `Default` or `Unicode`: how to turn names into valid Secret keys.
+        :param pulumi.Input['DecodingStrategy'] decoding_strategy: `None` (default), `Base64`, `Base64URL` or `Auto`.
+        :param pulumi.Input['FindNameArgs'] name: Only secrets whose name matches.
+        :param pulumi.Input[_builtins.str] path: Only secrets below this path.
+        :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] tags: Only secrets with all these tags (Vault: custom metadata).
+        """
+        if conversion_strategy is not None:
+            pulumi.set(__self__, "conversion_strategy", conversion_strategy)
+        if decoding_strategy is not None:
+            pulumi.set(__self__, "decoding_strategy", decoding_strategy)
+        if name is not None:
+            pulumi.set(__self__, "name", name)
+        if path is not None:
+            pulumi.set(__self__, "path", path)
+        if tags is not None:
+            pulumi.set(__self__, "tags", tags)
+
+    @_builtins.property
+    @pulumi.getter(name="conversionStrategy")
+    def conversion_strategy(self) -> pulumi.Input[Optional['ConversionStrategy']]:
+        """
+        `Default` or `Unicode`: how to turn names into valid Secret keys.
+        """
+        return pulumi.get(self, "conversion_strategy")
+
+    @conversion_strategy.setter
+    def conversion_strategy(self, value: pulumi.Input[Optional['ConversionStrategy']]):
+        pulumi.set(self, "conversion_strategy", value)
+
+    @_builtins.property
+    @pulumi.getter(name="decodingStrategy")
+    def decoding_strategy(self) -> pulumi.Input[Optional['DecodingStrategy']]:
+        """
+        `None` (default), `Base64`, `Base64URL` or `Auto`.
+        """
+        return pulumi.get(self, "decoding_strategy")
+
+    @decoding_strategy.setter
+    def decoding_strategy(self, value: pulumi.Input[Optional['DecodingStrategy']]):
+        pulumi.set(self, "decoding_strategy", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def name(self) -> pulumi.Input[Optional['FindNameArgs']]:
+        """
+        Only secrets whose name matches.
+        """
+        return pulumi.get(self, "name")
+
+    @name.setter
+    def name(self, value: pulumi.Input[Optional['FindNameArgs']]):
+        pulumi.set(self, "name", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def path(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        Only secrets below this path.
+        """
+        return pulumi.get(self, "path")
+
+    @path.setter
+    def path(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "path", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def tags(self) -> pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]:
+        """
+        Only secrets with all these tags (Vault: custom metadata).
+        """
+        return pulumi.get(self, "tags")
+
+    @tags.setter
+    def tags(self, value: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "tags", value)
+
+
 class RemoteRefArgsDict(TypedDict):
     key: pulumi.Input[_builtins.str]
     """
     Remote key, e.g. the Vault path below the store's mount.
+    """
+    conversion_strategy: NotRequired[pulumi.Input[Optional['ConversionStrategy']]]
+    """
+    For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
     """
     decoding_strategy: NotRequired[pulumi.Input[Optional['DecodingStrategy']]]
     """
@@ -347,16 +565,20 @@ class RemoteRefArgsDict(TypedDict):
 class RemoteRefArgs:
     def __init__(__self__, *,
                  key: pulumi.Input[_builtins.str],
+                 conversion_strategy: pulumi.Input[Optional['ConversionStrategy']] = None,
                  decoding_strategy: pulumi.Input[Optional['DecodingStrategy']] = None,
                  property: pulumi.Input[Optional[_builtins.str]] = None,
                  version: pulumi.Input[Optional[_builtins.str]] = None):
         """
         :param pulumi.Input[_builtins.str] key: Remote key, e.g. the Vault path below the store's mount.
+        :param pulumi.Input['ConversionStrategy'] conversion_strategy: For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
         :param pulumi.Input['DecodingStrategy'] decoding_strategy: `None` (default), `Base64`, `Base64URL` or `Auto`.
         :param pulumi.Input[_builtins.str] property: Property inside the remote secret (gjson path for nested values). Empty means the whole secret as JSON.
         :param pulumi.Input[_builtins.str] version: Remote version; default the current one.
         """
         pulumi.set(__self__, "key", key)
+        if conversion_strategy is not None:
+            pulumi.set(__self__, "conversion_strategy", conversion_strategy)
         if decoding_strategy is not None:
             pulumi.set(__self__, "decoding_strategy", decoding_strategy)
         if property is not None:
@@ -375,6 +597,18 @@ class RemoteRefArgs:
     @key.setter
     def key(self, value: pulumi.Input[_builtins.str]):
         pulumi.set(self, "key", value)
+
+    @_builtins.property
+    @pulumi.getter(name="conversionStrategy")
+    def conversion_strategy(self) -> pulumi.Input[Optional['ConversionStrategy']]:
+        """
+        For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+        """
+        return pulumi.get(self, "conversion_strategy")
+
+    @conversion_strategy.setter
+    def conversion_strategy(self, value: pulumi.Input[Optional['ConversionStrategy']]):
+        pulumi.set(self, "conversion_strategy", value)
 
     @_builtins.property
     @pulumi.getter(name="decodingStrategy")
@@ -411,6 +645,135 @@ class RemoteRefArgs:
     @version.setter
     def version(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "version", value)
+
+
+class RewriteArgsDict(TypedDict):
+    """
+    Rewrites the keys of an extract or find result, in order. Set exactly one of `regexp` or `transform`.
+    """
+    regexp: NotRequired[pulumi.Input[Optional['RewriteRegexpArgsDict']]]
+    """
+    Replace the regular expression `source` with `target` in every key.
+    """
+    transform: NotRequired[pulumi.Input[Optional['RewriteTransformArgsDict']]]
+    """
+    Render every key through a Go template (`{{ .value }}` is the key).
+    """
+
+@pulumi.input_type
+class RewriteArgs:
+    def __init__(__self__, *,
+                 regexp: pulumi.Input[Optional['RewriteRegexpArgs']] = None,
+                 transform: pulumi.Input[Optional['RewriteTransformArgs']] = None):
+        """
+        Rewrites the keys of an extract or find result, in order. Set exactly one of `regexp` or `transform`.
+
+        :param pulumi.Input['RewriteRegexpArgs'] regexp: Replace the regular expression `source` with `target` in every key.
+        :param pulumi.Input['RewriteTransformArgs'] transform: Render every key through a Go template (`{{ .value }}` is the key).
+        """
+        if regexp is not None:
+            pulumi.set(__self__, "regexp", regexp)
+        if transform is not None:
+            pulumi.set(__self__, "transform", transform)
+
+    @_builtins.property
+    @pulumi.getter
+    def regexp(self) -> pulumi.Input[Optional['RewriteRegexpArgs']]:
+        """
+        Replace the regular expression `source` with `target` in every key.
+        """
+        return pulumi.get(self, "regexp")
+
+    @regexp.setter
+    def regexp(self, value: pulumi.Input[Optional['RewriteRegexpArgs']]):
+        pulumi.set(self, "regexp", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def transform(self) -> pulumi.Input[Optional['RewriteTransformArgs']]:
+        """
+        Render every key through a Go template (`{{ .value }}` is the key).
+        """
+        return pulumi.get(self, "transform")
+
+    @transform.setter
+    def transform(self, value: pulumi.Input[Optional['RewriteTransformArgs']]):
+        pulumi.set(self, "transform", value)
+
+
+class RewriteRegexpArgsDict(TypedDict):
+    source: pulumi.Input[_builtins.str]
+    """
+    Regular expression to match, e.g. `^db-(.*)`.
+    """
+    target: pulumi.Input[_builtins.str]
+    """
+    Replacement, e.g. `$1`.
+    """
+
+@pulumi.input_type
+class RewriteRegexpArgs:
+    def __init__(__self__, *,
+                 source: pulumi.Input[_builtins.str],
+                 target: pulumi.Input[_builtins.str]):
+        """
+        :param pulumi.Input[_builtins.str] source: Regular expression to match, e.g. `^db-(.*)`.
+        :param pulumi.Input[_builtins.str] target: Replacement, e.g. `$1`.
+        """
+        pulumi.set(__self__, "source", source)
+        pulumi.set(__self__, "target", target)
+
+    @_builtins.property
+    @pulumi.getter
+    def source(self) -> pulumi.Input[_builtins.str]:
+        """
+        Regular expression to match, e.g. `^db-(.*)`.
+        """
+        return pulumi.get(self, "source")
+
+    @source.setter
+    def source(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "source", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def target(self) -> pulumi.Input[_builtins.str]:
+        """
+        Replacement, e.g. `$1`.
+        """
+        return pulumi.get(self, "target")
+
+    @target.setter
+    def target(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "target", value)
+
+
+class RewriteTransformArgsDict(TypedDict):
+    template: pulumi.Input[_builtins.str]
+    """
+    Go template applied to each key, e.g. `{{ .value | upper }}`.
+    """
+
+@pulumi.input_type
+class RewriteTransformArgs:
+    def __init__(__self__, *,
+                 template: pulumi.Input[_builtins.str]):
+        """
+        :param pulumi.Input[_builtins.str] template: Go template applied to each key, e.g. `{{ .value | upper }}`.
+        """
+        pulumi.set(__self__, "template", template)
+
+    @_builtins.property
+    @pulumi.getter
+    def template(self) -> pulumi.Input[_builtins.str]:
+        """
+        Go template applied to each key, e.g. `{{ .value | upper }}`.
+        """
+        return pulumi.get(self, "template")
+
+    @template.setter
+    def template(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "template", value)
 
 
 class SecretKeyRefArgsDict(TypedDict):
@@ -657,6 +1020,120 @@ class StoreRefArgs:
     @namespace.setter
     def namespace(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "namespace", value)
+
+
+class TargetTemplateArgsDict(TypedDict):
+    """
+    ESO's template (engine v2, ESO's own function set): render the Secret's keys, labels and annotations from the fetched data, e.g. `data: { url: "postgres://{{ .username }}:{{ .password }}@db" }`.
+    """
+    annotations: NotRequired[pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]]
+    """
+    Annotation templates.
+    """
+    data: NotRequired[pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]]
+    """
+    Key templates.
+    """
+    labels: NotRequired[pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]]
+    """
+    Label templates.
+    """
+    merge_policy: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+    """
+    type: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    Secret type.
+    """
+
+@pulumi.input_type
+class TargetTemplateArgs:
+    def __init__(__self__, *,
+                 annotations: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 data: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 labels: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 merge_policy: pulumi.Input[Optional[_builtins.str]] = None,
+                 type: pulumi.Input[Optional[_builtins.str]] = None):
+        """
+        ESO's template (engine v2, ESO's own function set): render the Secret's keys, labels and annotations from the fetched data, e.g. `data: { url: "postgres://{{ .username }}:{{ .password }}@db" }`.
+
+        :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] annotations: Annotation templates.
+        :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] data: Key templates.
+        :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] labels: Label templates.
+        :param pulumi.Input[_builtins.str] merge_policy: `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+        :param pulumi.Input[_builtins.str] type: Secret type.
+        """
+        if annotations is not None:
+            pulumi.set(__self__, "annotations", annotations)
+        if data is not None:
+            pulumi.set(__self__, "data", data)
+        if labels is not None:
+            pulumi.set(__self__, "labels", labels)
+        if merge_policy is not None:
+            pulumi.set(__self__, "merge_policy", merge_policy)
+        if type is not None:
+            pulumi.set(__self__, "type", type)
+
+    @_builtins.property
+    @pulumi.getter
+    def annotations(self) -> pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]:
+        """
+        Annotation templates.
+        """
+        return pulumi.get(self, "annotations")
+
+    @annotations.setter
+    def annotations(self, value: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "annotations", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def data(self) -> pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]:
+        """
+        Key templates.
+        """
+        return pulumi.get(self, "data")
+
+    @data.setter
+    def data(self, value: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "data", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def labels(self) -> pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]:
+        """
+        Label templates.
+        """
+        return pulumi.get(self, "labels")
+
+    @labels.setter
+    def labels(self, value: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "labels", value)
+
+    @_builtins.property
+    @pulumi.getter(name="mergePolicy")
+    def merge_policy(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+        """
+        return pulumi.get(self, "merge_policy")
+
+    @merge_policy.setter
+    def merge_policy(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "merge_policy", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def type(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        Secret type.
+        """
+        return pulumi.get(self, "type")
+
+    @type.setter
+    def type(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "type", value)
 
 
 class VaultAppRoleArgsDict(TypedDict):

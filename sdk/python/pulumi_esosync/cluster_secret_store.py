@@ -28,7 +28,9 @@ class ClusterSecretStoreArgs:
                  credentials_namespace: pulumi.Input[Optional[_builtins.str]] = None,
                  labels: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  name: pulumi.Input[Optional[_builtins.str]] = None,
-                 skip_validation: pulumi.Input[Optional[_builtins.bool]] = None):
+                 skip_validation: pulumi.Input[Optional[_builtins.bool]] = None,
+                 timeout: pulumi.Input[Optional[_builtins.str]] = None,
+                 wait_for_ready: pulumi.Input[Optional[_builtins.bool]] = None):
         """
         The set of arguments for constructing a ClusterSecretStore resource.
 
@@ -39,6 +41,8 @@ class ClusterSecretStoreArgs:
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] labels: Labels for the ClusterSecretStore resource.
         :param pulumi.Input[_builtins.str] name: Name of the ClusterSecretStore. Defaults to the Pulumi resource name.
         :param pulumi.Input[_builtins.bool] skip_validation: Do not log in to the backend at create/update.
+        :param pulumi.Input[_builtins.str] timeout: How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+        :param pulumi.Input[_builtins.bool] wait_for_ready: Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
         """
         pulumi.set(__self__, "backend", backend)
         if annotations is not None:
@@ -53,6 +57,10 @@ class ClusterSecretStoreArgs:
             pulumi.set(__self__, "name", name)
         if skip_validation is not None:
             pulumi.set(__self__, "skip_validation", skip_validation)
+        if timeout is not None:
+            pulumi.set(__self__, "timeout", timeout)
+        if wait_for_ready is not None:
+            pulumi.set(__self__, "wait_for_ready", wait_for_ready)
 
     @_builtins.property
     @pulumi.getter
@@ -138,6 +146,30 @@ class ClusterSecretStoreArgs:
     def skip_validation(self, value: pulumi.Input[Optional[_builtins.bool]]):
         pulumi.set(self, "skip_validation", value)
 
+    @_builtins.property
+    @pulumi.getter
+    def timeout(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+        """
+        return pulumi.get(self, "timeout")
+
+    @timeout.setter
+    def timeout(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "timeout", value)
+
+    @_builtins.property
+    @pulumi.getter(name="waitForReady")
+    def wait_for_ready(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+        """
+        return pulumi.get(self, "wait_for_ready")
+
+    @wait_for_ready.setter
+    def wait_for_ready(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "wait_for_ready", value)
+
 
 @pulumi.type_token("esosync:index:ClusterSecretStore")
 class ClusterSecretStore(pulumi.CustomResource):
@@ -152,6 +184,8 @@ class ClusterSecretStore(pulumi.CustomResource):
                  labels: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  name: pulumi.Input[Optional[_builtins.str]] = None,
                  skip_validation: pulumi.Input[Optional[_builtins.bool]] = None,
+                 timeout: pulumi.Input[Optional[_builtins.str]] = None,
+                 wait_for_ready: pulumi.Input[Optional[_builtins.bool]] = None,
                  __props__=None):
         """
         An External Secrets Operator ClusterSecretStore, usable by ExternalSecrets in every namespace. Validated against the backend at create and update. Credentials given as `value` go into a Secret esosync manages in `credentialsNamespace`.
@@ -165,6 +199,8 @@ class ClusterSecretStore(pulumi.CustomResource):
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] labels: Labels for the ClusterSecretStore resource.
         :param pulumi.Input[_builtins.str] name: Name of the ClusterSecretStore. Defaults to the Pulumi resource name.
         :param pulumi.Input[_builtins.bool] skip_validation: Do not log in to the backend at create/update.
+        :param pulumi.Input[_builtins.str] timeout: How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+        :param pulumi.Input[_builtins.bool] wait_for_ready: Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
         """
         ...
     @overload
@@ -197,6 +233,8 @@ class ClusterSecretStore(pulumi.CustomResource):
                  labels: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  name: pulumi.Input[Optional[_builtins.str]] = None,
                  skip_validation: pulumi.Input[Optional[_builtins.bool]] = None,
+                 timeout: pulumi.Input[Optional[_builtins.str]] = None,
+                 wait_for_ready: pulumi.Input[Optional[_builtins.bool]] = None,
                  __props__=None):
         opts = pulumi.ResourceOptions.merge(_utilities.get_resource_opts_defaults(), opts)
         if not isinstance(opts, pulumi.ResourceOptions):
@@ -215,6 +253,8 @@ class ClusterSecretStore(pulumi.CustomResource):
             __props__.__dict__["labels"] = labels
             __props__.__dict__["name"] = name
             __props__.__dict__["skip_validation"] = skip_validation
+            __props__.__dict__["timeout"] = timeout
+            __props__.__dict__["wait_for_ready"] = wait_for_ready
             __props__.__dict__["credentials_hash"] = None
             __props__.__dict__["credentials_secret"] = None
             __props__.__dict__["ref"] = None
@@ -254,6 +294,8 @@ class ClusterSecretStore(pulumi.CustomResource):
         __props__.__dict__["ref"] = None
         __props__.__dict__["skip_validation"] = None
         __props__.__dict__["spec_hash"] = None
+        __props__.__dict__["timeout"] = None
+        __props__.__dict__["wait_for_ready"] = None
         return ClusterSecretStore(resource_name, opts=opts, __props__=__props__)
 
     @_builtins.property
@@ -343,4 +385,20 @@ class ClusterSecretStore(pulumi.CustomResource):
         Hash of the store CR's spec as last seen in the cluster; changes when it is edited out of band.
         """
         return pulumi.get(self, "spec_hash")
+
+    @_builtins.property
+    @pulumi.getter
+    def timeout(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+        """
+        return pulumi.get(self, "timeout")
+
+    @_builtins.property
+    @pulumi.getter(name="waitForReady")
+    def wait_for_ready(self) -> pulumi.Output[Optional[_builtins.bool]]:
+        """
+        Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+        """
+        return pulumi.get(self, "wait_for_ready")
 

@@ -31,7 +31,8 @@ class ExternalSecretArgs:
                  namespace: pulumi.Input[Optional[_builtins.str]] = None,
                  refresh_interval: pulumi.Input[Optional[_builtins.str]] = None,
                  sync: pulumi.Input[Optional['SyncMode']] = None,
-                 target: pulumi.Input[Optional['ExternalSecretTargetArgs']] = None):
+                 target: pulumi.Input[Optional['ExternalSecretTargetArgs']] = None,
+                 timeout: pulumi.Input[Optional[_builtins.str]] = None):
         """
         The set of arguments for constructing a ExternalSecret resource.
 
@@ -45,6 +46,7 @@ class ExternalSecretArgs:
         :param pulumi.Input[_builtins.str] refresh_interval: How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never). Default `1h`.
         :param pulumi.Input['SyncMode'] sync: Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster; default), `provider` (the provider itself), `none` (only write the ExternalSecret).
         :param pulumi.Input['ExternalSecretTargetArgs'] target: The Secret to write. Defaults: name = the ExternalSecret's name, creationPolicy `Owner`, deletionPolicy `Retain`.
+        :param pulumi.Input[_builtins.str] timeout: How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
         """
         pulumi.set(__self__, "store", store)
         if annotations is not None:
@@ -65,6 +67,8 @@ class ExternalSecretArgs:
             pulumi.set(__self__, "sync", sync)
         if target is not None:
             pulumi.set(__self__, "target", target)
+        if timeout is not None:
+            pulumi.set(__self__, "timeout", timeout)
 
     @_builtins.property
     @pulumi.getter
@@ -186,6 +190,18 @@ class ExternalSecretArgs:
     def target(self, value: pulumi.Input[Optional['ExternalSecretTargetArgs']]):
         pulumi.set(self, "target", value)
 
+    @_builtins.property
+    @pulumi.getter
+    def timeout(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
+        """
+        return pulumi.get(self, "timeout")
+
+    @timeout.setter
+    def timeout(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "timeout", value)
+
 
 @pulumi.type_token("esosync:index:ExternalSecret")
 class ExternalSecret(pulumi.CustomResource):
@@ -203,6 +219,7 @@ class ExternalSecret(pulumi.CustomResource):
                  store: pulumi.Input[Optional[Union['StoreRefArgs', 'StoreRefArgsDict']]] = None,
                  sync: pulumi.Input[Optional['SyncMode']] = None,
                  target: pulumi.Input[Optional[Union['ExternalSecretTargetArgs', 'ExternalSecretTargetArgsDict']]] = None,
+                 timeout: pulumi.Input[Optional[_builtins.str]] = None,
                  __props__=None):
         """
         An External Secrets Operator ExternalSecret. With `sync: provider` the provider fetches from the backend and writes the target Secret exactly as ESO would (same keys, bytes, labels and data-hash annotation), so the Secret is current when `pulumi up` returns; `pulumi refresh` re-reads the backend and the Secret and reports drift. Outputs carry key names, versions and hashes, never values.
@@ -219,6 +236,7 @@ class ExternalSecret(pulumi.CustomResource):
         :param pulumi.Input[Union['StoreRefArgs', 'StoreRefArgsDict']] store: The store to read from; pass a SecretStore's or ClusterSecretStore's `ref` output.
         :param pulumi.Input['SyncMode'] sync: Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster; default), `provider` (the provider itself), `none` (only write the ExternalSecret).
         :param pulumi.Input[Union['ExternalSecretTargetArgs', 'ExternalSecretTargetArgsDict']] target: The Secret to write. Defaults: name = the ExternalSecret's name, creationPolicy `Owner`, deletionPolicy `Retain`.
+        :param pulumi.Input[_builtins.str] timeout: How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
         """
         ...
     @overload
@@ -254,6 +272,7 @@ class ExternalSecret(pulumi.CustomResource):
                  store: pulumi.Input[Optional[Union['StoreRefArgs', 'StoreRefArgsDict']]] = None,
                  sync: pulumi.Input[Optional['SyncMode']] = None,
                  target: pulumi.Input[Optional[Union['ExternalSecretTargetArgs', 'ExternalSecretTargetArgsDict']]] = None,
+                 timeout: pulumi.Input[Optional[_builtins.str]] = None,
                  __props__=None):
         opts = pulumi.ResourceOptions.merge(_utilities.get_resource_opts_defaults(), opts)
         if not isinstance(opts, pulumi.ResourceOptions):
@@ -275,6 +294,7 @@ class ExternalSecret(pulumi.CustomResource):
             __props__.__dict__["store"] = store
             __props__.__dict__["sync"] = sync
             __props__.__dict__["target"] = target
+            __props__.__dict__["timeout"] = timeout
             __props__.__dict__["data_hash"] = None
             __props__.__dict__["keys"] = None
             __props__.__dict__["message"] = None
@@ -323,6 +343,7 @@ class ExternalSecret(pulumi.CustomResource):
         __props__.__dict__["sync"] = None
         __props__.__dict__["synced_at"] = None
         __props__.__dict__["target"] = None
+        __props__.__dict__["timeout"] = None
         return ExternalSecret(resource_name, opts=opts, __props__=__props__)
 
     @_builtins.property
@@ -468,4 +489,12 @@ class ExternalSecret(pulumi.CustomResource):
         The Secret to write. Defaults: name = the ExternalSecret's name, creationPolicy `Owner`, deletionPolicy `Retain`.
         """
         return pulumi.get(self, "target")
+
+    @_builtins.property
+    @pulumi.getter
+    def timeout(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
+        """
+        return pulumi.get(self, "timeout")
 

@@ -21,11 +21,17 @@ __all__ = [
     'ExternalSecretData',
     'ExternalSecretDataFrom',
     'ExternalSecretTarget',
+    'FindName',
+    'FindRef',
     'RemoteRef',
+    'Rewrite',
+    'RewriteRegexp',
+    'RewriteTransform',
     'SecretKeyRef',
     'ServiceAccountRef',
     'StoreBackend',
     'StoreRef',
+    'TargetTemplate',
     'VaultAppRole',
     'VaultAuth',
     'VaultBackend',
@@ -137,12 +143,20 @@ class ExternalSecretData(dict):
 @pulumi.output_type
 class ExternalSecretDataFrom(dict):
     def __init__(__self__, *,
-                 extract: Optional['outputs.RemoteRef'] = None):
+                 extract: Optional['outputs.RemoteRef'] = None,
+                 find: Optional['outputs.FindRef'] = None,
+                 rewrite: Optional[Sequence['outputs.Rewrite']] = None):
         """
         :param 'RemoteRef' extract: Copy every key of a remote secret (or of the object at `property`).
+        :param 'FindRef' find: Copy every remote secret that matches (one key per secret).
+        :param Sequence['Rewrite'] rewrite: Rewrite the keys of the extract or find result.
         """
         if extract is not None:
             pulumi.set(__self__, "extract", extract)
+        if find is not None:
+            pulumi.set(__self__, "find", find)
+        if rewrite is not None:
+            pulumi.set(__self__, "rewrite", rewrite)
 
     @_builtins.property
     @pulumi.getter
@@ -151,6 +165,22 @@ class ExternalSecretDataFrom(dict):
         Copy every key of a remote secret (or of the object at `property`).
         """
         return pulumi.get(self, "extract")
+
+    @_builtins.property
+    @pulumi.getter
+    def find(self) -> Optional['outputs.FindRef']:
+        """
+        Copy every remote secret that matches (one key per secret).
+        """
+        return pulumi.get(self, "find")
+
+    @_builtins.property
+    @pulumi.getter
+    def rewrite(self) -> Optional[Sequence['outputs.Rewrite']]:
+        """
+        Rewrite the keys of the extract or find result.
+        """
+        return pulumi.get(self, "rewrite")
 
 
 @pulumi.output_type
@@ -181,6 +211,7 @@ class ExternalSecretTarget(dict):
                  immutable: Optional[_builtins.bool] = None,
                  labels: Optional[Mapping[str, _builtins.str]] = None,
                  name: Optional[_builtins.str] = None,
+                 template: Optional['outputs.TargetTemplate'] = None,
                  type: Optional[_builtins.str] = None):
         """
         :param Mapping[str, _builtins.str] annotations: Annotations of the Secret.
@@ -189,6 +220,7 @@ class ExternalSecretTarget(dict):
         :param _builtins.bool immutable: Make the Secret immutable.
         :param Mapping[str, _builtins.str] labels: Labels of the Secret.
         :param _builtins.str name: Name of the Secret. Defaults to the ExternalSecret's name.
+        :param 'TargetTemplate' template: Render the Secret with ESO's template engine v2 (instead of the `type`/`labels`/`annotations` shorthands).
         :param _builtins.str type: Secret type, e.g. `kubernetes.io/dockerconfigjson`. Default `Opaque`.
         """
         if annotations is not None:
@@ -203,6 +235,8 @@ class ExternalSecretTarget(dict):
             pulumi.set(__self__, "labels", labels)
         if name is not None:
             pulumi.set(__self__, "name", name)
+        if template is not None:
+            pulumi.set(__self__, "template", template)
         if type is not None:
             pulumi.set(__self__, "type", type)
 
@@ -256,6 +290,14 @@ class ExternalSecretTarget(dict):
 
     @_builtins.property
     @pulumi.getter
+    def template(self) -> Optional['outputs.TargetTemplate']:
+        """
+        Render the Secret with ESO's template engine v2 (instead of the `type`/`labels`/`annotations` shorthands).
+        """
+        return pulumi.get(self, "template")
+
+    @_builtins.property
+    @pulumi.getter
     def type(self) -> Optional[_builtins.str]:
         """
         Secret type, e.g. `kubernetes.io/dockerconfigjson`. Default `Opaque`.
@@ -264,11 +306,122 @@ class ExternalSecretTarget(dict):
 
 
 @pulumi.output_type
+class FindName(dict):
+    def __init__(__self__, *,
+                 regexp: _builtins.str):
+        """
+        :param _builtins.str regexp: Regular expression (Go syntax) the secret name must match, e.g. `^db-`.
+        """
+        pulumi.set(__self__, "regexp", regexp)
+
+    @_builtins.property
+    @pulumi.getter
+    def regexp(self) -> _builtins.str:
+        """
+        Regular expression (Go syntax) the secret name must match, e.g. `^db-`.
+        """
+        return pulumi.get(self, "regexp")
+
+
+@pulumi.output_type
+class FindRef(dict):
+    """
+    Find remote secrets by path, name and tags; each found secret becomes one key (its name), valued with the whole secret.
+    """
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "conversionStrategy":
+            suggest = "conversion_strategy"
+        elif key == "decodingStrategy":
+            suggest = "decoding_strategy"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in FindRef. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        FindRef.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        FindRef.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 conversion_strategy: Optional['ConversionStrategy'] = None,
+                 decoding_strategy: Optional['DecodingStrategy'] = None,
+                 name: Optional['outputs.FindName'] = None,
+                 path: Optional[_builtins.str] = None,
+                 tags: Optional[Mapping[str, _builtins.str]] = None):
+        """
+        Find remote secrets by path, name and tags; each found secret becomes one key (its name), valued with the whole secret.
+
+        :param 'ConversionStrategy' conversion_strategy: `Default` or `Unicode`: how to turn names into valid Secret keys.
+        :param 'DecodingStrategy' decoding_strategy: `None` (default), `Base64`, `Base64URL` or `Auto`.
+        :param 'FindName' name: Only secrets whose name matches.
+        :param _builtins.str path: Only secrets below this path.
+        :param Mapping[str, _builtins.str] tags: Only secrets with all these tags (Vault: custom metadata).
+        """
+        if conversion_strategy is not None:
+            pulumi.set(__self__, "conversion_strategy", conversion_strategy)
+        if decoding_strategy is not None:
+            pulumi.set(__self__, "decoding_strategy", decoding_strategy)
+        if name is not None:
+            pulumi.set(__self__, "name", name)
+        if path is not None:
+            pulumi.set(__self__, "path", path)
+        if tags is not None:
+            pulumi.set(__self__, "tags", tags)
+
+    @_builtins.property
+    @pulumi.getter(name="conversionStrategy")
+    def conversion_strategy(self) -> Optional['ConversionStrategy']:
+        """
+        `Default` or `Unicode`: how to turn names into valid Secret keys.
+        """
+        return pulumi.get(self, "conversion_strategy")
+
+    @_builtins.property
+    @pulumi.getter(name="decodingStrategy")
+    def decoding_strategy(self) -> Optional['DecodingStrategy']:
+        """
+        `None` (default), `Base64`, `Base64URL` or `Auto`.
+        """
+        return pulumi.get(self, "decoding_strategy")
+
+    @_builtins.property
+    @pulumi.getter
+    def name(self) -> Optional['outputs.FindName']:
+        """
+        Only secrets whose name matches.
+        """
+        return pulumi.get(self, "name")
+
+    @_builtins.property
+    @pulumi.getter
+    def path(self) -> Optional[_builtins.str]:
+        """
+        Only secrets below this path.
+        """
+        return pulumi.get(self, "path")
+
+    @_builtins.property
+    @pulumi.getter
+    def tags(self) -> Optional[Mapping[str, _builtins.str]]:
+        """
+        Only secrets with all these tags (Vault: custom metadata).
+        """
+        return pulumi.get(self, "tags")
+
+
+@pulumi.output_type
 class RemoteRef(dict):
     @staticmethod
     def __key_warning(key: str):
         suggest = None
-        if key == "decodingStrategy":
+        if key == "conversionStrategy":
+            suggest = "conversion_strategy"
+        elif key == "decodingStrategy":
             suggest = "decoding_strategy"
 
         if suggest:
@@ -284,16 +437,20 @@ class RemoteRef(dict):
 
     def __init__(__self__, *,
                  key: _builtins.str,
+                 conversion_strategy: Optional['ConversionStrategy'] = None,
                  decoding_strategy: Optional['DecodingStrategy'] = None,
                  property: Optional[_builtins.str] = None,
                  version: Optional[_builtins.str] = None):
         """
         :param _builtins.str key: Remote key, e.g. the Vault path below the store's mount.
+        :param 'ConversionStrategy' conversion_strategy: For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
         :param 'DecodingStrategy' decoding_strategy: `None` (default), `Base64`, `Base64URL` or `Auto`.
         :param _builtins.str property: Property inside the remote secret (gjson path for nested values). Empty means the whole secret as JSON.
         :param _builtins.str version: Remote version; default the current one.
         """
         pulumi.set(__self__, "key", key)
+        if conversion_strategy is not None:
+            pulumi.set(__self__, "conversion_strategy", conversion_strategy)
         if decoding_strategy is not None:
             pulumi.set(__self__, "decoding_strategy", decoding_strategy)
         if property is not None:
@@ -308,6 +465,14 @@ class RemoteRef(dict):
         Remote key, e.g. the Vault path below the store's mount.
         """
         return pulumi.get(self, "key")
+
+    @_builtins.property
+    @pulumi.getter(name="conversionStrategy")
+    def conversion_strategy(self) -> Optional['ConversionStrategy']:
+        """
+        For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+        """
+        return pulumi.get(self, "conversion_strategy")
 
     @_builtins.property
     @pulumi.getter(name="decodingStrategy")
@@ -332,6 +497,89 @@ class RemoteRef(dict):
         Remote version; default the current one.
         """
         return pulumi.get(self, "version")
+
+
+@pulumi.output_type
+class Rewrite(dict):
+    """
+    Rewrites the keys of an extract or find result, in order. Set exactly one of `regexp` or `transform`.
+    """
+    def __init__(__self__, *,
+                 regexp: Optional['outputs.RewriteRegexp'] = None,
+                 transform: Optional['outputs.RewriteTransform'] = None):
+        """
+        Rewrites the keys of an extract or find result, in order. Set exactly one of `regexp` or `transform`.
+
+        :param 'RewriteRegexp' regexp: Replace the regular expression `source` with `target` in every key.
+        :param 'RewriteTransform' transform: Render every key through a Go template (`{{ .value }}` is the key).
+        """
+        if regexp is not None:
+            pulumi.set(__self__, "regexp", regexp)
+        if transform is not None:
+            pulumi.set(__self__, "transform", transform)
+
+    @_builtins.property
+    @pulumi.getter
+    def regexp(self) -> Optional['outputs.RewriteRegexp']:
+        """
+        Replace the regular expression `source` with `target` in every key.
+        """
+        return pulumi.get(self, "regexp")
+
+    @_builtins.property
+    @pulumi.getter
+    def transform(self) -> Optional['outputs.RewriteTransform']:
+        """
+        Render every key through a Go template (`{{ .value }}` is the key).
+        """
+        return pulumi.get(self, "transform")
+
+
+@pulumi.output_type
+class RewriteRegexp(dict):
+    def __init__(__self__, *,
+                 source: _builtins.str,
+                 target: _builtins.str):
+        """
+        :param _builtins.str source: Regular expression to match, e.g. `^db-(.*)`.
+        :param _builtins.str target: Replacement, e.g. `$1`.
+        """
+        pulumi.set(__self__, "source", source)
+        pulumi.set(__self__, "target", target)
+
+    @_builtins.property
+    @pulumi.getter
+    def source(self) -> _builtins.str:
+        """
+        Regular expression to match, e.g. `^db-(.*)`.
+        """
+        return pulumi.get(self, "source")
+
+    @_builtins.property
+    @pulumi.getter
+    def target(self) -> _builtins.str:
+        """
+        Replacement, e.g. `$1`.
+        """
+        return pulumi.get(self, "target")
+
+
+@pulumi.output_type
+class RewriteTransform(dict):
+    def __init__(__self__, *,
+                 template: _builtins.str):
+        """
+        :param _builtins.str template: Go template applied to each key, e.g. `{{ .value | upper }}`.
+        """
+        pulumi.set(__self__, "template", template)
+
+    @_builtins.property
+    @pulumi.getter
+    def template(self) -> _builtins.str:
+        """
+        Go template applied to each key, e.g. `{{ .value | upper }}`.
+        """
+        return pulumi.get(self, "template")
 
 
 @pulumi.output_type
@@ -490,6 +738,95 @@ class StoreRef(dict):
         Namespace of a SecretStore (informational: ESO resolves a SecretStore in the ExternalSecret's namespace).
         """
         return pulumi.get(self, "namespace")
+
+
+@pulumi.output_type
+class TargetTemplate(dict):
+    """
+    ESO's template (engine v2, ESO's own function set): render the Secret's keys, labels and annotations from the fetched data, e.g. `data: { url: "postgres://{{ .username }}:{{ .password }}@db" }`.
+    """
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "mergePolicy":
+            suggest = "merge_policy"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in TargetTemplate. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        TargetTemplate.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        TargetTemplate.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 annotations: Optional[Mapping[str, _builtins.str]] = None,
+                 data: Optional[Mapping[str, _builtins.str]] = None,
+                 labels: Optional[Mapping[str, _builtins.str]] = None,
+                 merge_policy: Optional[_builtins.str] = None,
+                 type: Optional[_builtins.str] = None):
+        """
+        ESO's template (engine v2, ESO's own function set): render the Secret's keys, labels and annotations from the fetched data, e.g. `data: { url: "postgres://{{ .username }}:{{ .password }}@db" }`.
+
+        :param Mapping[str, _builtins.str] annotations: Annotation templates.
+        :param Mapping[str, _builtins.str] data: Key templates.
+        :param Mapping[str, _builtins.str] labels: Label templates.
+        :param _builtins.str merge_policy: `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+        :param _builtins.str type: Secret type.
+        """
+        if annotations is not None:
+            pulumi.set(__self__, "annotations", annotations)
+        if data is not None:
+            pulumi.set(__self__, "data", data)
+        if labels is not None:
+            pulumi.set(__self__, "labels", labels)
+        if merge_policy is not None:
+            pulumi.set(__self__, "merge_policy", merge_policy)
+        if type is not None:
+            pulumi.set(__self__, "type", type)
+
+    @_builtins.property
+    @pulumi.getter
+    def annotations(self) -> Optional[Mapping[str, _builtins.str]]:
+        """
+        Annotation templates.
+        """
+        return pulumi.get(self, "annotations")
+
+    @_builtins.property
+    @pulumi.getter
+    def data(self) -> Optional[Mapping[str, _builtins.str]]:
+        """
+        Key templates.
+        """
+        return pulumi.get(self, "data")
+
+    @_builtins.property
+    @pulumi.getter
+    def labels(self) -> Optional[Mapping[str, _builtins.str]]:
+        """
+        Label templates.
+        """
+        return pulumi.get(self, "labels")
+
+    @_builtins.property
+    @pulumi.getter(name="mergePolicy")
+    def merge_policy(self) -> Optional[_builtins.str]:
+        """
+        `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+        """
+        return pulumi.get(self, "merge_policy")
+
+    @_builtins.property
+    @pulumi.getter
+    def type(self) -> Optional[_builtins.str]:
+        """
+        Secret type.
+        """
+        return pulumi.get(self, "type")
 
 
 @pulumi.output_type

@@ -28,7 +28,9 @@ class SecretStoreArgs:
                  labels: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  name: pulumi.Input[Optional[_builtins.str]] = None,
                  namespace: pulumi.Input[Optional[_builtins.str]] = None,
-                 skip_validation: pulumi.Input[Optional[_builtins.bool]] = None):
+                 skip_validation: pulumi.Input[Optional[_builtins.bool]] = None,
+                 timeout: pulumi.Input[Optional[_builtins.str]] = None,
+                 wait_for_ready: pulumi.Input[Optional[_builtins.bool]] = None):
         """
         The set of arguments for constructing a SecretStore resource.
 
@@ -39,6 +41,8 @@ class SecretStoreArgs:
         :param pulumi.Input[_builtins.str] name: Name of the SecretStore. Defaults to the Pulumi resource name.
         :param pulumi.Input[_builtins.str] namespace: Namespace of the SecretStore. Defaults to the provider's namespace.
         :param pulumi.Input[_builtins.bool] skip_validation: Do not log in to the backend at create/update (for backends only reachable from inside the cluster).
+        :param pulumi.Input[_builtins.str] timeout: How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+        :param pulumi.Input[_builtins.bool] wait_for_ready: Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
         """
         pulumi.set(__self__, "backend", backend)
         if annotations is not None:
@@ -53,6 +57,10 @@ class SecretStoreArgs:
             pulumi.set(__self__, "namespace", namespace)
         if skip_validation is not None:
             pulumi.set(__self__, "skip_validation", skip_validation)
+        if timeout is not None:
+            pulumi.set(__self__, "timeout", timeout)
+        if wait_for_ready is not None:
+            pulumi.set(__self__, "wait_for_ready", wait_for_ready)
 
     @_builtins.property
     @pulumi.getter
@@ -138,6 +146,30 @@ class SecretStoreArgs:
     def skip_validation(self, value: pulumi.Input[Optional[_builtins.bool]]):
         pulumi.set(self, "skip_validation", value)
 
+    @_builtins.property
+    @pulumi.getter
+    def timeout(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+        """
+        return pulumi.get(self, "timeout")
+
+    @timeout.setter
+    def timeout(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "timeout", value)
+
+    @_builtins.property
+    @pulumi.getter(name="waitForReady")
+    def wait_for_ready(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+        """
+        return pulumi.get(self, "wait_for_ready")
+
+    @wait_for_ready.setter
+    def wait_for_ready(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "wait_for_ready", value)
+
 
 @pulumi.type_token("esosync:index:SecretStore")
 class SecretStore(pulumi.CustomResource):
@@ -152,6 +184,8 @@ class SecretStore(pulumi.CustomResource):
                  name: pulumi.Input[Optional[_builtins.str]] = None,
                  namespace: pulumi.Input[Optional[_builtins.str]] = None,
                  skip_validation: pulumi.Input[Optional[_builtins.bool]] = None,
+                 timeout: pulumi.Input[Optional[_builtins.str]] = None,
+                 wait_for_ready: pulumi.Input[Optional[_builtins.bool]] = None,
                  __props__=None):
         """
         An External Secrets Operator SecretStore (namespaced). At create and update esosync logs in to the backend with the store's credentials and checks access to its mount, failing with the backend's reason. Credentials given as `value` go into a Secret esosync manages next to the store.
@@ -165,6 +199,8 @@ class SecretStore(pulumi.CustomResource):
         :param pulumi.Input[_builtins.str] name: Name of the SecretStore. Defaults to the Pulumi resource name.
         :param pulumi.Input[_builtins.str] namespace: Namespace of the SecretStore. Defaults to the provider's namespace.
         :param pulumi.Input[_builtins.bool] skip_validation: Do not log in to the backend at create/update (for backends only reachable from inside the cluster).
+        :param pulumi.Input[_builtins.str] timeout: How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+        :param pulumi.Input[_builtins.bool] wait_for_ready: Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
         """
         ...
     @overload
@@ -197,6 +233,8 @@ class SecretStore(pulumi.CustomResource):
                  name: pulumi.Input[Optional[_builtins.str]] = None,
                  namespace: pulumi.Input[Optional[_builtins.str]] = None,
                  skip_validation: pulumi.Input[Optional[_builtins.bool]] = None,
+                 timeout: pulumi.Input[Optional[_builtins.str]] = None,
+                 wait_for_ready: pulumi.Input[Optional[_builtins.bool]] = None,
                  __props__=None):
         opts = pulumi.ResourceOptions.merge(_utilities.get_resource_opts_defaults(), opts)
         if not isinstance(opts, pulumi.ResourceOptions):
@@ -215,6 +253,8 @@ class SecretStore(pulumi.CustomResource):
             __props__.__dict__["name"] = name
             __props__.__dict__["namespace"] = namespace
             __props__.__dict__["skip_validation"] = skip_validation
+            __props__.__dict__["timeout"] = timeout
+            __props__.__dict__["wait_for_ready"] = wait_for_ready
             __props__.__dict__["credentials_hash"] = None
             __props__.__dict__["credentials_secret"] = None
             __props__.__dict__["ref"] = None
@@ -254,6 +294,8 @@ class SecretStore(pulumi.CustomResource):
         __props__.__dict__["ref"] = None
         __props__.__dict__["skip_validation"] = None
         __props__.__dict__["spec_hash"] = None
+        __props__.__dict__["timeout"] = None
+        __props__.__dict__["wait_for_ready"] = None
         return SecretStore(resource_name, opts=opts, __props__=__props__)
 
     @_builtins.property
@@ -343,4 +385,20 @@ class SecretStore(pulumi.CustomResource):
         Hash of the store CR's spec as last seen in the cluster; changes when it is edited out of band.
         """
         return pulumi.get(self, "spec_hash")
+
+    @_builtins.property
+    @pulumi.getter
+    def timeout(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+        """
+        return pulumi.get(self, "timeout")
+
+    @_builtins.property
+    @pulumi.getter(name="waitForReady")
+    def wait_for_ready(self) -> pulumi.Output[Optional[_builtins.bool]]:
+        """
+        Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+        """
+        return pulumi.get(self, "wait_for_ready")
 

@@ -41,6 +41,15 @@ type Fixture struct {
 	// KeyPrefix is prepended to every key Run writes; empty means a fresh
 	// random "esosync-contract-<hex>-", so runs never see each other's data.
 	KeyPrefix string
+	// PutWithTags, when set, writes key like Put and attaches tags to it
+	// (Vault: KV v2 custom metadata). Run skips the find-by-tags cases when
+	// it is nil; the secrets they need are then written with Put.
+	PutWithTags func(t *testing.T, key string, data map[string]any, tags map[string]string)
+	// FindName maps a key as Run writes it to the name GetAllSecrets uses
+	// for that secret, both in Find.Path and as a result key (a Vault store
+	// without a path names secrets <mount>/data/<path> there). Nil means
+	// the key itself.
+	FindName func(key string) string
 }
 
 // The seeded secrets. Values are distinctive so the leak check can look for them.
@@ -68,6 +77,30 @@ var (
 		"a":   map[string]any{"b": "contract-nested-b-value"},
 	}
 )
+
+// The find seeds, written below <prefix>find/: names relative to that
+// folder, their data and their tags.
+var findSeeds = []struct {
+	name string
+	data map[string]any
+	tags map[string]string
+}{
+	{"app-alpha", map[string]any{"user": "find-alpha-user", "password": "find-alpha-password"},
+		map[string]string{"team": "payments", "env": "prod"}},
+	{"app-beta", map[string]any{"user": "find-beta-user", "port": 5432},
+		map[string]string{"team": "payments", "env": "dev"}},
+	{"sub/app-gamma", map[string]any{"db": map[string]any{"user": "find-gamma-user", "tls": true}},
+		map[string]string{"team": "search", "env": "prod"}},
+	{"other-delta", map[string]any{"token": "find-delta-token"}, nil},
+}
+
+func findSeedData() []map[string]any {
+	out := make([]map[string]any, len(findSeeds))
+	for i, s := range findSeeds {
+		out[i] = s.data
+	}
+	return out
+}
 
 type getCase struct {
 	name     string
@@ -105,7 +138,22 @@ func Run(t *testing.T, f Fixture) {
 			f.Delete(t, keys[name])
 		}
 	})
-	values := secretStrings(flatData, nestedData, dottedData)
+	findKeys := map[string]string{}
+	for _, s := range findSeeds {
+		key := prefix + "find/" + s.name
+		findKeys[s.name] = key
+		if f.PutWithTags != nil && s.tags != nil {
+			f.PutWithTags(t, key, s.data, s.tags)
+		} else {
+			f.Put(t, key, s.data)
+		}
+	}
+	t.Cleanup(func() {
+		for _, key := range findKeys {
+			f.Delete(t, key)
+		}
+	})
+	values := secretStrings(append([]map[string]any{flatData, nestedData, dottedData}, findSeedData()...)...)
 	noLeak := func(t *testing.T, err error) {
 		t.Helper()
 		for _, v := range values {
@@ -226,6 +274,8 @@ func Run(t *testing.T, f Fixture) {
 		noLeak(t, err)
 	})
 
+	runFind(t, f, client, prefix, findKeys, noLeak)
+
 	t.Run("Validate", func(t *testing.T) {
 		if err := client.Validate(context.Background()); err != nil {
 			t.Fatalf("Validate with good credentials: %v", err)
@@ -242,6 +292,99 @@ func Run(t *testing.T, f Fixture) {
 		}
 		if f.BadCredentialsReason != "" && !strings.Contains(err.Error(), f.BadCredentialsReason) {
 			t.Errorf("error does not carry the backend's reason %q: %v", f.BadCredentialsReason, err)
+		}
+		noLeak(t, err)
+	})
+}
+
+// runFind is the dataFrom.find part of the contract: GetAllSecrets below
+// the seeded folder, by path, name regexp and tags.
+func runFind(t *testing.T, f Fixture, client backend.Client, prefix string, keys map[string]string, noLeak func(*testing.T, error)) {
+	t.Helper()
+	findName := f.FindName
+	if findName == nil {
+		findName = func(key string) string { return key }
+	}
+	folder := findName(prefix + "find")
+	// Each case names the seeds it wants; the result keys are their find names.
+	cases := []struct {
+		name     string
+		find     backend.Find
+		want     []string
+		needTags bool
+	}{
+		{name: "by path, recursing into sub-paths", find: backend.Find{Path: folder},
+			want: []string{"app-alpha", "app-beta", "sub/app-gamma", "other-delta"}},
+		{name: "by name regexp", find: backend.Find{Path: folder, NameRegexp: "app-(alpha|gamma)$"},
+			want: []string{"app-alpha", "sub/app-gamma"}},
+		{name: "name regexp nothing matches", find: backend.Find{Path: folder, NameRegexp: "no-such-secret-[0-9]+$"},
+			want: []string{}},
+		{name: "by tag", find: backend.Find{Path: folder, Tags: map[string]string{"team": "payments"}},
+			want: []string{"app-alpha", "app-beta"}, needTags: true},
+		{name: "by tags, all must match", find: backend.Find{Path: folder, Tags: map[string]string{"team": "payments", "env": "prod"}},
+			want: []string{"app-alpha"}, needTags: true},
+		{name: "by tag in a sub-path", find: backend.Find{Path: folder, Tags: map[string]string{"env": "prod"}},
+			want: []string{"app-alpha", "sub/app-gamma"}, needTags: true},
+		{name: "tags nothing matches", find: backend.Find{Path: folder, Tags: map[string]string{"team": "nobody"}},
+			want: []string{}, needTags: true},
+		{name: "tag value must be equal", find: backend.Find{Path: folder, Tags: map[string]string{"team": "pay"}},
+			want: []string{}, needTags: true},
+	}
+	for _, tc := range cases {
+		t.Run("GetAllSecrets/"+tc.name, func(t *testing.T) {
+			if tc.needTags && f.PutWithTags == nil {
+				t.Skip("the fixture cannot tag secrets (no PutWithTags)")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			got, err := client.GetAllSecrets(ctx, tc.find)
+			if err != nil {
+				noLeak(t, err)
+				t.Fatalf("GetAllSecrets: %v", err)
+			}
+			if got == nil {
+				t.Fatal("GetAllSecrets returned a nil map; want an empty one when nothing matches")
+			}
+			want := map[string]string{}
+			for _, s := range tc.want {
+				want[findName(keys[s])] = keys[s]
+			}
+			var gotNames, wantNames []string
+			for k := range got {
+				gotNames = append(gotNames, k)
+			}
+			for k := range want {
+				wantNames = append(wantNames, k)
+			}
+			sort.Strings(gotNames)
+			sort.Strings(wantNames)
+			if !reflect.DeepEqual(gotNames, wantNames) {
+				t.Fatalf("got keys %q,\nwant %q", gotNames, wantNames)
+			}
+			// Each value is the whole secret, byte for byte what GetSecret returns.
+			for name, key := range want {
+				whole, _, err := client.GetSecret(ctx, backend.Ref{Key: key})
+				if err != nil {
+					t.Fatalf("GetSecret(%q): %v", key, err)
+				}
+				if !bytes.Equal(got[name], whole) {
+					t.Errorf("%s: got %d bytes that differ from GetSecret's whole secret (%d bytes)", name, len(got[name]), len(whole))
+				}
+				for _, s := range findSeeds {
+					if keys[s.name] == key {
+						assertJSON(t, got[name], s.data)
+					}
+				}
+			}
+		})
+	}
+	t.Run("GetAllSecrets/invalid name regexp", func(t *testing.T) {
+		_, err := client.GetAllSecrets(context.Background(), backend.Find{Path: folder, NameRegexp: "app-(alpha"})
+		if err == nil {
+			t.Fatal("want an error for a regexp that does not compile")
+		}
+		if errors.Is(err, backend.ErrNotFound) {
+			t.Errorf("an invalid regexp must not wrap backend.ErrNotFound: %v", err)
 		}
 		noLeak(t, err)
 	})

@@ -245,6 +245,10 @@ func TestContractKVv2(t *testing.T) {
 			secretStrings(data)
 			b.putV2(t, key, data)
 		},
+		PutWithTags: func(t *testing.T, key string, data map[string]any, tags map[string]string) {
+			secretStrings(data)
+			b.putV2Tagged(t, key, data, tags)
+		},
 		Delete: func(t *testing.T, key string) {
 			if err := b.root.KVv2("secret").DeleteMetadata(context.Background(), key); err != nil {
 				t.Errorf("deleting secret/%s: %v", key, err)
@@ -277,6 +281,12 @@ func TestContractKVv2WithoutStorePath(t *testing.T) {
 			secretStrings(data)
 			b.putV2(t, strings.TrimPrefix(key, "secret/"), data)
 		},
+		PutWithTags: func(t *testing.T, key string, data map[string]any, tags map[string]string) {
+			secretStrings(data)
+			b.putV2Tagged(t, strings.TrimPrefix(key, "secret/"), data, tags)
+		},
+		// Without a store path, ESO finds below <mount>/data/<path> and names the results so.
+		FindName: func(key string) string { return strings.Replace(key, "secret/", "secret/data/", 1) },
 		Delete: func(t *testing.T, key string) {
 			if err := b.root.KVv2("secret").DeleteMetadata(context.Background(), strings.TrimPrefix(key, "secret/")); err != nil {
 				t.Errorf("deleting %s: %v", key, err)
@@ -299,7 +309,8 @@ func TestContractKVv2WithoutStorePath(t *testing.T) {
 func TestContractKVv1(t *testing.T) {
 	checkLeaks(t)
 	b := bed(t)
-	token := b.token(t, "esosync-read-secret")
+	// Find lists the mount, so the token also needs list on kv1.
+	token := b.token(t, "esosync-read-secret", b.kv1ListPolicy(t))
 	contract.Run(t, contract.Fixture{
 		Put: func(t *testing.T, key string, data map[string]any) {
 			secretStrings(data)

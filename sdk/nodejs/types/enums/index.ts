@@ -2,6 +2,19 @@
 // *** Do not edit by hand unless you're certain you know what you are doing! ***
 
 
+export const ConversionStrategy = {
+    /**
+     * Keep keys as they are (invalid Secret keys fail).
+     */
+    Default: "Default",
+    /**
+     * Replace characters not allowed in Secret keys with `_U<codepoint>_`.
+     */
+    Unicode: "Unicode",
+} as const;
+
+export type ConversionStrategy = (typeof ConversionStrategy)[keyof typeof ConversionStrategy];
+
 export const CreationPolicy = {
     /**
      * Create the Secret and own it (it is garbage collected with the ExternalSecret). The default.
@@ -53,6 +66,10 @@ export const DeletionPolicy = {
      * Delete the Secret when all remote data is gone (creationPolicy Owner only).
      */
     Delete: "Delete",
+    /**
+     * Keep the Secret, removing only the keys whose remote data is gone.
+     */
+    Merge: "Merge",
 } as const;
 
 export type DeletionPolicy = (typeof DeletionPolicy)[keyof typeof DeletionPolicy];
