@@ -29,11 +29,12 @@ GO_TEST_FLAGS ?= -count=1 -v -timeout 45m
 build:
 	go build -ldflags "$(LDFLAGS)" -o $(PROVIDER) ./cmd/pulumi-resource-esosync
 
-## tools: pulumi CLI + language hosts + gensdk, kube-apiserver/controller-manager/etcd, Vault (cached; see tests/tools)
+## tools: pulumi CLI + language hosts + gensdk, kube-apiserver/controller-manager/etcd, Vault, the ESO controller (cached; see tests/tools)
 tools:
 	tests/tools/build.sh kubernetes
 	tests/tools/build.sh pulumi
 	tests/tools/build.sh vault
+	tests/tools/build.sh eso
 
 ## schema: schema.json from the built provider
 schema: build

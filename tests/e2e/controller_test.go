@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/esosync/pulumi-esosync/tests/harness"
+)
+
+// TestVaultExampleControllerMode runs examples/yaml/vault with
+// `sync: controller` and the real ESO controller: up returns with the
+// Secret current; a Vault change seen at refresh is synced by up without
+// waiting for refreshInterval (dataHash changes, a second up is a no-op);
+// with ESO stopped up fails within the timeout naming ESO's last report;
+// with ESO restarted up succeeds.
+func TestVaultExampleControllerMode(t *testing.T) {
+	env := harness.Shared(t)
+	ctx := t.Context()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	chart, err := harness.ESOChartDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds, err := harness.ESOCRDBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients, err := env.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ns = "e2e-controller"
+	if _, err := clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	vc := vaultClient(t, env)
+	put := func(data map[string]any) {
+		t.Helper()
+		if _, err := vc.KVv2("secret").Put(ctx, "my-app/config", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	username, password := randomValue(t, "user"), randomValue(t, "pw")
+	put(map[string]any{"username": username, "password": password})
+
+	pulumi := newPulumi(t)
+	pulumi.Env = append(pulumi.Env, "KUBECONFIG="+env.Kubeconfig)
+	dir := copyProgram(t, filepath.Join(root, "examples", "yaml", "vault"))
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := pulumi.Run(ctx, dir, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	run("stack", "init", "dev")
+	for _, kv := range [][2]string{
+		{"vaultAddress", env.VaultAddr}, {"appNamespace", ns}, {"esoChart", chart}, {"esoCrds", crds},
+		// ESO's controller needs the chart's ServiceAccount and RBAC before
+		// it can start, so the first up installs the chart with the provider syncing.
+		{"syncMode", "provider"}, {"syncTimeout", "30s"},
+	} {
+		run("config", "set", kv[0], kv[1])
+	}
+	run("config", "set", "--secret", "vaultToken", env.VaultToken)
+	for _, key := range []string{"waitForController", "esoWebhook", "storeWaitForReady"} {
+		run("config", "set", "--type", "bool", key, "false")
+	}
+	run("up", "--yes", "--skip-preview")
+
+	if _, err := env.StartESO(ctx, harness.ESOOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.StopESO() })
+	run("config", "set", "syncMode", "controller")
+	run("config", "set", "--type", "bool", "storeWaitForReady", "true")
+	start := time.Now()
+	run("up", "--yes", "--skip-preview")
+	t.Logf("up in controller mode took %s", time.Since(start).Round(time.Millisecond))
+	assertSecret(t, env, ns, "app-secret", map[string]string{"username": username, "password": password})
+	outputs := stackOutputs(t, run("stack", "output", "--json"))
+	if outputs["ready"] != true {
+		t.Fatalf("outputs after up: %v", outputs)
+	}
+	firstHash := outputs["dataHash"]
+
+	// A Vault change: refresh sees it, up makes ESO sync now (refreshInterval is 1h).
+	password2 := randomValue(t, "pw2")
+	put(map[string]any{"username": username, "password": password2})
+	if out := run("refresh", "--yes", "--skip-preview"); !strings.Contains(out, "1 updated") {
+		t.Errorf("refresh after a Vault change does not report drift:\n%s", out)
+	}
+	run("up", "--yes", "--skip-preview")
+	assertSecret(t, env, ns, "app-secret", map[string]string{"username": username, "password": password2})
+	outputs = stackOutputs(t, run("stack", "output", "--json"))
+	if outputs["dataHash"] == firstHash {
+		t.Error("dataHash did not change after a Vault change + refresh + up")
+	}
+	if out := run("up", "--yes", "--skip-preview"); !strings.Contains(out, "4 unchanged") {
+		t.Errorf("up without a Vault change is not a no-op:\n%s", out)
+	}
+
+	// ESO stopped: up fails within the timeout and names ESO's last report.
+	if err := env.StopESO(); err != nil {
+		t.Fatal(err)
+	}
+	password3 := randomValue(t, "pw3")
+	put(map[string]any{"username": username, "password": password3})
+	run("refresh", "--yes", "--skip-preview")
+	start = time.Now()
+	out, err := pulumi.Run(ctx, dir, "up", "--yes", "--skip-preview")
+	took := time.Since(start)
+	if err == nil {
+		t.Fatalf("up succeeded with the ESO controller stopped:\n%s", out)
+	}
+	if !strings.Contains(out, "was not synced") || !strings.Contains(out, "SecretSynced") {
+		t.Errorf("up's failure does not name ESO's last report:\n%s", out)
+	}
+	if took > 90*time.Second {
+		t.Errorf("up took %s to fail with a 30s timeout", took)
+	}
+
+	// ESO back: up succeeds and the Secret is current.
+	if _, err := env.StartESO(ctx, harness.ESOOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	run("up", "--yes", "--skip-preview")
+	assertSecret(t, env, ns, "app-secret", map[string]string{"username": username, "password": password3})
+
+	run("destroy", "--yes", "--skip-preview")
+	assertNothingLeft(t, env, ns)
+}

@@ -1,0 +1,437 @@
+// Package parity proves that esosync's `sync: provider` writes the same
+// Secret as the real External Secrets Operator controller: every case runs
+// once through the provider and once through ESO v0.20.4, and the two
+// target Secrets must match (or both syncs must fail).
+package parity
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/blang/semver"
+	"github.com/external-secrets/external-secrets/pkg/esutils"
+	vaultapi "github.com/hashicorp/vault/api"
+	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi-go-provider/integration"
+	presource "github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/property"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/esosync/pulumi-esosync/provider"
+	"github.com/esosync/pulumi-esosync/tests/harness"
+)
+
+func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Full)) }
+
+const ns = "parity"
+
+// bed is the package's test bed with ESO installed through the Operator
+// resource and its controller running, plus one store per KV version.
+type bed struct {
+	env    *harness.Env
+	server integration.Server
+	vault  *vaultapi.Client
+	dyn    dynamic.Interface
+}
+
+var (
+	setupOnce sync.Once
+	shared    *bed
+	setupErr  error
+)
+
+func setup(t *testing.T) *bed {
+	t.Helper()
+	env := harness.Shared(t)
+	setupOnce.Do(func() { shared, setupErr = newBed(t, env) })
+	if setupErr != nil {
+		t.Fatal(setupErr)
+	}
+	return shared
+}
+
+func newBed(t *testing.T, env *harness.Env) (*bed, error) {
+	ctx := context.Background()
+	prov, err := provider.New()
+	if err != nil {
+		return nil, err
+	}
+	s, err := integration.NewServer(ctx, provider.Name, semver.MustParse(provider.Version), integration.WithProvider(prov))
+	if err != nil {
+		return nil, err
+	}
+	kubeconfig := property.NewMap(map[string]property.Value{"kubeconfig": property.New(env.Kubeconfig)})
+	if err := s.Configure(p.ConfigureRequest{Args: kubeconfig}); err != nil {
+		return nil, err
+	}
+	chart, err := harness.ESOChartDir()
+	if err != nil {
+		return nil, err
+	}
+	crds, err := harness.ESOCRDBundle()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := create(s, "Operator", "eso", map[string]any{
+		"chart": chart, "crds": crds, "waitForController": false,
+		"values": map[string]any{"webhook": map[string]any{"create": false}, "certController": map[string]any{"create": false}},
+	}); err != nil {
+		return nil, fmt.Errorf("installing ESO: %w", err)
+	}
+	if _, err := env.StartESO(ctx, harness.ESOOptions{}); err != nil {
+		return nil, fmt.Errorf("starting the ESO controller: %w", err)
+	}
+	clients, err := env.Clientset()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, err
+	}
+	cfg := vaultapi.DefaultConfig()
+	cfg.Address = env.VaultAddr
+	v, err := vaultapi.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	v.SetToken(env.VaultToken)
+	if err := v.Sys().Mount("kv1", &vaultapi.MountInput{Type: "kv", Options: map[string]string{"version": "1"}}); err != nil && !strings.Contains(err.Error(), "path is already in use") {
+		return nil, err
+	}
+	// Both stores are validated by esosync and must be reported Valid by ESO.
+	for name, mount := range map[string][2]string{"parity-v2": {"secret", "v2"}, "parity-v1": {"kv1", "v1"}} {
+		if _, err := create(s, "ClusterSecretStore", name, map[string]any{
+			"credentialsNamespace": ns, "waitForReady": true, "timeout": "60s",
+			"backend": map[string]any{"vault": map[string]any{"server": env.VaultAddr, "path": mount[0], "version": mount[1],
+				"auth": map[string]any{"token": map[string]any{"value": env.VaultToken}}}},
+		}); err != nil {
+			return nil, fmt.Errorf("store %s: %w", name, err)
+		}
+	}
+	restConfig, err := env.RESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(restConfig)
+	if err != nil {
+		return nil, err
+	}
+	return &bed{env: env, server: s, vault: v, dyn: dyn}, nil
+}
+
+func create(s integration.Server, typ, name string, inputs map[string]any) (p.CreateResponse, error) {
+	urn := presource.URN("urn:pulumi:test::parity::esosync:index:" + typ + "::" + name)
+	props := presource.FromResourcePropertyMap(presource.NewPropertyMapFromMap(inputs))
+	check, err := s.Check(p.CheckRequest{Urn: urn, Inputs: props})
+	if err != nil {
+		return p.CreateResponse{}, err
+	}
+	if len(check.Failures) > 0 {
+		return p.CreateResponse{}, fmt.Errorf("check: %+v", check.Failures)
+	}
+	return s.Create(p.CreateRequest{Urn: urn, Properties: check.Inputs})
+}
+
+// parityCase is one ExternalSecret spec, minus store, namespace, name and sync.
+type parityCase struct {
+	name  string
+	store string // parity-v2 (default) or parity-v1
+	seed  func(t *testing.T, b *bed)
+	spec  map[string]any
+}
+
+func kv2(path string, data map[string]any) func(*testing.T, *bed) {
+	return func(t *testing.T, b *bed) {
+		t.Helper()
+		if _, err := b.vault.KVv2("secret").Put(context.Background(), path, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func kv1(path string, data map[string]any) func(*testing.T, *bed) {
+	return func(t *testing.T, b *bed) {
+		t.Helper()
+		if _, err := b.vault.Logical().Write("kv1/"+path, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func data(secretKey, key, property string, extra ...map[string]any) map[string]any {
+	ref := map[string]any{"key": key}
+	if property != "" {
+		ref["property"] = property
+	}
+	for _, e := range extra {
+		maps.Copy(ref, e)
+	}
+	return map[string]any{"data": []any{map[string]any{"secretKey": secretKey, "remoteRef": ref}}}
+}
+
+func with(m map[string]any, kv ...any) map[string]any {
+	out := maps.Clone(m)
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i].(string)] = kv[i+1]
+	}
+	return out
+}
+
+var binary = string([]byte{0x00, 0xff, 0x10, 0x80, 'b', 'i', 'n'})
+
+var cases = []parityCase{
+	{name: "property", seed: kv2("p/app", map[string]any{"user": "admin", "pass": "s3cr3t"}), spec: data("pass", "p/app", "pass")},
+	{name: "whole-secret-json", seed: kv2("p/whole", map[string]any{"b": "2", "a": "1<&>"}), spec: data("all", "p/whole", "")},
+	{name: "nested-gjson", seed: kv2("p/nested", map[string]any{"db": map[string]any{"host": "db.local", "port": 5432}}), spec: data("host", "p/nested", "db.host")},
+	{name: "nested-object", seed: kv2("p/nested2", map[string]any{"db": map[string]any{"host": "h", "opts": []any{"a", "b"}}}), spec: data("db", "p/nested2", "db")},
+	{name: "number", seed: kv2("p/num", map[string]any{"n": 42, "f": 1.5}), spec: data("n", "p/num", "n")},
+	{name: "bool", seed: kv2("p/bool", map[string]any{"on": true}), spec: data("on", "p/bool", "on")},
+	{name: "unicode-value", seed: kv2("p/uni", map[string]any{"greeting": "grüß dich ✓ 日本"}), spec: data("greeting", "p/uni", "greeting")},
+	{name: "dotted-key-wins-over-gjson", seed: kv2("p/dots", map[string]any{"a.b": "literal", "a": map[string]any{"b": "nested"}}), spec: data("v", "p/dots", "a.b")},
+	{name: "extract", seed: kv2("p/ext", map[string]any{"user": "u", "pass": "p", "nested": map[string]any{"x": 1}}),
+		spec: map[string]any{"dataFrom": []any{map[string]any{"extract": map[string]any{"key": "p/ext"}}}}},
+	{name: "extract-property", seed: kv2("p/extprop", map[string]any{"cfg": map[string]any{"k1": "v1", "k2": 2}}),
+		spec: map[string]any{"dataFrom": []any{map[string]any{"extract": map[string]any{"key": "p/extprop", "property": "cfg"}}}}},
+	{name: "extract-unicode-conversion", seed: kv2("p/extuni", map[string]any{"a b": "w", "x/y": "z", "ok": "v"}),
+		spec: map[string]any{"dataFrom": []any{map[string]any{"extract": map[string]any{"key": "p/extuni", "conversionStrategy": "Unicode"}}}}},
+	{name: "extract-non-ascii-keys-fail", seed: kv2("p/extnonascii", map[string]any{"schlüssel": "v"}),
+		spec: map[string]any{"dataFrom": []any{map[string]any{"extract": map[string]any{"key": "p/extnonascii", "conversionStrategy": "Unicode"}}}}},
+	{name: "extract-invalid-keys-fail", seed: kv2("p/extbad", map[string]any{"a b": "w"}),
+		spec: map[string]any{"dataFrom": []any{map[string]any{"extract": map[string]any{"key": "p/extbad"}}}}},
+	{name: "decode-base64", seed: kv2("p/b64", map[string]any{"v": base64.StdEncoding.EncodeToString([]byte("hello"))}),
+		spec: data("v", "p/b64", "v", map[string]any{"decodingStrategy": "Base64"})},
+	{name: "decode-base64url", seed: kv2("p/b64u", map[string]any{"v": base64.URLEncoding.EncodeToString([]byte("\xfb\xff?"))}),
+		spec: data("v", "p/b64u", "v", map[string]any{"decodingStrategy": "Base64URL"})},
+	{name: "decode-auto-plain", seed: kv2("p/auto", map[string]any{"v": "not base64!"}),
+		spec: data("v", "p/auto", "v", map[string]any{"decodingStrategy": "Auto"})},
+	{name: "binary", seed: kv2("p/bin", map[string]any{"blob": base64.StdEncoding.EncodeToString([]byte(binary))}),
+		spec: data("blob", "p/bin", "blob", map[string]any{"decodingStrategy": "Base64"})},
+	{name: "extract-decode-base64", seed: kv2("p/extb64", map[string]any{"a": base64.StdEncoding.EncodeToString([]byte("A")), "b": base64.StdEncoding.EncodeToString([]byte("B"))}),
+		spec: map[string]any{"dataFrom": []any{map[string]any{"extract": map[string]any{"key": "p/extb64", "decodingStrategy": "Base64"}}}}},
+	{name: "missing-property-fails", seed: kv2("p/miss", map[string]any{"a": "1"}), spec: data("x", "p/miss", "nope")},
+	{name: "missing-key-retain-fails", spec: data("x", "p/never-written", "a")},
+	{name: "missing-key-delete", spec: with(data("x", "p/never-written-2", "a"), "target", map[string]any{"deletionPolicy": "Delete"})},
+	{name: "template", seed: kv2("p/tpl", map[string]any{"user": "app", "pass": "pw"}),
+		spec: with(map[string]any{"dataFrom": []any{map[string]any{"extract": map[string]any{"key": "p/tpl"}}}},
+			"target", map[string]any{"template": map[string]any{"data": map[string]any{
+				"url":  "postgres://{{ .user }}:{{ .pass | upper }}@db/{{ .user | b64enc }}",
+				"json": `{{ dict "u" .user | toJson }}`}}})},
+	{name: "template-merge-type-metadata", seed: kv2("p/tplm", map[string]any{"user": "app", "pass": "pw"}),
+		spec: with(map[string]any{"dataFrom": []any{map[string]any{"extract": map[string]any{"key": "p/tplm"}}}},
+			"target", map[string]any{"template": map[string]any{"type": "kubernetes.io/basic-auth", "mergePolicy": "Merge",
+				"labels": map[string]any{"owner": "{{ .user }}"}, "annotations": map[string]any{"note": "static"},
+				"data": map[string]any{"username": "{{ .user }}", "password": "{{ .pass }}"}}})},
+	{name: "rewrite-regexp", seed: kv2("p/rw", map[string]any{"db-user": "u", "db-pass": "p", "other": "o"}),
+		spec: map[string]any{"dataFrom": []any{map[string]any{"extract": map[string]any{"key": "p/rw"},
+			"rewrite": []any{map[string]any{"regexp": map[string]any{"source": "^db-(.*)", "target": "DB_$1"}}}}}}},
+	{name: "rewrite-transform", seed: kv2("p/rwt", map[string]any{"user": "u", "pass": "p"}),
+		spec: map[string]any{"dataFrom": []any{map[string]any{"extract": map[string]any{"key": "p/rwt"},
+			"rewrite": []any{map[string]any{"transform": map[string]any{"template": "APP_{{ .value | upper }}"}}}}}}},
+	{name: "find-path", seed: func(t *testing.T, b *bed) {
+		kv2("p/find/one", map[string]any{"k": "1"})(t, b)
+		kv2("p/find/two", map[string]any{"k": "2"})(t, b)
+	}, spec: map[string]any{"dataFrom": []any{map[string]any{"find": map[string]any{"path": "p/find", "conversionStrategy": "Unicode"}}}}},
+	{name: "find-regexp-rewrite", seed: func(t *testing.T, b *bed) {
+		kv2("p/findre/db-a", map[string]any{"k": "a"})(t, b)
+		kv2("p/findre/db-b", map[string]any{"k": "b"})(t, b)
+		kv2("p/findre/web", map[string]any{"k": "w"})(t, b)
+	}, spec: map[string]any{"dataFrom": []any{map[string]any{"find": map[string]any{"path": "p/findre", "name": map[string]any{"regexp": "db-"}},
+		"rewrite": []any{map[string]any{"regexp": map[string]any{"source": ".*/(db-.*)", "target": "$1"}}}}}}},
+	{name: "version-pinned", seed: func(t *testing.T, b *bed) {
+		kv2("p/ver", map[string]any{"v": "first"})(t, b)
+		kv2("p/ver", map[string]any{"v": "second"})(t, b)
+	}, spec: data("v", "p/ver", "v", map[string]any{"version": "1"})},
+	{name: "target-shorthands", seed: kv2("p/short", map[string]any{"v": "x"}),
+		spec: with(data("v", "p/short", "v"), "target", map[string]any{"type": "Opaque", "labels": map[string]any{"team": "a"}, "annotations": map[string]any{"b": "c"}})},
+	{name: "immutable", seed: kv2("p/imm", map[string]any{"v": "x"}), spec: with(data("v", "p/imm", "v"), "target", map[string]any{"immutable": true})},
+	{name: "kv1-property", store: "parity-v1", seed: kv1("app", map[string]any{"user": "v1-user", "n": 7}), spec: data("user", "app", "user")},
+	{name: "kv1-extract", store: "parity-v1", seed: kv1("ext", map[string]any{"a": "1", "b": map[string]any{"c": true}}),
+		spec: map[string]any{"dataFrom": []any{map[string]any{"extract": map[string]any{"key": "ext"}}}}},
+	{name: "kv1-whole-json", store: "parity-v1", seed: kv1("whole", map[string]any{"z": "1", "a": "2"}), spec: data("all", "whole", "")},
+}
+
+// TestParity runs every case through `sync: provider` and through the ESO
+// controller and compares the resulting Secrets.
+func TestParity(t *testing.T) {
+	b := setup(t)
+	identical := 0
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.seed != nil {
+				c.seed(t, b)
+			}
+			store := c.store
+			if store == "" {
+				store = "parity-v2"
+			}
+			viaProvider, provErr := b.run(t, c, store, "provider")
+			viaESO, esoErr := b.run(t, c, store, "none")
+			switch {
+			case provErr != nil && esoErr != nil:
+				t.Logf("both failed: provider: %v | ESO: %v", provErr, esoErr)
+			case provErr != nil || esoErr != nil:
+				t.Fatalf("only one side failed: provider: %v | ESO: %v", provErr, esoErr)
+			default:
+				if diff := compareSecrets(viaProvider, viaESO); diff != "" {
+					t.Fatalf("Secrets differ: %s", diff)
+				}
+			}
+			identical++
+		})
+	}
+	t.Logf("%d cases identical", identical)
+	fmt.Printf("parity: %d cases identical (of %d)\n", identical, len(cases))
+}
+
+// run syncs the case once: "provider" through esosync's sync, "none" by
+// writing the ExternalSecret only and letting the ESO controller sync it.
+// It returns the target Secret (nil if none) or the sync's failure.
+func (b *bed) run(t *testing.T, c parityCase, store, mode string) (*corev1.Secret, error) {
+	t.Helper()
+	name := c.name + map[string]string{"provider": "-p", "none": "-c"}[mode]
+	spec := maps.Clone(c.spec)
+	spec["namespace"] = ns
+	spec["store"] = map[string]any{"kind": "ClusterSecretStore", "name": store}
+	spec["sync"] = mode
+	target, _ := spec["target"].(map[string]any)
+	target = maps.Clone(target)
+	if target == nil {
+		target = map[string]any{}
+	}
+	target["name"] = name
+	spec["target"] = target
+	if _, err := create(b.server, "ExternalSecret", name, spec); err != nil {
+		return nil, err
+	}
+	if mode == "none" {
+		if err := b.awaitESO(t, name); err != nil {
+			return nil, err
+		}
+	}
+	clients, err := b.env.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := clients.CoreV1().Secrets(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, nil
+}
+
+var esGVR = schema.GroupVersionResource{Group: "external-secrets.io", Version: "v1", Resource: "externalsecrets"}
+
+// awaitESO waits until ESO reports on the ExternalSecret: nil when Ready,
+// the condition's reason and message when it failed.
+func (b *bed) awaitESO(t *testing.T, name string) error {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		es, err := b.dyn.Resource(esGVR).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conds, _, _ := unstructuredSlice(es.Object, "status", "conditions")
+		for _, raw := range conds {
+			cond, _ := raw.(map[string]any)
+			if cond["type"] != "Ready" {
+				continue
+			}
+			switch cond["status"] {
+			case "True":
+				return nil
+			case "False":
+				return fmt.Errorf("ESO: %v: %v", cond["reason"], cond["message"])
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("ESO did not report on ExternalSecret %s/%s within 60s", ns, name)
+	return nil
+}
+
+func unstructuredSlice(obj map[string]any, fields ...string) ([]any, bool, error) {
+	var cur any = obj
+	for _, f := range fields {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false, nil
+		}
+		cur = m[f]
+	}
+	s, ok := cur.([]any)
+	return s, ok, nil
+}
+
+// compareSecrets compares what the Secrets hold and how ESO marks them;
+// names, timestamps, UIDs and the per-ExternalSecret created-by label are
+// checked separately or ignored.
+func compareSecrets(a, b *corev1.Secret) string {
+	if (a == nil) != (b == nil) {
+		return fmt.Sprintf("provider Secret exists: %v, ESO Secret exists: %v", a != nil, b != nil)
+	}
+	if a == nil {
+		return ""
+	}
+	var diffs []string
+	if a.Type != b.Type {
+		diffs = append(diffs, fmt.Sprintf("type %q vs %q", a.Type, b.Type))
+	}
+	if !maps.EqualFunc(a.Data, b.Data, func(x, y []byte) bool { return string(x) == string(y) }) {
+		diffs = append(diffs, fmt.Sprintf("data keys %v vs %v (or values differ)", sortedKeys(a.Data), sortedKeys(b.Data)))
+	}
+	strip := func(s *corev1.Secret) (map[string]string, map[string]string) {
+		labels := maps.Clone(s.Labels)
+		if got, want := labels["reconcile.external-secrets.io/created-by"], esutils.ObjectHash(s.Namespace+"/"+ownerName(s)); got != "" && got != want {
+			labels["reconcile.external-secrets.io/created-by"] = "WRONG:" + got
+		} else {
+			delete(labels, "reconcile.external-secrets.io/created-by")
+		}
+		return labels, s.Annotations
+	}
+	la, aa := strip(a)
+	lb, ab := strip(b)
+	if !maps.Equal(la, lb) {
+		diffs = append(diffs, fmt.Sprintf("labels %v vs %v", la, lb))
+	}
+	if !maps.Equal(aa, ab) {
+		diffs = append(diffs, fmt.Sprintf("annotations %v vs %v", aa, ab))
+	}
+	if (a.Immutable == nil) != (b.Immutable == nil) || (a.Immutable != nil && *a.Immutable != *b.Immutable) {
+		diffs = append(diffs, "immutable differs")
+	}
+	oa, ob := metav1.GetControllerOf(a), metav1.GetControllerOf(b)
+	if (oa == nil) != (ob == nil) || (oa != nil && (oa.Kind != ob.Kind || oa.APIVersion != ob.APIVersion)) {
+		diffs = append(diffs, fmt.Sprintf("controller %v vs %v", oa, ob))
+	}
+	if len(a.Finalizers) != len(b.Finalizers) {
+		diffs = append(diffs, "finalizers differ")
+	}
+	return strings.Join(diffs, "; ")
+}
+
+func ownerName(s *corev1.Secret) string {
+	if o := metav1.GetControllerOf(s); o != nil {
+		return o.Name
+	}
+	return ""
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	return slices.Sorted(maps.Keys(m))
+}
