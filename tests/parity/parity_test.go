@@ -249,6 +249,22 @@ var cases = []parityCase{
 		kv2("p/findre/web", map[string]any{"k": "w"})(t, b)
 	}, spec: map[string]any{"dataFrom": []any{map[string]any{"find": map[string]any{"path": "p/findre", "name": map[string]any{"regexp": "db-"}},
 		"rewrite": []any{map[string]any{"regexp": map[string]any{"source": ".*/(db-.*)", "target": "$1"}}}}}}},
+	{name: "deleted-remote-key-fails", seed: func(t *testing.T, b *bed) {
+		kv2("p/deleted", map[string]any{"v": "gone soon"})(t, b)
+		if err := b.vault.KVv2("secret").Delete(context.Background(), "p/deleted"); err != nil {
+			t.Fatal(err)
+		}
+	}, spec: data("v", "p/deleted", "v")},
+	{name: "find-tags", seed: func(t *testing.T, b *bed) {
+		for path, team := range map[string]string{"p/tags/a": "blue", "p/tags/b": "blue", "p/tags/c": "red"} {
+			kv2(path, map[string]any{"team": team})(t, b)
+			if err := b.vault.KVv2("secret").PutMetadata(context.Background(), path, vaultapi.KVMetadataPutInput{
+				CustomMetadata: map[string]any{"team": team}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}, spec: map[string]any{"dataFrom": []any{map[string]any{"find": map[string]any{"path": "p/tags", "tags": map[string]any{"team": "blue"}},
+		"rewrite": []any{map[string]any{"regexp": map[string]any{"source": "/", "target": "-"}}}}}}},
 	{name: "version-pinned", seed: func(t *testing.T, b *bed) {
 		kv2("p/ver", map[string]any{"v": "first"})(t, b)
 		kv2("p/ver", map[string]any{"v": "second"})(t, b)
@@ -434,4 +450,41 @@ func ownerName(s *corev1.Secret) string {
 
 func sortedKeys(m map[string][]byte) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// TestControllerModeRefreshIntervalZero: ESO never re-syncs an
+// ExternalSecret with refreshInterval 0 once synced, and ignores a bumped
+// force-sync annotation; `sync: controller` must still make it sync on up.
+func TestControllerModeRefreshIntervalZero(t *testing.T) {
+	b := setup(t)
+	kv2("p/zero", map[string]any{"v": "one"})(t, b)
+	inputs := with(data("v", "p/zero", "v"), "namespace", ns, "sync", "controller", "refreshInterval", "0s", "timeout", "60s",
+		"store", map[string]any{"kind": "ClusterSecretStore", "name": "parity-v2"}, "target", map[string]any{"name": "zero"})
+	urn := presource.URN("urn:pulumi:test::parity::esosync:index:ExternalSecret::zero")
+	props := presource.FromResourcePropertyMap(presource.NewPropertyMapFromMap(inputs))
+	created, err := b.server.Create(p.CreateRequest{Urn: urn, Properties: props})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretValue := func() string {
+		clients, err := b.env.Clientset()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := clients.CoreV1().Secrets(ns).Get(context.Background(), "zero", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(s.Data["v"])
+	}
+	if got := secretValue(); got != "one" {
+		t.Fatalf("after create: %q", got)
+	}
+	kv2("p/zero", map[string]any{"v": "two"})(t, b)
+	if _, err := b.server.Update(p.UpdateRequest{ID: created.ID, Urn: urn, State: created.Properties, Inputs: props, OldInputs: props}); err != nil {
+		t.Fatal(err)
+	}
+	if got := secretValue(); got != "two" {
+		t.Errorf("after update with refreshInterval 0: %q, want the new Vault value", got)
+	}
 }
