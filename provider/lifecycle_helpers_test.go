@@ -43,6 +43,10 @@ type testResource struct {
 func urnOf(s string) presource.URN { return presource.URN(s) }
 
 func newResource(t *testing.T, s integration.Server, typ, name string, inputs map[string]any) *testResource {
+	if _, set := inputs["waitForReady"]; !set && (typ == "SecretStore" || typ == "ClusterSecretStore") {
+		// No ESO controller runs in this package: nothing would report the store Ready.
+		inputs["waitForReady"] = false
+	}
 	return &testResource{t: t, s: s, urn: string(urn(typ, name)), inputs: props(inputs)}
 }
 

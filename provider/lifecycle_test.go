@@ -120,7 +120,7 @@ func TestSecretStoreLifecycle(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	next := props(map[string]any{"namespace": ns, "backend": tokenStore(env, map[string]any{"secretRef": map[string]any{"name": "my-vault-token", "key": "token"}})["backend"]})
+	next := props(map[string]any{"namespace": ns, "waitForReady": false, "backend": tokenStore(env, map[string]any{"secretRef": map[string]any{"name": "my-vault-token", "key": "token"}})["backend"]})
 	if d := store.diff(next); !d.HasChanges {
 		t.Fatal("diff missed the auth change")
 	}

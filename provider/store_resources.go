@@ -99,7 +99,8 @@ func (s *ClusterSecretStoreArgs) Annotate(a infer.Annotator) {
 
 const (
 	waitForReadyDoc = "Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), " +
-		"and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false."
+		"and fail with ESO's message otherwise, as `sync: controller` (the default) relies on it. Default true; set false where no " +
+		"ESO controller runs (only `sync: provider` ExternalSecrets)."
 	storeTimeoutDoc = "How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`."
 )
 
@@ -107,13 +108,13 @@ func (a SecretStoreArgs) inputs(ctx context.Context, name string) storeInputs {
 	ns := ptrOr(a.Namespace, defaultNamespace(ctx))
 	return storeInputs{kind: SecretStoreKind, name: ptrOr(a.Name, name), namespace: ns, credNamespace: ns,
 		backend: a.Backend, controller: a.Controller, labels: a.Labels, annotations: a.Annotations, skipValidation: ptrOr(a.SkipValidation, false),
-		waitForReady: ptrOr(a.WaitForReady, false), timeout: ptrOr(a.Timeout, "2m")}
+		waitForReady: ptrOr(a.WaitForReady, true), timeout: ptrOr(a.Timeout, "2m")}
 }
 
 func (a ClusterSecretStoreArgs) inputs(ctx context.Context, name string) storeInputs {
 	return storeInputs{kind: ClusterSecretStoreKind, name: ptrOr(a.Name, name), credNamespace: ptrOr(a.CredentialsNamespace, defaultNamespace(ctx)),
 		backend: a.Backend, controller: a.Controller, labels: a.Labels, annotations: a.Annotations, skipValidation: ptrOr(a.SkipValidation, false),
-		waitForReady: ptrOr(a.WaitForReady, false), timeout: ptrOr(a.Timeout, "2m")}
+		waitForReady: ptrOr(a.WaitForReady, true), timeout: ptrOr(a.Timeout, "2m")}
 }
 
 // Check validates the inputs without contacting the cluster.

@@ -86,7 +86,7 @@ export class ClusterSecretStore extends pulumi.CustomResource {
      */
     declare public readonly timeout: pulumi.Output<string | undefined>;
     /**
-     * Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+     * Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise, as `sync: controller` (the default) relies on it. Default true; set false where no ESO controller runs (only `sync: provider` ExternalSecrets).
      */
     declare public readonly waitForReady: pulumi.Output<boolean | undefined>;
 
@@ -176,7 +176,7 @@ export interface ClusterSecretStoreArgs {
      */
     timeout?: pulumi.Input<string | undefined>;
     /**
-     * Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+     * Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise, as `sync: controller` (the default) relies on it. Default true; set false where no ESO controller runs (only `sync: provider` ExternalSecrets).
      */
     waitForReady?: pulumi.Input<boolean | undefined>;
 }

@@ -40,7 +40,7 @@ type ClusterSecretStore struct {
 	SpecHash pulumi.StringOutput `pulumi:"specHash"`
 	// How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
 	Timeout pulumi.StringPtrOutput `pulumi:"timeout"`
-	// Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+	// Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise, as `sync: controller` (the default) relies on it. Default true; set false where no ESO controller runs (only `sync: provider` ExternalSecrets).
 	WaitForReady pulumi.BoolPtrOutput `pulumi:"waitForReady"`
 }
 
@@ -107,7 +107,7 @@ type clusterSecretStoreArgs struct {
 	SkipValidation *bool `pulumi:"skipValidation"`
 	// How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
 	Timeout *string `pulumi:"timeout"`
-	// Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+	// Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise, as `sync: controller` (the default) relies on it. Default true; set false where no ESO controller runs (only `sync: provider` ExternalSecrets).
 	WaitForReady *bool `pulumi:"waitForReady"`
 }
 
@@ -129,7 +129,7 @@ type ClusterSecretStoreArgs struct {
 	SkipValidation pulumi.BoolPtrInput
 	// How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
 	Timeout pulumi.StringPtrInput
-	// Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+	// Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise, as `sync: controller` (the default) relies on it. Default true; set false where no ESO controller runs (only `sync: provider` ExternalSecrets).
 	WaitForReady pulumi.BoolPtrInput
 }
 
@@ -280,7 +280,7 @@ func (o ClusterSecretStoreOutput) Timeout() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *ClusterSecretStore) pulumi.StringPtrOutput { return v.Timeout }).(pulumi.StringPtrOutput)
 }
 
-// Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+// Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise, as `sync: controller` (the default) relies on it. Default true; set false where no ESO controller runs (only `sync: provider` ExternalSecrets).
 func (o ClusterSecretStoreOutput) WaitForReady() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *ClusterSecretStore) pulumi.BoolPtrOutput { return v.WaitForReady }).(pulumi.BoolPtrOutput)
 }

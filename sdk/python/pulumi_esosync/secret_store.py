@@ -42,7 +42,7 @@ class SecretStoreArgs:
         :param pulumi.Input[_builtins.str] namespace: Namespace of the SecretStore. Defaults to the provider's namespace.
         :param pulumi.Input[_builtins.bool] skip_validation: Do not log in to the backend at create/update (for backends only reachable from inside the cluster).
         :param pulumi.Input[_builtins.str] timeout: How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
-        :param pulumi.Input[_builtins.bool] wait_for_ready: Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+        :param pulumi.Input[_builtins.bool] wait_for_ready: Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise, as `sync: controller` (the default) relies on it. Default true; set false where no ESO controller runs (only `sync: provider` ExternalSecrets).
         """
         pulumi.set(__self__, "backend", backend)
         if annotations is not None:
@@ -162,7 +162,7 @@ class SecretStoreArgs:
     @pulumi.getter(name="waitForReady")
     def wait_for_ready(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
-        Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+        Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise, as `sync: controller` (the default) relies on it. Default true; set false where no ESO controller runs (only `sync: provider` ExternalSecrets).
         """
         return pulumi.get(self, "wait_for_ready")
 
@@ -200,7 +200,7 @@ class SecretStore(pulumi.CustomResource):
         :param pulumi.Input[_builtins.str] namespace: Namespace of the SecretStore. Defaults to the provider's namespace.
         :param pulumi.Input[_builtins.bool] skip_validation: Do not log in to the backend at create/update (for backends only reachable from inside the cluster).
         :param pulumi.Input[_builtins.str] timeout: How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
-        :param pulumi.Input[_builtins.bool] wait_for_ready: Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+        :param pulumi.Input[_builtins.bool] wait_for_ready: Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise, as `sync: controller` (the default) relies on it. Default true; set false where no ESO controller runs (only `sync: provider` ExternalSecrets).
         """
         ...
     @overload
@@ -398,7 +398,7 @@ class SecretStore(pulumi.CustomResource):
     @pulumi.getter(name="waitForReady")
     def wait_for_ready(self) -> pulumi.Output[Optional[_builtins.bool]]:
         """
-        Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise. Set it when ESO runs in the cluster (ExternalSecrets with `sync: controller`). Default false.
+        Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise, as `sync: controller` (the default) relies on it. Default true; set false where no ESO controller runs (only `sync: provider` ExternalSecrets).
         """
         return pulumi.get(self, "wait_for_ready")
 
