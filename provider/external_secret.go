@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/esosync/pulumi-esosync/provider/internal/kube"
@@ -366,21 +367,26 @@ func (ExternalSecret) Update(ctx context.Context, req infer.UpdateRequest[Extern
 			return infer.UpdateResponse[ExternalSecretState]{}, err
 		}
 	}
+	// ESO may write the status meanwhile: retry the read-modify-write on conflicts.
 	live := &esv1.ExternalSecret{}
-	switch err := k.Client.Get(ctx, client.ObjectKeyFromObject(es), live); {
-	case apierrors.IsNotFound(err):
-		if err := k.Client.Create(ctx, es); err != nil {
-			return infer.UpdateResponse[ExternalSecretState]{}, fmt.Errorf("re-creating ExternalSecret %s/%s: %w", es.Namespace, es.Name, err)
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		switch err := k.Client.Get(ctx, client.ObjectKeyFromObject(es), live); {
+		case apierrors.IsNotFound(err):
+			if err := k.Client.Create(ctx, es); err != nil {
+				return fmt.Errorf("re-creating ExternalSecret %s/%s: %w", es.Namespace, es.Name, err)
+			}
+			live = es
+			return nil
+		case err != nil:
+			return fmt.Errorf("reading ExternalSecret %s/%s: %w", es.Namespace, es.Name, err)
 		}
-	case err != nil:
-		return infer.UpdateResponse[ExternalSecretState]{}, fmt.Errorf("reading ExternalSecret %s/%s: %w", es.Namespace, es.Name, err)
-	default:
 		live.Labels, live.Annotations, live.Spec = es.Labels, es.Annotations, es.Spec
-		if err := k.Client.Update(ctx, live); err != nil {
-			return infer.UpdateResponse[ExternalSecretState]{}, fmt.Errorf("updating ExternalSecret %s/%s: %w", es.Namespace, es.Name, err)
-		}
-		es = live
+		return k.Client.Update(ctx, live)
+	})
+	if err != nil {
+		return infer.UpdateResponse[ExternalSecretState]{}, fmt.Errorf("updating ExternalSecret %s/%s: %w", es.Namespace, es.Name, err)
 	}
+	es = live
 	out, err := finish(ctx, k, es, req.Inputs, fetched)
 	if err != nil && req.Inputs.mode() == SyncController {
 		st.ExternalSecretOutputs = out
@@ -447,6 +453,7 @@ func writeStatus(ctx context.Context, c client.Client, es *esv1.ExternalSecret, 
 	if o.Reason != sync.ReasonSynced && o.Reason != sync.ReasonSecretDeleted {
 		status = corev1.ConditionFalse
 	}
+	orig := es.DeepCopy()
 	es.Status.RefreshTime = metav1.NewTime(now)
 	es.Status.SyncedResourceVersion = esutil.GetResourceVersion(es.ObjectMeta)
 	if o.Secret != nil {
@@ -455,7 +462,8 @@ func writeStatus(ctx context.Context, c client.Client, es *esv1.ExternalSecret, 
 	cond := esv1.ExternalSecretStatusCondition{Type: esv1.ExternalSecretReady, Status: status, Reason: o.Reason, Message: o.Message,
 		LastTransitionTime: metav1.NewTime(now)}
 	es.Status.Conditions = []esv1.ExternalSecretStatusCondition{cond}
-	return c.Status().Update(ctx, es)
+	// A patch: ESO, if it runs, may write the status at the same time.
+	return c.Status().Patch(ctx, es, client.MergeFrom(orig))
 }
 
 // observe reports what the cluster says (controller and none modes: ESO

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/esosync/pulumi-esosync/provider/internal/kube"
@@ -332,19 +333,23 @@ func (s storeInputs) apply(ctx context.Context, cluster *kube.Cluster, create bo
 			return fail(fmt.Errorf("creating %s %s: %w", s.kind, s.describe(), crdHint(err)))
 		}
 	} else {
-		live := s.object(esv1.SecretStoreSpec{})
-		if err := c.Get(ctx, client.ObjectKeyFromObject(live), live); err != nil {
-			if !apierrors.IsNotFound(err) {
-				return StoreOutputs{}, fmt.Errorf("reading %s %s: %w", s.kind, s.describe(), err)
+		// ESO writes the store's status meanwhile: retry on conflicts.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			live := s.object(esv1.SecretStoreSpec{})
+			if err := c.Get(ctx, client.ObjectKeyFromObject(live), live); err != nil {
+				if !apierrors.IsNotFound(err) {
+					return fmt.Errorf("reading %s %s: %w", s.kind, s.describe(), err)
+				}
+				if err := c.Create(ctx, obj); err != nil {
+					return fmt.Errorf("re-creating %s %s: %w", s.kind, s.describe(), crdHint(err))
+				}
+				return nil
 			}
-			if err := c.Create(ctx, obj); err != nil {
-				return StoreOutputs{}, fmt.Errorf("re-creating %s %s: %w", s.kind, s.describe(), crdHint(err))
-			}
-		} else {
 			setStore(live, obj)
-			if err := c.Update(ctx, live); err != nil {
-				return StoreOutputs{}, fmt.Errorf("updating %s %s: %w", s.kind, s.describe(), err)
-			}
+			return c.Update(ctx, live)
+		})
+		if err != nil {
+			return StoreOutputs{}, fmt.Errorf("updating %s %s: %w", s.kind, s.describe(), err)
 		}
 		if creds == nil {
 			if err := s.deleteCredentials(ctx, c); err != nil {

@@ -23,16 +23,20 @@ const AnnotationForceSync = esv1.AnnotationForceSync
 // version in that case. It returns the resource version ESO will report in
 // status.syncedResourceVersion once it has synced this state.
 func Trigger(ctx context.Context, c client.Client, es *esv1.ExternalSecret, now time.Time) (string, error) {
+	// Patches, not updates: ESO writes the status of a fresh ExternalSecret
+	// at the same time, and an update would lose that race with a conflict.
+	orig := es.DeepCopy()
 	if es.Annotations == nil {
 		es.Annotations = map[string]string{}
 	}
 	es.Annotations[AnnotationForceSync] = now.UTC().Format(time.RFC3339Nano)
-	if err := c.Update(ctx, es); err != nil {
+	if err := c.Patch(ctx, es, client.MergeFrom(orig)); err != nil {
 		return "", fmt.Errorf("triggering a sync of ExternalSecret %s/%s: %w", es.Namespace, es.Name, err)
 	}
 	if es.Spec.RefreshInterval != nil && es.Spec.RefreshInterval.Duration <= 0 && es.Status.SyncedResourceVersion != "" {
+		orig := es.DeepCopy()
 		es.Status.SyncedResourceVersion = ""
-		if err := c.Status().Update(ctx, es); err != nil {
+		if err := c.Status().Patch(ctx, es, client.MergeFrom(orig)); err != nil {
 			return "", fmt.Errorf("triggering a sync of ExternalSecret %s/%s (refreshInterval 0): %w", es.Namespace, es.Name, err)
 		}
 	}
