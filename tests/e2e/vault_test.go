@@ -105,6 +105,10 @@ func TestVaultExample(t *testing.T) {
 	run("config", "set", "syncMode", "provider")
 	run("config", "set", "--type", "bool", "storeWaitForReady", "false")
 
+	// The first preview runs before ESO's CRDs exist.
+	if preview := run("preview"); !strings.Contains(preview, "4 to create") {
+		t.Errorf("preview does not plan the stack:\n%s", preview)
+	}
 	verbose := []string{"--yes", "--skip-preview", "-v=9", "--logtostderr", "--logflow"}
 	run(append([]string{"up"}, verbose...)...)
 	assertSecret(t, env, ns, "app-secret", map[string]string{"username": username, "password": password})
