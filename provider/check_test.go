@@ -31,6 +31,33 @@ func vaultBackend(mutate func(v map[string]any)) map[string]any {
 	return map[string]any{"vault": v}
 }
 
+func awsBackend(mutate func(a map[string]any)) map[string]any {
+	a := map[string]any{
+		"region": "us-east-1",
+		"auth": map[string]any{"secretRef": map[string]any{
+			"accessKeyId":     map[string]any{"value": "AKIAEXAMPLE"},
+			"secretAccessKey": map[string]any{"value": "secret"},
+		}},
+	}
+	if mutate != nil {
+		mutate(a)
+	}
+	return map[string]any{"aws": a}
+}
+
+func escBackend(mutate func(e map[string]any)) map[string]any {
+	e := map[string]any{
+		"organization": "acme",
+		"project":      "platform",
+		"environment":  "prod",
+		"auth":         map[string]any{"accessToken": map[string]any{"value": "pul-token"}},
+	}
+	if mutate != nil {
+		mutate(e)
+	}
+	return map[string]any{"esc": e}
+}
+
 func externalSecret(mutate func(m map[string]any)) map[string]any {
 	m := map[string]any{
 		"namespace": "app",
@@ -62,6 +89,35 @@ func TestCheckRejectsBadInputs(t *testing.T) {
 			"backend.vault.version", "v3"},
 		{"no backend", "ClusterSecretStore", map[string]any{"backend": map[string]any{}},
 			"backend", "exactly one backend"},
+		{"two backends", "ClusterSecretStore", map[string]any{"backend": map[string]any{
+			"vault": vaultBackend(nil)["vault"], "aws": awsBackend(nil)["aws"]}}, "backend", "exactly one backend"},
+		{"aws bad region", "ClusterSecretStore", map[string]any{"backend": awsBackend(func(a map[string]any) { a["region"] = "Frankfurt" })},
+			"backend.aws.region", "not an AWS region"},
+		{"aws bad service", "ClusterSecretStore", map[string]any{"backend": awsBackend(func(a map[string]any) { a["service"] = "ParameterStoreX" })},
+			"backend.aws.service", "ParameterStoreX"},
+		{"aws role not an ARN", "ClusterSecretStore", map[string]any{"backend": awsBackend(func(a map[string]any) { a["role"] = "reader" })},
+			"backend.aws.role", "not an IAM role ARN"},
+		{"aws two auth methods", "SecretStore", map[string]any{"backend": awsBackend(func(a map[string]any) {
+			a["auth"].(map[string]any)["jwt"] = map[string]any{"serviceAccountRef": map[string]any{"name": "eso"}}
+		})}, "backend.aws.auth", "exactly one of secretRef or jwt"},
+		{"aws empty access key", "SecretStore", map[string]any{"backend": awsBackend(func(a map[string]any) {
+			a["auth"].(map[string]any)["secretRef"].(map[string]any)["accessKeyId"] = map[string]any{"value": ""}
+		})}, "backend.aws.auth.secretRef.accessKeyId.value", "must not be empty"},
+		{"esc short organization", "ClusterSecretStore", map[string]any{"backend": escBackend(func(e map[string]any) { e["organization"] = "ab" })},
+			"backend.esc.organization", "3 to 40"},
+		{"esc environment with slash", "ClusterSecretStore", map[string]any{"backend": escBackend(func(e map[string]any) { e["environment"] = "a/b" })},
+			"backend.esc.environment", "without slashes"},
+		{"esc apiUrl not a URL", "ClusterSecretStore", map[string]any{"backend": escBackend(func(e map[string]any) { e["apiUrl"] = "api.pulumi.com" })},
+			"backend.esc.apiUrl", "not an http(s) URL"},
+		{"esc source bad environment", "ClusterSecretStore", map[string]any{"backend": vaultBackend(func(v map[string]any) {
+			v["auth"] = map[string]any{"token": map[string]any{"esc": map[string]any{"environment": "just-one", "path": "vault.token"}}}
+		})}, "backend.vault.auth.token.esc.environment", "not an ESC environment"},
+		{"esc source empty path", "ClusterSecretStore", map[string]any{"backend": vaultBackend(func(v map[string]any) {
+			v["auth"] = map[string]any{"token": map[string]any{"esc": map[string]any{"environment": "platform/creds", "path": " "}}}
+		})}, "backend.vault.auth.token.esc.path", "must not be empty"},
+		{"esc source and value", "ClusterSecretStore", map[string]any{"backend": vaultBackend(func(v map[string]any) {
+			v["auth"] = map[string]any{"token": map[string]any{"value": "t", "esc": map[string]any{"environment": "platform/creds", "path": "t"}}}
+		})}, "backend.vault.auth.token", "only one of secretRef, value or esc"},
 		{"two auth methods", "ClusterSecretStore", map[string]any{"backend": vaultBackend(func(v map[string]any) {
 			v["auth"] = map[string]any{"token": map[string]any{"value": "t"},
 				"userPass": map[string]any{"username": "u", "password": map[string]any{"value": "p"}}}

@@ -17,6 +17,10 @@ type Config struct {
 	Context    *string `pulumi:"context,optional"`
 	Namespace  *string `pulumi:"namespace,optional"`
 
+	EscAccessToken  *string `pulumi:"escAccessToken,optional" provider:"secret"`
+	EscAPIURL       *string `pulumi:"escApiUrl,optional"`
+	EscOrganization *string `pulumi:"escOrganization,optional"`
+
 	cluster *kube.Lazy
 }
 
@@ -27,6 +31,13 @@ func (c *Config) Annotate(a infer.Annotator) {
 	a.Describe(&c.Context, "Name of the kubeconfig context to use. Defaults to the kubeconfig's current-context.")
 	a.Describe(&c.Namespace, "Namespace for namespaced resources that do not set one. "+
 		"Defaults to the context's namespace, then `default`.")
+	a.Describe(&c.EscAccessToken, "Pulumi access token used to open ESC environments named by `esc` credential sources. "+
+		"Defaults to the PULUMI_ACCESS_TOKEN environment variable.")
+	a.Describe(&c.EscAPIURL, "Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then "+
+		"`https://api.pulumi.com/api/esc`.")
+	a.Describe(&c.EscOrganization, "Organization of `esc` credential sources written as `project/environment`. "+
+		"Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); "+
+		"defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.")
 }
 
 // Configure validates the settings and prepares a lazily connecting client.

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/esosync/pulumi-esosync/provider/internal/backend"
 	"github.com/esosync/pulumi-esosync/provider/internal/kube"
 	"github.com/esosync/pulumi-esosync/provider/internal/sync"
 )
@@ -227,7 +228,37 @@ func (ExternalSecret) Check(ctx context.Context, req infer.CheckRequest) (infer.
 		}
 		checkRewrites(pr, at, d.Rewrite)
 	}
+	if len(pr.failures) == 0 && args.mode() == SyncProvider {
+		noteDemand(ctx, args)
+	}
 	return infer.CheckResponse[ExternalSecretArgs]{Inputs: args, Failures: pr.failures}, nil
+}
+
+// noteDemand tells batching backends which remote keys this ExternalSecret
+// will read, so that one batch serves the whole deploy (see backend.NoteDemand).
+// Pinned versions are read one by one and are left out.
+func noteDemand(ctx context.Context, a ExternalSecretArgs) {
+	if a.Store.Name == "" {
+		return // not known yet at preview
+	}
+	ns := ptrOr(a.Namespace, defaultNamespace(ctx))
+	if a.Store.Kind == ClusterSecretStoreKind {
+		ns = ""
+	}
+	var keys []string
+	for _, d := range a.Data {
+		if d.RemoteRef.Version == nil && d.RemoteRef.Key != "" {
+			keys = append(keys, d.RemoteRef.Key)
+		}
+	}
+	for _, d := range a.DataFrom {
+		if d.Extract != nil && d.Extract.Version == nil && d.Extract.Key != "" {
+			keys = append(keys, d.Extract.Key)
+		}
+	}
+	if len(keys) > 0 {
+		backend.NoteDemand(sync.StoreID(a.Store.Kind, ns, a.Store.Name), keys...)
+	}
 }
 
 func checkRemoteRef(pr *problems, at string, r *RemoteRef) {
@@ -405,14 +436,19 @@ func fetch(ctx context.Context, k sync.Kube, es *esv1.ExternalSecret) (*sync.Fet
 	if err != nil {
 		return nil, crdHint(err)
 	}
+	kind := es.Spec.SecretStoreRef.Kind
+	if kind == "" {
+		kind = esv1.SecretStoreKind
+	}
 	bc, err := sync.OpenStore(ctx, k, store, es.Namespace)
 	if err != nil {
-		return nil, fmt.Errorf("ExternalSecret %s/%s: store %s: %w", es.Namespace, es.Name, es.Spec.SecretStoreRef.Name, err)
+		return nil, fmt.Errorf("ExternalSecret %s/%s: %s %s: %w", es.Namespace, es.Name, kind, es.Spec.SecretStoreRef.Name, err)
 	}
 	defer func() { _ = bc.Close(ctx) }()
 	f, err := sync.Fetch(ctx, es, bc)
+	p.GetLogger(ctx).Debugf("backend calls of this provider process so far: %v", backend.CallCounts())
 	if err != nil {
-		return nil, fmt.Errorf("ExternalSecret %s/%s: %w", es.Namespace, es.Name, err)
+		return nil, fmt.Errorf("ExternalSecret %s/%s: %s %s: %w", es.Namespace, es.Name, kind, es.Spec.SecretStoreRef.Name, err)
 	}
 	return f, nil
 }

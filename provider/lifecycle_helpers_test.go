@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/esosync/pulumi-esosync/provider"
 	"github.com/esosync/pulumi-esosync/tests/harness"
 )
 
@@ -66,6 +67,7 @@ func (r *testResource) check(inputs property.Map) property.Map {
 func (r *testResource) create() error {
 	r.t.Helper()
 	r.inputs = r.check(r.inputs)
+	provider.ResetBackendCaches() // each step stands for a pulumi operation, i.e. a new provider process
 	resp, err := r.s.Create(p.CreateRequest{Urn: urnOf(r.urn), Properties: r.inputs})
 	if err == nil {
 		r.id, r.state = resp.ID, resp.Properties
@@ -83,6 +85,7 @@ func (r *testResource) mustCreate() {
 // read refreshes the state and returns the ID the provider reported.
 func (r *testResource) read() string {
 	r.t.Helper()
+	provider.ResetBackendCaches()
 	resp, err := r.s.Read(p.ReadRequest{ID: r.id, Urn: urnOf(r.urn), Properties: r.state, Inputs: r.inputs})
 	if err != nil {
 		r.t.Fatalf("Read: %v", err)
@@ -105,6 +108,7 @@ func (r *testResource) diff(inputs property.Map) p.DiffResponse {
 func (r *testResource) update(inputs property.Map) error {
 	r.t.Helper()
 	inputs = r.check(inputs)
+	provider.ResetBackendCaches()
 	resp, err := r.s.Update(p.UpdateRequest{ID: r.id, Urn: urnOf(r.urn), State: r.state, Inputs: inputs, OldInputs: r.inputs})
 	if err == nil {
 		r.inputs, r.state = inputs, resp.Properties

@@ -23,7 +23,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(harness.Main(m, harness.Options{Kubernetes: true, Vault: true}))
+	os.Exit(harness.Main(m, harness.Options{Kubernetes: true, Vault: true, AWS: true}))
 }
 
 func newServer(t *testing.T) integration.Server {

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
@@ -26,25 +28,32 @@ import (
 
 // Labels and annotations esosync puts on what it creates.
 const (
-	managedByLabel     = "app.kubernetes.io/managed-by"
-	managedByValue     = "esosync"
-	storeOwnerAnnot    = "esosync.io/store"
-	credentialsSuffix  = "-esosync-credentials"
-	defaultVaultMount  = "secret"
-	defaultKVVersion   = "v2"
-	defaultESONamspace = "external-secrets"
+	managedByLabel  = "app.kubernetes.io/managed-by"
+	managedByValue  = "esosync"
+	storeOwnerAnnot = "esosync.io/store"
+	// credentialsChangedAnnot is set on a store when esosync rewrote its
+	// credentials, so that ESO re-validates it at once.
+	credentialsChangedAnnot = "esosync.io/credentials-changed-at"
+	credentialsSuffix       = "-esosync-credentials"
+	defaultVaultMount       = "secret"
+	defaultKVVersion        = "v2"
+	defaultESONamspace      = "external-secrets"
 )
 
 // StoreBackend holds exactly one backend configuration. ESO calls this
 // field `provider`, a name Pulumi reserves.
 type StoreBackend struct {
 	Vault *VaultBackend `pulumi:"vault,optional"`
+	AWS   *AWSBackend   `pulumi:"aws,optional"`
+	ESC   *ESCBackend   `pulumi:"esc,optional"`
 }
 
 // Annotate documents StoreBackend.
 func (b *StoreBackend) Annotate(a infer.Annotator) {
 	a.Describe(b, "The secret backend of the store (ESO's `spec.provider`). Set exactly one backend.")
 	a.Describe(&b.Vault, "HashiCorp Vault (KV v1 or v2).")
+	a.Describe(&b.AWS, "AWS Secrets Manager.")
+	a.Describe(&b.ESC, "A Pulumi ESC environment (ESO's `pulumi` provider).")
 }
 
 // VaultBackend is ESO's Vault provider.
@@ -148,6 +157,8 @@ type StoreOutputs struct {
 	CredentialsSecret *string  `pulumi:"credentialsSecret,optional"`
 	SpecHash          string   `pulumi:"specHash"`
 	CredentialsHash   string   `pulumi:"credentialsHash" provider:"secret"`
+	// SourcesHash is empty unless a credential comes from ESC.
+	SourcesHash string `pulumi:"credentialSourcesHash,optional" provider:"secret"`
 }
 
 // Annotate documents StoreOutputs.
@@ -156,6 +167,8 @@ func (o *StoreOutputs) Annotate(a infer.Annotator) {
 	a.Describe(&o.CredentialsSecret, "Name of the Secret esosync manages for `value` credentials, if any.")
 	a.Describe(&o.SpecHash, "Hash of the store CR's spec as last seen in the cluster; changes when it is edited out of band.")
 	a.Describe(&o.CredentialsHash, "Hash of the managed credentials as last seen in the cluster.")
+	a.Describe(&o.SourcesHash, "Hash of the credentials read from Pulumi ESC environments, as last read (at deploy or refresh). "+
+		"It changes when a value in ESC is rotated; the next `pulumi up` then rewrites the credentials Secret.")
 }
 
 // storeInputs is what SecretStore and ClusterSecretStore have in common.
@@ -171,17 +184,34 @@ type storeInputs struct {
 	skipValidation bool
 	waitForReady   bool
 	timeout        string
+	esc            escSource
 }
 
 // checkStore validates a store's inputs; path prefixes are the input names.
 func checkStore(pr *problems, s storeInputs, clusterScoped bool) {
 	pr.dnsName("name", s.name, false)
 	b := s.backend
-	if b.Vault == nil {
-		pr.add("backend", "set exactly one backend: vault")
+	set := 0
+	for _, on := range []bool{b.Vault != nil, b.AWS != nil, b.ESC != nil} {
+		if on {
+			set++
+		}
+	}
+	if set != 1 {
+		pr.add("backend", "set exactly one backend: vault, aws or esc (%d set)", set)
 		return
 	}
-	v := b.Vault
+	switch {
+	case b.Vault != nil:
+		checkVault(pr, b.Vault, clusterScoped)
+	case b.AWS != nil:
+		checkAWS(pr, b.AWS, clusterScoped)
+	case b.ESC != nil:
+		checkESC(pr, b.ESC, clusterScoped)
+	}
+}
+
+func checkVault(pr *problems, v *VaultBackend, clusterScoped bool) {
 	pr.httpURL("backend.vault.server", v.Server)
 	oneOf(pr, "backend.vault.version", v.Version, "v1", "v2")
 	if v.Path != nil && (*v.Path == "" || (*v.Path)[0] == '/' || (*v.Path)[len(*v.Path)-1] == '/') {
@@ -222,21 +252,116 @@ func checkStore(pr *problems, s storeInputs, clusterScoped bool) {
 	}
 }
 
-// spec builds ESO's store spec and the managed credentials it points at.
-func (s storeInputs) spec() (esv1.SecretStoreSpec, map[string][]byte) {
-	creds := map[string][]byte{}
-	credName := s.name + credentialsSuffix
-	ref := func(key string, c *CredentialSource) esmeta.SecretKeySelector {
-		if c.SecretRef != nil {
-			return esmeta.SecretKeySelector{Name: c.SecretRef.Name, Key: c.SecretRef.Key, Namespace: c.SecretRef.Namespace}
-		}
-		creds[key] = []byte(deref(c.Value))
-		sel := esmeta.SecretKeySelector{Name: credName, Key: key}
-		if s.kind == ClusterSecretStoreKind {
-			sel.Namespace = &s.credNamespace
-		}
-		return sel
+// awsRegion is the shape of every AWS region name (us-east-1, ap-southeast-4, us-gov-west-1, eu-isoe-west-1).
+var awsRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
+
+func checkAWS(pr *problems, b *AWSBackend, clusterScoped bool) {
+	oneOf(pr, "backend.aws.service", b.Service, AWSSecretsManager)
+	if !awsRegion.MatchString(b.Region) {
+		pr.add("backend.aws.region", "%q is not an AWS region such as \"us-east-1\"", b.Region)
 	}
+	if b.Role != nil && !strings.HasPrefix(*b.Role, "arn:") {
+		pr.add("backend.aws.role", "%q is not an IAM role ARN such as \"arn:aws:iam::123456789012:role/reader\"", *b.Role)
+	}
+	if b.Auth == nil {
+		return
+	}
+	if (b.Auth.SecretRef != nil) == (b.Auth.JWT != nil) {
+		pr.add("backend.aws.auth", "set exactly one of secretRef or jwt (or leave auth unset for the default credential chain)")
+		return
+	}
+	if c := b.Auth.SecretRef; c != nil {
+		pr.credential("backend.aws.auth.secretRef.accessKeyId", &c.AccessKeyID, clusterScoped)
+		pr.credential("backend.aws.auth.secretRef.secretAccessKey", &c.SecretAccessKey, clusterScoped)
+		if c.SessionToken != nil {
+			pr.credential("backend.aws.auth.secretRef.sessionToken", c.SessionToken, clusterScoped)
+		}
+	}
+	if j := b.Auth.JWT; j != nil {
+		pr.dnsName("backend.aws.auth.jwt.serviceAccountRef.name", j.ServiceAccountRef.Name, true)
+		pr.namespace("backend.aws.auth.jwt.serviceAccountRef.namespace", j.ServiceAccountRef.Namespace)
+	}
+}
+
+func checkESC(pr *problems, b *ESCBackend, clusterScoped bool) {
+	// The same limits the ESC API (and esc-sdk, client-side) enforces.
+	if n := len(b.Organization); n < 3 || n > 40 {
+		pr.add("backend.esc.organization", "%q must be 3 to 40 characters", b.Organization)
+	}
+	for _, f := range []struct{ path, v string }{{"backend.esc.project", b.Project}, {"backend.esc.environment", b.Environment}} {
+		if n := len(f.v); n < 1 || n > 100 || strings.ContainsAny(f.v, "/ ") {
+			pr.add(f.path, "%q must be 1 to 100 characters without slashes or spaces", f.v)
+		}
+	}
+	if b.APIURL != nil {
+		pr.httpURL("backend.esc.apiUrl", *b.APIURL)
+	}
+	pr.credential("backend.esc.auth.accessToken", &b.Auth.AccessToken, clusterScoped)
+}
+
+// credentials collects the managed credentials while a spec is built:
+// value and esc sources land in the Secret esosync manages, secretRef
+// sources are referenced where they are.
+type credentials struct {
+	ctx    context.Context
+	s      storeInputs
+	creds  map[string][]byte
+	fromES map[string][]byte // the subset read from ESC
+	err    error
+}
+
+// ref returns the selector the store spec points at for the credential at
+// field (a schema path, for errors) stored under key.
+func (c *credentials) ref(field, key string, src *CredentialSource) esmeta.SecretKeySelector {
+	if src.SecretRef != nil {
+		return esmeta.SecretKeySelector{Name: src.SecretRef.Name, Key: src.SecretRef.Key, Namespace: src.SecretRef.Namespace}
+	}
+	switch {
+	case src.Esc != nil:
+		v, err := c.s.esc.read(c.ctx, field, src.Esc)
+		if err != nil && c.err == nil {
+			c.err = err
+		}
+		c.creds[key] = []byte(v)
+		c.fromES[key] = []byte(v)
+	default:
+		c.creds[key] = []byte(deref(src.Value))
+	}
+	sel := esmeta.SecretKeySelector{Name: c.s.name + credentialsSuffix, Key: key}
+	if c.s.kind == ClusterSecretStoreKind {
+		sel.Namespace = &c.s.credNamespace
+	}
+	return sel
+}
+
+// spec builds ESO's store spec and the managed credentials it points at,
+// opening ESC environments for esc credential sources. sourcesHash is the
+// hash of the ESC-read values ("" when there are none).
+func (s storeInputs) spec(ctx context.Context) (spec esv1.SecretStoreSpec, creds map[string][]byte, sourcesHash string, err error) {
+	c := &credentials{ctx: ctx, s: s, creds: map[string][]byte{}, fromES: map[string][]byte{}}
+	provider := &esv1.SecretStoreProvider{}
+	switch b := s.backend; {
+	case b.Vault != nil:
+		provider.Vault = s.vaultSpec(c)
+	case b.AWS != nil:
+		provider.AWS = s.awsSpec(c)
+	case b.ESC != nil:
+		provider.Pulumi = s.escSpec(c)
+	}
+	if c.err != nil {
+		return spec, nil, "", c.err
+	}
+	spec = esv1.SecretStoreSpec{Provider: provider, Controller: deref(s.controller)}
+	if len(c.creds) == 0 {
+		c.creds = nil
+	}
+	if len(c.fromES) > 0 {
+		sourcesHash = hashCreds(c.fromES)
+	}
+	return spec, c.creds, sourcesHash, nil
+}
+
+func (s storeInputs) vaultSpec(c *credentials) *esv1.VaultProvider {
 	v := s.backend.Vault
 	vp := &esv1.VaultProvider{
 		Server:    v.Server,
@@ -249,13 +374,14 @@ func (s storeInputs) spec() (esv1.SecretStoreSpec, map[string][]byte) {
 		vp.CABundle = []byte(*v.CABundle)
 	}
 	a := v.Auth
+	const at = "backend.vault.auth."
 	switch {
 	case a.Token != nil:
-		sel := ref("token", a.Token)
+		sel := c.ref(at+"token", "token", a.Token)
 		vp.Auth.TokenSecretRef = &sel
 	case a.AppRole != nil:
-		ar := &esv1.VaultAppRole{Path: ptrOr(a.AppRole.Path, "approle"), SecretRef: ref("appRole.secretId", &a.AppRole.SecretID)}
-		roleRef := ref("appRole.roleId", &a.AppRole.RoleID)
+		ar := &esv1.VaultAppRole{Path: ptrOr(a.AppRole.Path, "approle"), SecretRef: c.ref(at+"appRole.secretId", "appRole.secretId", &a.AppRole.SecretID)}
+		roleRef := c.ref(at+"appRole.roleId", "appRole.roleId", &a.AppRole.RoleID)
 		ar.RoleRef = &roleRef
 		vp.Auth.AppRole = ar
 	case a.Kubernetes != nil:
@@ -266,13 +392,52 @@ func (s storeInputs) spec() (esv1.SecretStoreSpec, map[string][]byte) {
 		vp.Auth.Kubernetes = ka
 	case a.UserPass != nil:
 		vp.Auth.UserPass = &esv1.VaultUserPassAuth{Path: ptrOr(a.UserPass.Path, "userpass"), Username: a.UserPass.Username,
-			SecretRef: ref("userPass.password", &a.UserPass.Password)}
+			SecretRef: c.ref(at+"userPass.password", "userPass.password", &a.UserPass.Password)}
 	}
-	spec := esv1.SecretStoreSpec{Provider: &esv1.SecretStoreProvider{Vault: vp}, Controller: deref(s.controller)}
-	if len(creds) == 0 {
-		creds = nil
+	return vp
+}
+
+func (s storeInputs) awsSpec(c *credentials) *esv1.AWSProvider {
+	b := s.backend.AWS
+	ap := &esv1.AWSProvider{
+		Service:    esv1.AWSServiceType(ptrOr(b.Service, AWSSecretsManager)),
+		Region:     b.Region,
+		Role:       deref(b.Role),
+		ExternalID: deref(b.ExternalID),
+		Prefix:     deref(b.Prefix),
 	}
-	return spec, creds
+	if b.Auth == nil {
+		return ap
+	}
+	const at = "backend.aws.auth."
+	if k := b.Auth.SecretRef; k != nil {
+		ref := &esv1.AWSAuthSecretRef{
+			AccessKeyID:     c.ref(at+"secretRef.accessKeyId", "accessKeyId", &k.AccessKeyID),
+			SecretAccessKey: c.ref(at+"secretRef.secretAccessKey", "secretAccessKey", &k.SecretAccessKey),
+		}
+		if k.SessionToken != nil {
+			sel := c.ref(at+"secretRef.sessionToken", "sessionToken", k.SessionToken)
+			ref.SessionToken = &sel
+		}
+		ap.Auth.SecretRef = ref
+	}
+	if j := b.Auth.JWT; j != nil {
+		sa := j.ServiceAccountRef
+		ap.Auth.JWTAuth = &esv1.AWSJWTAuth{ServiceAccountRef: &esmeta.ServiceAccountSelector{Name: sa.Name, Namespace: sa.Namespace, Audiences: sa.Audiences}}
+	}
+	return ap
+}
+
+func (s storeInputs) escSpec(c *credentials) *esv1.PulumiProvider {
+	b := s.backend.ESC
+	sel := c.ref("backend.esc.auth.accessToken", "accessToken", &b.Auth.AccessToken)
+	return &esv1.PulumiProvider{
+		APIURL:       ptrOr(b.APIURL, defaultESCAPIURL),
+		AccessToken:  &esv1.PulumiProviderSecretRef{SecretRef: &sel},
+		Organization: b.Organization,
+		Project:      b.Project,
+		Environment:  b.Environment,
+	}
 }
 
 func (s storeInputs) object(spec esv1.SecretStoreSpec) esv1.GenericStore {
@@ -284,8 +449,8 @@ func (s storeInputs) object(spec esv1.SecretStoreSpec) esv1.GenericStore {
 	return &esv1.SecretStore{ObjectMeta: meta, Spec: spec}
 }
 
-func (s storeInputs) outputs(spec esv1.SecretStoreSpec, creds map[string][]byte) StoreOutputs {
-	out := StoreOutputs{Ref: StoreRef{Kind: s.kind, Name: s.name}, SpecHash: hashJSON(spec), CredentialsHash: hashCreds(creds)}
+func (s storeInputs) outputs(spec esv1.SecretStoreSpec, creds map[string][]byte, sourcesHash string) StoreOutputs {
+	out := StoreOutputs{Ref: StoreRef{Kind: s.kind, Name: s.name}, SpecHash: hashJSON(spec), CredentialsHash: hashCreds(creds), SourcesHash: sourcesHash}
 	if s.kind == SecretStoreKind {
 		out.Ref.Namespace = strPtr(s.namespace)
 	}
@@ -299,7 +464,10 @@ func (s storeInputs) outputs(spec esv1.SecretStoreSpec, creds map[string][]byte)
 // backend, then creates or updates the store CR. Nothing is left behind when
 // validation fails on create.
 func (s storeInputs) apply(ctx context.Context, cluster *kube.Cluster, create bool) (StoreOutputs, error) {
-	spec, creds := s.spec()
+	spec, creds, sourcesHash, err := s.spec(ctx)
+	if err != nil {
+		return StoreOutputs{}, err
+	}
 	c, err := cluster.Client()
 	if err != nil {
 		return StoreOutputs{}, err
@@ -313,13 +481,37 @@ func (s storeInputs) apply(ctx context.Context, cluster *kube.Cluster, create bo
 			return StoreOutputs{}, fmt.Errorf("reading %s %s: %w", s.kind, s.describe(), err)
 		}
 	}
-	createdCreds, err := s.writeCredentials(ctx, c, creds)
+	// What the credentials Secret held before, so a failed update can put
+	// it back: the store must keep working with its old credentials.
+	var previous map[string][]byte
+	if !create {
+		live := &corev1.Secret{}
+		if err := c.Get(ctx, s.credentialsKey(), live); err == nil && live.Annotations[storeOwnerAnnot] == s.owner() {
+			previous = live.Data
+		}
+	}
+	createdCreds, changedCreds, err := s.writeCredentials(ctx, c, creds)
 	if err != nil {
 		return StoreOutputs{}, err
 	}
+	if changedCreds && !create {
+		// ESO does not watch the credentials Secret: touching the store makes
+		// it validate the new credentials now rather than at its next resync.
+		ann := maps.Clone(obj.GetAnnotations())
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		ann[credentialsChangedAnnot] = time.Now().UTC().Format(time.RFC3339Nano)
+		obj.SetAnnotations(ann)
+	}
 	fail := func(err error) (StoreOutputs, error) {
-		if create && createdCreds {
+		switch {
+		case createdCreds:
 			_ = s.deleteCredentials(ctx, c)
+		case changedCreds && previous != nil:
+			if _, _, rerr := s.writeCredentials(ctx, c, previous); rerr != nil {
+				err = fmt.Errorf("%w (and restoring the previous credentials failed: %v)", err, rerr)
+			}
 		}
 		return StoreOutputs{}, err
 	}
@@ -349,7 +541,7 @@ func (s storeInputs) apply(ctx context.Context, cluster *kube.Cluster, create bo
 			return c.Update(ctx, live)
 		})
 		if err != nil {
-			return StoreOutputs{}, fmt.Errorf("updating %s %s: %w", s.kind, s.describe(), err)
+			return fail(fmt.Errorf("updating %s %s: %w", s.kind, s.describe(), err))
 		}
 		if creds == nil {
 			if err := s.deleteCredentials(ctx, c); err != nil {
@@ -366,10 +558,38 @@ func (s storeInputs) apply(ctx context.Context, cluster *kube.Cluster, create bo
 		if err := sync.AwaitStore(wctx, c, s.object(esv1.SecretStoreSpec{}), 500*time.Millisecond, func(reason, message string) {
 			log.InfoStatusf("External Secrets Operator: %s: %s", reason, message)
 		}); err != nil {
-			return s.outputs(spec, creds), err
+			return s.outputs(spec, creds, sourcesHash), err
 		}
 	}
-	return s.outputs(spec, creds), nil
+	return s.outputs(spec, creds, sourcesHash), nil
+}
+
+// hasESCSources reports whether any credential comes from Pulumi ESC.
+func (s storeInputs) hasESCSources() bool {
+	var srcs []*CredentialSource
+	b := s.backend
+	switch {
+	case b.Vault != nil:
+		a := b.Vault.Auth
+		srcs = append(srcs, a.Token)
+		if a.AppRole != nil {
+			srcs = append(srcs, &a.AppRole.RoleID, &a.AppRole.SecretID)
+		}
+		if a.UserPass != nil {
+			srcs = append(srcs, &a.UserPass.Password)
+		}
+	case b.AWS != nil && b.AWS.Auth != nil && b.AWS.Auth.SecretRef != nil:
+		k := b.AWS.Auth.SecretRef
+		srcs = append(srcs, &k.AccessKeyID, &k.SecretAccessKey, k.SessionToken)
+	case b.ESC != nil:
+		srcs = append(srcs, &b.ESC.Auth.AccessToken)
+	}
+	for _, c := range srcs {
+		if c != nil && c.Esc != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func setStore(live, desired esv1.GenericStore) {
@@ -412,9 +632,9 @@ func (s storeInputs) owner() string { return string(s.kind) + "/" + s.describe()
 
 // writeCredentials creates or updates the managed credentials Secret. It
 // refuses to touch a Secret of that name that esosync does not manage.
-func (s storeInputs) writeCredentials(ctx context.Context, c client.Client, creds map[string][]byte) (created bool, err error) {
+func (s storeInputs) writeCredentials(ctx context.Context, c client.Client, creds map[string][]byte) (created, changed bool, err error) {
 	if creds == nil {
-		return false, nil
+		return false, false, nil
 	}
 	key := s.credentialsKey()
 	live := &corev1.Secret{}
@@ -429,20 +649,23 @@ func (s storeInputs) writeCredentials(ctx context.Context, c client.Client, cred
 			Data: creds,
 		}
 		if err := c.Create(ctx, secret); err != nil {
-			return false, fmt.Errorf("creating credentials Secret %s: %w", key, err)
+			return false, false, fmt.Errorf("creating credentials Secret %s: %w", key, err)
 		}
-		return true, nil
+		return true, true, nil
 	case err != nil:
-		return false, fmt.Errorf("reading credentials Secret %s: %w", key, err)
+		return false, false, fmt.Errorf("reading credentials Secret %s: %w", key, err)
 	}
 	if live.Annotations[storeOwnerAnnot] != s.owner() {
-		return false, fmt.Errorf("credentials Secret %s exists and is not managed by esosync for %s; esosync will not overwrite it", key, s.owner())
+		return false, false, fmt.Errorf("credentials Secret %s exists and is not managed by esosync for %s; esosync will not overwrite it", key, s.owner())
+	}
+	if hashCreds(live.Data) == hashCreds(creds) {
+		return false, false, nil
 	}
 	live.Data = creds
 	if err := c.Update(ctx, live); err != nil {
-		return false, fmt.Errorf("updating credentials Secret %s: %w", key, err)
+		return false, false, fmt.Errorf("updating credentials Secret %s: %w", key, err)
 	}
-	return false, nil
+	return false, true, nil
 }
 
 // deleteCredentials deletes the managed credentials Secret if esosync owns it.
@@ -488,6 +711,16 @@ func (s storeInputs) read(ctx context.Context, cluster *kube.Cluster, prev Store
 			return prev, true, err
 		default:
 			out.CredentialsHash = hashCreds(secret.Data)
+		}
+	}
+	if s.hasESCSources() {
+		// Re-read ESC: a rotated value is drift even though the cluster
+		// still holds the old one.
+		if _, _, sourcesHash, err := s.spec(ctx); err != nil {
+			p.GetLogger(ctx).Warningf("refresh of %s %s could not read its ESC credential sources and kept their previous hash: %v",
+				s.kind, s.describe(), err)
+		} else {
+			out.SourcesHash = sourcesHash
 		}
 	}
 	return out, true, nil

@@ -108,13 +108,13 @@ func (a SecretStoreArgs) inputs(ctx context.Context, name string) storeInputs {
 	ns := ptrOr(a.Namespace, defaultNamespace(ctx))
 	return storeInputs{kind: SecretStoreKind, name: ptrOr(a.Name, name), namespace: ns, credNamespace: ns,
 		backend: a.Backend, controller: a.Controller, labels: a.Labels, annotations: a.Annotations, skipValidation: ptrOr(a.SkipValidation, false),
-		waitForReady: ptrOr(a.WaitForReady, true), timeout: ptrOr(a.Timeout, "2m")}
+		waitForReady: ptrOr(a.WaitForReady, true), timeout: ptrOr(a.Timeout, "2m"), esc: escSourceOf(ctx)}
 }
 
 func (a ClusterSecretStoreArgs) inputs(ctx context.Context, name string) storeInputs {
 	return storeInputs{kind: ClusterSecretStoreKind, name: ptrOr(a.Name, name), credNamespace: ptrOr(a.CredentialsNamespace, defaultNamespace(ctx)),
 		backend: a.Backend, controller: a.Controller, labels: a.Labels, annotations: a.Annotations, skipValidation: ptrOr(a.SkipValidation, false),
-		waitForReady: ptrOr(a.WaitForReady, true), timeout: ptrOr(a.Timeout, "2m")}
+		waitForReady: ptrOr(a.WaitForReady, true), timeout: ptrOr(a.Timeout, "2m"), esc: escSourceOf(ctx)}
 }
 
 // Check validates the inputs without contacting the cluster.
@@ -163,7 +163,8 @@ func (ClusterSecretStore) Create(ctx context.Context, req infer.CreateRequest[Cl
 
 func createStore(ctx context.Context, s storeInputs, dryRun bool) (StoreOutputs, error) {
 	if dryRun {
-		return s.outputs(s.spec()), nil
+		spec, creds, sourcesHash, err := s.spec(ctx)
+		return s.outputs(spec, creds, sourcesHash), err
 	}
 	cluster, err := clusterOf(ctx)
 	if err != nil {
@@ -192,7 +193,8 @@ func (ClusterSecretStore) Update(ctx context.Context, req infer.UpdateRequest[Cl
 
 func updateStore(ctx context.Context, s storeInputs, dryRun bool) (StoreOutputs, error) {
 	if dryRun {
-		return s.outputs(s.spec()), nil
+		spec, creds, sourcesHash, err := s.spec(ctx)
+		return s.outputs(spec, creds, sourcesHash), err
 	}
 	cluster, err := clusterOf(ctx)
 	if err != nil {
@@ -206,7 +208,7 @@ func updateStore(ctx context.Context, s storeInputs, dryRun bool) (StoreOutputs,
 func (SecretStore) Diff(ctx context.Context, req infer.DiffRequest[SecretStoreArgs, SecretStoreState]) (infer.DiffResponse, error) {
 	s := req.Inputs.inputs(ctx, req.State.Ref.Name)
 	olds := req.State.SecretStoreArgs.inputs(ctx, req.State.Ref.Name)
-	return diffStore(ctx, req.State.SecretStoreArgs, req.Inputs, s, olds, req.State.StoreOutputs), nil
+	return diffStore(ctx, req.State.SecretStoreArgs, req.Inputs, s, olds, req.State.StoreOutputs)
 }
 
 // Diff replaces on a name change and updates when the inputs changed or the
@@ -214,10 +216,10 @@ func (SecretStore) Diff(ctx context.Context, req infer.DiffRequest[SecretStoreAr
 func (ClusterSecretStore) Diff(ctx context.Context, req infer.DiffRequest[ClusterSecretStoreArgs, ClusterSecretStoreState]) (infer.DiffResponse, error) {
 	s := req.Inputs.inputs(ctx, req.State.Ref.Name)
 	olds := req.State.ClusterSecretStoreArgs.inputs(ctx, req.State.Ref.Name)
-	return diffStore(ctx, req.State.ClusterSecretStoreArgs, req.Inputs, s, olds, req.State.StoreOutputs), nil
+	return diffStore(ctx, req.State.ClusterSecretStoreArgs, req.Inputs, s, olds, req.State.StoreOutputs)
 }
 
-func diffStore(ctx context.Context, oldArgs, newArgs any, s, olds storeInputs, st StoreOutputs) infer.DiffResponse {
+func diffStore(ctx context.Context, oldArgs, newArgs any, s, olds storeInputs, st StoreOutputs) (infer.DiffResponse, error) {
 	d := diffFields(oldArgs, newArgs, "name", "namespace")
 	if _, named := d["name"]; !named && s.name != olds.name {
 		d["name"] = p.PropertyDiff{Kind: p.UpdateReplace}
@@ -225,7 +227,13 @@ func diffStore(ctx context.Context, oldArgs, newArgs any, s, olds storeInputs, s
 	if s.namespace != olds.namespace {
 		d["namespace"] = p.PropertyDiff{Kind: p.UpdateReplace}
 	}
-	spec, creds := s.spec()
+	spec, creds, sourcesHash, err := s.spec(ctx)
+	if err != nil {
+		return infer.DiffResponse{}, err
+	}
+	if sourcesHash != st.SourcesHash {
+		d["credentialSourcesHash"] = p.PropertyDiff{Kind: p.Update}
+	}
 	if hashJSON(spec) != st.SpecHash {
 		if _, ok := d["backend"]; !ok {
 			d["backend"] = p.PropertyDiff{Kind: p.Update}
@@ -234,7 +242,7 @@ func diffStore(ctx context.Context, oldArgs, newArgs any, s, olds storeInputs, s
 	if hashCreds(creds) != st.CredentialsHash {
 		d["credentialsHash"] = p.PropertyDiff{Kind: p.Update}
 	}
-	return infer.DiffResponse{HasChanges: len(d) > 0, DetailedDiff: d, DeleteBeforeReplace: true}
+	return infer.DiffResponse{HasChanges: len(d) > 0, DetailedDiff: d, DeleteBeforeReplace: true}, nil
 }
 
 // Read reports drift: the CR's spec or managed credentials edited out of

@@ -21,18 +21,38 @@ func (r *SecretKeyRef) Annotate(a infer.Annotator) {
 }
 
 // CredentialSource says where a store credential comes from: exactly one of
-// an existing Secret key or a Pulumi secret value.
+// an existing Secret key, a Pulumi secret value, or a Pulumi ESC environment.
 type CredentialSource struct {
-	SecretRef *SecretKeyRef `pulumi:"secretRef,optional"`
-	Value     *string       `pulumi:"value,optional" provider:"secret"`
+	SecretRef *SecretKeyRef  `pulumi:"secretRef,optional"`
+	Value     *string        `pulumi:"value,optional" provider:"secret"`
+	Esc       *ESCCredential `pulumi:"esc,optional"`
 }
 
 // Annotate documents CredentialSource.
 func (c *CredentialSource) Annotate(a infer.Annotator) {
-	a.Describe(c, "Where a store credential comes from. Set exactly one of `secretRef` or `value`.")
+	a.Describe(c, "Where a store credential comes from. Set exactly one of `secretRef`, `value` or `esc`.")
 	a.Describe(&c.SecretRef, "Use a key of an existing Kubernetes Secret, e.g. `{ name: \"vault-token\", key: \"token\" }`.")
 	a.Describe(&c.Value, "The credential itself, as a Pulumi secret. esosync writes it into a Secret it manages "+
 		"(labelled `app.kubernetes.io/managed-by: esosync`) and points the store at that Secret.")
+	a.Describe(&c.Esc, "Read the credential from a Pulumi ESC environment, e.g. "+
+		"`{ environment: \"platform/vault-creds\", path: \"vault.token\" }`. esosync opens the environment at deploy and "+
+		"at refresh, writes the value into the Secret it manages and keeps only a hash in state, so a rotated value "+
+		"shows as drift at `pulumi refresh` and the next `pulumi up` rewrites the Secret.")
+}
+
+// ESCCredential names one value inside a Pulumi ESC environment.
+type ESCCredential struct {
+	Environment string `pulumi:"environment"`
+	Path        string `pulumi:"path"`
+}
+
+// Annotate documents ESCCredential.
+func (e *ESCCredential) Annotate(a infer.Annotator) {
+	a.Describe(e, "A value inside a Pulumi ESC environment, opened with the provider's `escAccessToken`.")
+	a.Describe(&e.Environment, "`org/project/environment`, or `project/environment` in the provider's `escOrganization`.")
+	a.Describe(&e.Path, "Path of the value in the environment's properties, in ESC syntax, e.g. `vault.token`, "+
+		"`aws.login.accessKeyId` or `app[\"pass word\"]`. Short-lived values from `fn::open::aws-login` or `vault-login` work: "+
+		"each refresh opens the environment again.")
 }
 
 // StoreRef identifies a SecretStore or ClusterSecretStore; store resources

@@ -112,14 +112,27 @@ func (pr *problems) pemBundle(path string, value *string) {
 
 func (pr *problems) credential(path string, c *CredentialSource, clusterScoped bool) {
 	if c == nil {
-		pr.add(path, "is required: set secretRef or value")
+		pr.add(path, "is required: set secretRef, value or esc")
 		return
 	}
+	set := 0
+	for _, on := range []bool{c.SecretRef != nil, c.Value != nil, c.Esc != nil} {
+		if on {
+			set++
+		}
+	}
 	switch {
-	case c.SecretRef != nil && c.Value != nil:
-		pr.add(path, "set only one of secretRef or value")
-	case c.SecretRef == nil && c.Value == nil:
-		pr.add(path, "set one of secretRef or value")
+	case set > 1:
+		pr.add(path, "set only one of secretRef, value or esc")
+	case set == 0:
+		pr.add(path, "set one of secretRef, value or esc")
+	case c.Esc != nil:
+		if _, _, _, err := splitEnvironment(c.Esc.Environment, "x"); err != nil {
+			pr.add(path+".esc.environment", "%v", err)
+		}
+		if strings.TrimSpace(c.Esc.Path) == "" {
+			pr.add(path+".esc.path", "must not be empty: the path of the value in the environment, e.g. \"vault.token\"")
+		}
 	case c.SecretRef != nil:
 		pr.dnsName(path+".secretRef.name", c.SecretRef.Name, true)
 		pr.secretKey(path+".secretRef.key", c.SecretRef.Key)

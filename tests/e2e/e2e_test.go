@@ -12,7 +12,11 @@ import (
 	"github.com/esosync/pulumi-esosync/tests/harness"
 )
 
-func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Full)) }
+func TestMain(m *testing.M) {
+	opts := harness.Full
+	opts.AWS = true
+	os.Exit(harness.Main(m, opts))
+}
 
 // newPulumi gives a test its own PULUMI_HOME and state with the esosync
 // plugin installed from the freshly built binary.

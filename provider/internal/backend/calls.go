@@ -35,3 +35,27 @@ func ResetCallCounts() {
 	calls.n = map[string]int64{}
 	calls.Unlock()
 }
+
+// Backends cache reads for the life of the process (one pulumi operation).
+// They register a reset here so that tests simulating several operations in
+// one process can start each from a clean slate.
+var caches struct {
+	sync.Mutex
+	resets []func()
+}
+
+// RegisterCache records a function that empties one backend's cache.
+func RegisterCache(reset func()) {
+	caches.Lock()
+	caches.resets = append(caches.resets, reset)
+	caches.Unlock()
+}
+
+// ResetCaches empties every registered backend cache.
+func ResetCaches() {
+	caches.Lock()
+	defer caches.Unlock()
+	for _, reset := range caches.resets {
+		reset()
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
 	esmeta "github.com/external-secrets/external-secrets/apis/meta/v1"
@@ -14,6 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/esosync/pulumi-esosync/provider/internal/backend"
+	"github.com/esosync/pulumi-esosync/provider/internal/backend/aws"
+	"github.com/esosync/pulumi-esosync/provider/internal/backend/esc"
 	"github.com/esosync/pulumi-esosync/provider/internal/backend/vault"
 )
 
@@ -56,10 +59,116 @@ func OpenStore(ctx context.Context, k Kube, store esv1.GenericStore, namespace s
 		if err != nil {
 			return nil, err
 		}
+		cfg.Cache = true
 		return vault.New(ctx, cfg)
+	case spec.Provider.AWS != nil:
+		cfg, err := awsConfig(ctx, k, storeKind(store), namespace, spec.Provider.AWS)
+		if err != nil {
+			return nil, err
+		}
+		return aws.New(ctx, cfg)
+	case spec.Provider.Pulumi != nil:
+		cfg, err := escConfig(ctx, k, storeKind(store), namespace, spec.Provider.Pulumi)
+		if err != nil {
+			return nil, err
+		}
+		return esc.New(ctx, cfg)
 	default:
-		return nil, errors.New("store backend is not supported by esosync yet (supported: vault)")
+		return nil, errors.New("store backend is not supported by esosync yet (supported: vault, aws, pulumi)")
 	}
+}
+
+// Custom endpoints, read from the same environment variables ESO's AWS
+// provider reads, so one setting points both ESO and esosync at a local
+// endpoint (LocalStack, moto, a VPC endpoint).
+const (
+	envSecretsManagerEndpoint = "AWS_SECRETSMANAGER_ENDPOINT"
+	envSTSEndpoint            = "AWS_STS_ENDPOINT"
+	// irsaRoleAnnotation is where ESO's jwt auth finds the role to assume.
+	irsaRoleAnnotation = "eks.amazonaws.com/role-arn"
+)
+
+// awsConfig turns ESO's AWS provider spec into the backend's Config.
+func awsConfig(ctx context.Context, k Kube, kind, namespace string, a *esv1.AWSProvider) (aws.Config, error) {
+	if a.Service != esv1.AWSServiceSecretsManager {
+		return aws.Config{}, fmt.Errorf("aws service %q is not supported by esosync yet (supported: SecretsManager)", a.Service)
+	}
+	cfg := aws.Config{
+		Region:      a.Region,
+		Endpoint:    os.Getenv(envSecretsManagerEndpoint),
+		STSEndpoint: os.Getenv(envSTSEndpoint),
+		Prefix:      a.Prefix,
+		Role:        a.Role,
+		ExternalID:  a.ExternalID,
+	}
+	secret := func(what string, ref esmeta.SecretKeySelector) (string, error) {
+		val, err := resolvers.SecretKeyRef(ctx, k.Client, kind, namespace, &ref)
+		if err != nil {
+			return "", fmt.Errorf("reading %s: %w", what, err)
+		}
+		return val, nil
+	}
+	switch {
+	case a.Auth.SecretRef != nil:
+		r := a.Auth.SecretRef
+		st := &aws.StaticCredentials{}
+		var err error
+		if st.AccessKeyID, err = secret("auth.secretRef.accessKeyIDSecretRef", r.AccessKeyID); err != nil {
+			return cfg, err
+		}
+		if st.SecretAccessKey, err = secret("auth.secretRef.secretAccessKeySecretRef", r.SecretAccessKey); err != nil {
+			return cfg, err
+		}
+		if r.SessionToken != nil {
+			if st.SessionToken, err = secret("auth.secretRef.sessionTokenSecretRef", *r.SessionToken); err != nil {
+				return cfg, err
+			}
+		}
+		cfg.Static = st
+	case a.Auth.JWTAuth != nil && a.Auth.JWTAuth.ServiceAccountRef != nil:
+		ref := *a.Auth.JWTAuth.ServiceAccountRef
+		ns := namespace
+		if kind == esv1.ClusterSecretStoreKind && ref.Namespace != nil {
+			ns = *ref.Namespace
+		}
+		sa, err := k.Clientset.CoreV1().ServiceAccounts(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err != nil {
+			return cfg, fmt.Errorf("auth.jwt: reading service account %s/%s: %w", ns, ref.Name, err)
+		}
+		role := sa.Annotations[irsaRoleAnnotation]
+		if role == "" {
+			return cfg, fmt.Errorf("auth.jwt: service account %s/%s has no %s annotation", ns, ref.Name, irsaRoleAnnotation)
+		}
+		if len(ref.Audiences) == 0 {
+			ref.Audiences = []string{"sts.amazonaws.com"}
+		}
+		token, err := serviceAccountToken(ctx, k, kind, namespace, ref)
+		if err != nil {
+			return cfg, fmt.Errorf("auth.jwt: %w", err)
+		}
+		cfg.WebIdentity = &aws.WebIdentity{RoleARN: role, Token: token}
+	}
+	return cfg, nil
+}
+
+// escConfig turns ESO's pulumi provider spec into the ESC backend's Config.
+func escConfig(ctx context.Context, k Kube, kind, namespace string, p *esv1.PulumiProvider) (esc.Config, error) {
+	cfg := esc.Config{APIURL: p.APIURL, Organization: p.Organization, Project: p.Project, Environment: p.Environment}
+	if p.AccessToken == nil || p.AccessToken.SecretRef == nil {
+		return cfg, errors.New("pulumi store has no accessToken.secretRef")
+	}
+	token, err := resolvers.SecretKeyRef(ctx, k.Client, kind, namespace, p.AccessToken.SecretRef)
+	if err != nil {
+		return cfg, fmt.Errorf("reading accessToken.secretRef: %w", err)
+	}
+	cfg.AccessToken = token
+	return cfg, nil
+}
+
+// StoreID names a store for backend.NoteDemand: kind, namespace (empty for
+// a ClusterSecretStore) and name.
+func StoreID(kind, namespace, name string) string {
+	return kind + "/" + namespace + "/" + name
 }
 
 func storeKind(store esv1.GenericStore) string {

@@ -50,6 +50,14 @@ type Fixture struct {
 	// without a path names secrets <mount>/data/<path> there). Nil means
 	// the key itself.
 	FindName func(key string) string
+	// PathOnlyFindError, when set, says the backend refuses a find with
+	// only a path, as ESO's AWS provider does ("unexpected find operator");
+	// the path-only case then wants an error containing this text.
+	PathOnlyFindError string
+	// TagValuesMatchByPrefix says a tag filter value also selects secrets
+	// whose tag value merely starts with it: AWS Secrets Manager's tag-value
+	// filter, which ESO's AWS provider sends as is.
+	TagValuesMatchByPrefix bool
 }
 
 // The seeded secrets. Values are distinctive so the leak check can look for them.
@@ -312,6 +320,7 @@ func runFind(t *testing.T, f Fixture, client backend.Client, prefix string, keys
 		find     backend.Find
 		want     []string
 		needTags bool
+		wantErr  string // a piece of the error wanted instead of a result
 	}{
 		{name: "by path, recursing into sub-paths", find: backend.Find{Path: folder},
 			want: []string{"app-alpha", "app-beta", "sub/app-gamma", "other-delta"}},
@@ -330,6 +339,15 @@ func runFind(t *testing.T, f Fixture, client backend.Client, prefix string, keys
 		{name: "tag value must be equal", find: backend.Find{Path: folder, Tags: map[string]string{"team": "pay"}},
 			want: []string{}, needTags: true},
 	}
+	for i := range cases {
+		c := &cases[i]
+		if f.PathOnlyFindError != "" && c.find.NameRegexp == "" && c.find.Tags == nil {
+			c.name, c.want, c.wantErr = c.name+": refused", nil, f.PathOnlyFindError
+		}
+		if f.TagValuesMatchByPrefix && c.find.Tags["team"] == "pay" {
+			c.name, c.want = "tag value matches by prefix", []string{"app-alpha", "app-beta"}
+		}
+	}
 	for _, tc := range cases {
 		t.Run("GetAllSecrets/"+tc.name, func(t *testing.T) {
 			if tc.needTags && f.PutWithTags == nil {
@@ -338,6 +356,16 @@ func runFind(t *testing.T, f Fixture, client backend.Client, prefix string, keys
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			got, err := client.GetAllSecrets(ctx, tc.find)
+			if tc.wantErr != "" {
+				if err == nil {
+					t.Fatalf("want an error containing %q, got %d secrets", tc.wantErr, len(got))
+				}
+				noLeak(t, err)
+				if !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("error does not contain %q: %v", tc.wantErr, err)
+				}
+				return
+			}
 			if err != nil {
 				noLeak(t, err)
 				t.Fatalf("GetAllSecrets: %v", err)

@@ -21,7 +21,7 @@ const errSecretKeyFmt = "cannot find secret data for key: %q"
 // (a literal key first, then a gjson path).
 func (c *Client) GetSecret(ctx context.Context, ref backend.Ref) ([]byte, backend.Meta, error) {
 	path := c.buildPath(ref.Key)
-	data, meta, err := c.readSecret(ctx, path, ref.Version)
+	data, meta, err := c.cachedRead(ctx, path, ref.Version)
 	if err != nil {
 		return nil, backend.Meta{}, err
 	}
@@ -38,7 +38,7 @@ func (c *Client) GetSecret(ctx context.Context, ref backend.Ref) ([]byte, backen
 // float64 formats them (ints beyond 2^53 lose precision, as in ESO).
 func (c *Client) GetSecretMap(ctx context.Context, ref backend.Ref) (map[string][]byte, backend.Meta, error) {
 	path := c.buildPath(ref.Key)
-	data, meta, err := c.readSecret(ctx, path, ref.Version)
+	data, meta, err := c.cachedRead(ctx, path, ref.Version)
 	if err != nil {
 		return nil, backend.Meta{}, err
 	}
@@ -76,6 +76,7 @@ func (c *Client) readSecret(ctx context.Context, path, version string) (map[stri
 	if version != "" {
 		params = map[string][]string{"version": {version}}
 	}
+	backend.CountCall("vault.read")
 	secret, err := c.api.Logical().ReadWithDataWithContext(ctx, path, params)
 	if err != nil {
 		return nil, backend.Meta{}, fmt.Errorf("vault: reading %q: cannot read secret data from Vault: %w", path, err)

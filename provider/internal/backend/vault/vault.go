@@ -61,6 +61,10 @@ type Config struct {
 	CABundle []byte
 	// Auth holds exactly one way to obtain a token.
 	Auth Auth
+	// Cache shares reads with every other client of the same server and
+	// identity for the life of the process (one pulumi operation), and
+	// coalesces concurrent reads of one path. Off, every call reads Vault.
+	Cache bool
 }
 
 // Auth holds the credentials of exactly one auth method.
@@ -113,6 +117,9 @@ type Client struct {
 	// "unset" from any string, exactly as ESO's *string does.
 	path    *string
 	version string
+	// scope partitions the read cache by server and identity; empty
+	// when the client does not cache.
+	scope string
 
 	mu sync.Mutex
 	// loggedIn records that the token came from a login, so Close revokes
@@ -171,6 +178,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 
 	c := &Client{api: api, version: version}
+	if cfg.Cache {
+		c.scope = scopeOf(cfg)
+	}
 	if cfg.Path != "" {
 		p := cfg.Path
 		c.path = &p
@@ -267,6 +277,7 @@ func (c *Client) login(ctx context.Context, a Auth) error {
 	if err != nil {
 		return fmt.Errorf("vault: preparing %s: %w", what, err)
 	}
+	backend.CountCall("vault.login")
 	if _, err := c.api.Auth().Login(ctx, method); err != nil {
 		return fmt.Errorf("vault: logging in with %s: %w", what, err)
 	}
@@ -293,6 +304,8 @@ func (c *Client) Close(ctx context.Context) error {
 	c.api.ClearToken()
 	return nil
 }
+
+func isNotFound(err error) bool { return errors.Is(err, backend.ErrNotFound) }
 
 func orDefault(s, def string) string {
 	if s == "" {

@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	vaultapi "github.com/hashicorp/vault/api"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/esosync/pulumi-esosync/tests/harness"
+)
+
+// TestESCExample runs examples/yaml/esc through the pulumi CLI against the
+// local ESC endpoint and Vault: an ESC store, and a Vault store whose token
+// comes from an ESC environment. The token is then rotated in ESC and the
+// old one revoked in Vault: refresh must show the store drifted, and up
+// must roll the new token into the cluster so its ExternalSecrets sync
+// again. Nothing fetched (ESC values, the ESC-sourced tokens, Vault values)
+// may appear in state, outputs or logs.
+func TestESCExample(t *testing.T) {
+	env := harness.Shared(t)
+	ctx := t.Context()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	chart, err := harness.ESOChartDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds, err := harness.ESOCRDBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients, err := env.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ns = "e2e-esc"
+	if _, err := clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+
+	vc := vaultClient(t, env)
+	newToken := func() string {
+		t.Helper()
+		s, err := vc.Auth().Token().Create(&vaultapi.TokenCreateRequest{Policies: []string{"root"}, TTL: "30m"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Auth.ClientToken
+	}
+	putDB := func(pass string) {
+		t.Helper()
+		if _, err := vc.KVv2("secret").Put(ctx, "my-app/db", map[string]any{"user": "app", "pass": pass}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	token1, pass1 := newToken(), randomValue(t, "db-pass")
+	putDB(pass1)
+
+	const escToken = "pul-e2e-esc-token"
+	srv := startESC(t, escToken)
+	hello, helloSecret := randomValue(t, "hello"), randomValue(t, "hello-secret")
+	if err := srv.SetEnvironment("organization", "esosync-demo", "app", fmt.Sprintf(
+		"values:\n  app:\n    hello: %s\n    hello-secret:\n      fn::secret: %s\n", hello, helloSecret)); err != nil {
+		t.Fatal(err)
+	}
+	setVaultCreds := func(token string) {
+		t.Helper()
+		if err := srv.SetEnvironment("organization", "esosync-demo", "vault-creds", fmt.Sprintf(
+			"values:\n  vault:\n    token:\n      fn::secret: %s\n", token)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setVaultCreds(token1)
+	values := []string{hello, helloSecret, token1, pass1}
+
+	pulumi := newPulumi(t)
+	pulumi.Env = append(pulumi.Env, "KUBECONFIG="+env.Kubeconfig)
+	dir := copyProgram(t, filepath.Join(root, "examples", "yaml", "esc"))
+	var logs strings.Builder
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := pulumi.Run(ctx, dir, args...)
+		logs.WriteString(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	run("stack", "init", "dev")
+	run("config", "set", "escApiUrl", srv.URL())
+	run("config", "set", "--secret", "escToken", escToken)
+	run("config", "set", "vaultAddress", env.VaultAddr)
+	run("config", "set", "appNamespace", ns)
+	run("config", "set", "esoChart", chart)
+	run("config", "set", "esoCrds", crds)
+	run("config", "set", "--type", "bool", "waitForController", "false")
+	run("config", "set", "--type", "bool", "esoWebhook", "false")
+	run("config", "set", "syncMode", "provider")
+	run("config", "set", "--type", "bool", "storeWaitForReady", "false")
+
+	verbose := []string{"--yes", "--skip-preview", "-v=9", "--logtostderr", "--logflow"}
+	run(append([]string{"up"}, verbose...)...)
+	assertSecret(t, env, ns, "app-config", map[string]string{"hello": hello, "hello-secret": helloSecret})
+	assertSecret(t, env, ns, "db-secret", map[string]string{"user": "app", "pass": pass1})
+	assertCredentials(t, env, "vault", token1)
+	hash1 := storeSourcesHash(t, run("stack", "export", "--show-secrets"), "vault")
+	if out := run("refresh", "--yes", "--skip-preview"); strings.Contains(out, "updated") {
+		t.Errorf("refresh right after up reports changes:\n%s", out)
+	}
+
+	// Rotation: a new token in ESC, the old one revoked, and a new value
+	// that only the new token can now bring in.
+	token2, pass2 := newToken(), randomValue(t, "db-pass2")
+	values = append(values, token2, pass2)
+	setVaultCreds(token2)
+	if err := vc.Auth().Token().RevokeOrphan(token1); err != nil {
+		t.Fatal(err)
+	}
+	putDB(pass2)
+	refresh := run("refresh", "--yes", "--skip-preview")
+	hash2 := storeSourcesHash(t, run("stack", "export", "--show-secrets"), "vault")
+	if hash2 == hash1 || hash2 == "" {
+		t.Errorf("refresh did not record the rotated ESC credential (credentialSourcesHash %q -> %q)", hash1, hash2)
+	}
+	if !strings.Contains(refresh, "updated") {
+		t.Errorf("refresh after the rotation does not show the store drifted:\n%s", refresh)
+	}
+	assertCredentials(t, env, "vault", token1) // refresh changes nothing in the cluster
+	up := run(append([]string{"up"}, verbose...)...)
+	if !strings.Contains(up, "2 updated") {
+		t.Errorf("up after the rotation did not update the store and its ExternalSecret:\n%s", tail(up, 30))
+	}
+	assertCredentials(t, env, "vault", token2)
+	assertSecret(t, env, ns, "db-secret", map[string]string{"user": "app", "pass": pass2})
+	if out := run("up", "--yes", "--skip-preview"); !strings.Contains(out, "7 unchanged") {
+		t.Errorf("a second up is not a no-op:\n%s", tail(out, 20))
+	}
+
+	state := run("stack", "export", "--show-secrets")
+	shown := run("stack", "output", "--json", "--show-secrets")
+	for _, v := range values {
+		for name, text := range map[string]string{"exported state": state, "stack outputs": shown, "CLI and provider logs": logs.String()} {
+			if strings.Contains(text, v) {
+				t.Errorf("%s contain a value fetched from ESC or Vault", name)
+			}
+		}
+	}
+	run("destroy", "--yes", "--skip-preview")
+	assertNothingLeft(t, env, ns)
+}
+
+// assertCredentials checks the managed credentials Secret of a
+// ClusterSecretStore (in the default namespace) holds token.
+func assertCredentials(t *testing.T, env *harness.Env, store, token string) {
+	t.Helper()
+	clients, err := env.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := clients.CoreV1().Secrets("default").Get(t.Context(), store+"-esosync-credentials", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("credentials Secret of %s: %v", store, err)
+	}
+	if string(s.Data["token"]) != token {
+		t.Errorf("credentials Secret of %s does not hold the expected token", store)
+	}
+}
+
+// storeSourcesHash returns the credentialSourcesHash output of the resource
+// named name in an exported (secrets shown) deployment.
+func storeSourcesHash(t *testing.T, export, name string) string {
+	t.Helper()
+	var d struct {
+		Deployment struct {
+			Resources []struct {
+				URN     string         `json:"urn"`
+				Outputs map[string]any `json:"outputs"`
+			} `json:"resources"`
+		} `json:"deployment"`
+	}
+	if err := json.Unmarshal([]byte(export), &d); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range d.Deployment.Resources {
+		if strings.HasSuffix(r.URN, "::"+name) {
+			v, _ := r.Outputs["credentialSourcesHash"].(string)
+			return v
+		}
+	}
+	t.Fatalf("no resource %s in the state", name)
+	return ""
+}
