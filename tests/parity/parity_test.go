@@ -141,6 +141,7 @@ func create(s integration.Server, typ, name string, inputs map[string]any) (p.Cr
 	if len(check.Failures) > 0 {
 		return p.CreateResponse{}, fmt.Errorf("check: %+v", check.Failures)
 	}
+	provider.ResetBackendCaches() // each case stands for its own pulumi operation
 	return s.Create(p.CreateRequest{Urn: urn, Properties: check.Inputs})
 }
 
@@ -481,6 +482,7 @@ func TestControllerModeRefreshIntervalZero(t *testing.T) {
 		t.Fatalf("after create: %q", got)
 	}
 	kv2("p/zero", map[string]any{"v": "two"})(t, b)
+	provider.ResetBackendCaches()
 	if _, err := b.server.Update(p.UpdateRequest{ID: created.ID, Urn: urn, State: created.Properties, Inputs: props, OldInputs: props}); err != nil {
 		t.Fatal(err)
 	}

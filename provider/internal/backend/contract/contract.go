@@ -58,6 +58,10 @@ type Fixture struct {
 	// whose tag value merely starts with it: AWS Secrets Manager's tag-value
 	// filter, which ESO's AWS provider sends as is.
 	TagValuesMatchByPrefix bool
+	// NoFind says the backend has no dataFrom.find, as ESO's pulumi
+	// provider has none: Run then only checks that GetAllSecrets fails
+	// with a plain error (not ErrNotFound) that carries no secret.
+	NoFind bool
 }
 
 // The seeded secrets. Values are distinctive so the leak check can look for them.
@@ -309,6 +313,19 @@ func Run(t *testing.T, f Fixture) {
 // the seeded folder, by path, name regexp and tags.
 func runFind(t *testing.T, f Fixture, client backend.Client, prefix string, keys map[string]string, noLeak func(*testing.T, error)) {
 	t.Helper()
+	if f.NoFind {
+		t.Run("GetAllSecrets/not supported", func(t *testing.T) {
+			got, err := client.GetAllSecrets(context.Background(), backend.Find{Path: prefix + "find"})
+			if err == nil {
+				t.Fatalf("want an error from a backend without find, got %d secrets", len(got))
+			}
+			if errors.Is(err, backend.ErrNotFound) {
+				t.Errorf("an unsupported find must not wrap backend.ErrNotFound: %v", err)
+			}
+			noLeak(t, err)
+		})
+		return
+	}
 	findName := f.FindName
 	if findName == nil {
 		findName = func(key string) string { return key }

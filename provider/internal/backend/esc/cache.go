@@ -1,0 +1,168 @@
+package esc
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/esosync/pulumi-esosync/provider/internal/backend"
+)
+
+// openTimeout bounds one shared open. The open runs detached from the
+// caller that started it, so that one resource's cancellation does not
+// fail every other resource waiting on the same environment.
+const openTimeout = 2 * time.Minute
+
+// Opened environments are cached for the life of the provider process,
+// which is one pulumi operation: an environment is opened once however
+// many ExternalSecrets, keys and credential sources read it, and
+// concurrent first reads share that one open. The cache is partitioned by
+// scope (API, environment and token), so a store whose token may not open
+// an environment never receives another store's tree. Trees live only in
+// memory; errors are never cached, so the next read retries.
+var opened = struct {
+	sync.Mutex
+	trees map[string]map[string]any
+	// gen changes on ResetCache, so an open that was in flight during a
+	// reset neither fills the new cache nor is joined by new readers.
+	gen   uint64
+	group singleflight.Group
+}{trees: map[string]map[string]any{}}
+
+// ResetCache forgets every opened environment. A new pulumi operation is a
+// new process, so only tests that simulate several operations in one
+// process need it.
+func ResetCache() {
+	opened.Lock()
+	opened.trees = map[string]map[string]any{}
+	opened.gen++
+	opened.Unlock()
+}
+
+func init() { backend.RegisterCache(ResetCache) }
+
+// scopeOf keys the cache. The token enters only through a hash.
+func scopeOf(cfg Config) string {
+	tok := sha256.Sum256([]byte(cfg.AccessToken))
+	h := sha256.New()
+	for _, p := range []string{cfg.APIURL, cfg.Organization, cfg.Project, cfg.Environment, hex.EncodeToString(tok[:])} {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// tree returns the environment's evaluated properties as plain values
+// (map[string]any, []any, string, float64, bool, nil), opening the
+// environment at most once per scope. Callers must not modify it.
+func (c *Client) tree(ctx context.Context) (map[string]any, error) {
+	opened.Lock()
+	t, ok := opened.trees[c.scope]
+	gen := opened.gen
+	opened.Unlock()
+	if ok {
+		return t, nil
+	}
+	key := fmt.Sprintf("%d\x00%s", gen, c.scope)
+	ch := opened.group.DoChan(key, func() (any, error) {
+		// A flight that started after another one finished must not
+		// open again: the earlier one has filled the cache.
+		opened.Lock()
+		t, ok := opened.trees[c.scope]
+		opened.Unlock()
+		if ok {
+			return t, nil
+		}
+		octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), openTimeout)
+		defer cancel()
+		t, err := c.open(octx)
+		if err != nil {
+			return nil, err
+		}
+		opened.Lock()
+		if opened.gen == gen {
+			opened.trees[c.scope] = t
+		}
+		opened.Unlock()
+		return t, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(map[string]any), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("esc: opening environment %q: %w", c.envName(), ctx.Err())
+	}
+}
+
+// open is ESO's OpenEnvironment followed by one ReadOpenEnvironment of the
+// whole environment (what the SDK's OpenAndReadEnvironment does), through
+// the raw API so that each step is counted and named in errors, and so
+// that a value without trace.def.environment cannot panic the SDK's
+// unwrapping (its getRange asserts the field).
+func (c *Client) open(ctx context.Context) (map[string]any, error) {
+	actx := c.authContext(ctx)
+	org, project, env := c.cfg.Organization, c.cfg.Project, c.cfg.Environment
+	backend.CountCall("esc.open")
+	session, _, err := c.api.EscAPI.OpenEnvironment(actx, org, project, env).Execute()
+	if err != nil {
+		return nil, c.apiError("opening", err)
+	}
+	if session == nil || session.Id == "" {
+		return nil, fmt.Errorf("esc: opening environment %q: the API returned no session id", c.envName())
+	}
+	backend.CountCall("esc.read")
+	opened, _, err := c.api.EscAPI.ReadOpenEnvironment(actx, org, project, env, session.Id).Execute()
+	if err != nil {
+		return nil, c.apiError("reading", err)
+	}
+	tree := map[string]any{}
+	if opened != nil && opened.Properties != nil {
+		for k, v := range *opened.Properties {
+			tree[k] = plain(v.Value)
+		}
+	}
+	return tree, nil
+}
+
+// plain strips the API's {"value":…,"trace":…} wrappers from the inside of
+// a value: members of objects and elements of arrays arrive wrapped.
+func plain(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[k] = unwrap(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = unwrap(e)
+		}
+		return out
+	default:
+		return v
+	}
+}
+
+// unwrap takes one wrapped value apart. Like the SDK, it recognises a
+// wrapper by its "value" and "trace" members; anything else is taken as
+// already plain.
+func unwrap(v any) any {
+	if m, ok := v.(map[string]any); ok {
+		inner, hasValue := m["value"]
+		_, hasTrace := m["trace"]
+		if hasValue && hasTrace {
+			return plain(inner)
+		}
+	}
+	return plain(v)
+}
