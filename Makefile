@@ -35,6 +35,7 @@ tools:
 	tests/tools/build.sh pulumi
 	tests/tools/build.sh vault
 	tests/tools/build.sh eso
+	tests/tools/build.sh moto
 
 ## schema: schema.json from the built provider
 schema: build

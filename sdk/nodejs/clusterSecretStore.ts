@@ -50,6 +50,10 @@ export class ClusterSecretStore extends pulumi.CustomResource {
      */
     declare public readonly controller: pulumi.Output<string | undefined>;
     /**
+     * Hash of the credentials read from Pulumi ESC environments, as last read (at deploy or refresh). It changes when a value in ESC is rotated; the next `pulumi up` then rewrites the credentials Secret.
+     */
+    declare public /*out*/ readonly credentialSourcesHash: pulumi.Output<string | undefined>;
+    /**
      * Hash of the managed credentials as last seen in the cluster.
      */
     declare public /*out*/ readonly credentialsHash: pulumi.Output<string>;
@@ -113,6 +117,7 @@ export class ClusterSecretStore extends pulumi.CustomResource {
             resourceInputs["skipValidation"] = args?.skipValidation;
             resourceInputs["timeout"] = args?.timeout;
             resourceInputs["waitForReady"] = args?.waitForReady;
+            resourceInputs["credentialSourcesHash"] = undefined /*out*/;
             resourceInputs["credentialsHash"] = undefined /*out*/;
             resourceInputs["credentialsSecret"] = undefined /*out*/;
             resourceInputs["ref"] = undefined /*out*/;
@@ -121,6 +126,7 @@ export class ClusterSecretStore extends pulumi.CustomResource {
             resourceInputs["annotations"] = undefined /*out*/;
             resourceInputs["backend"] = undefined /*out*/;
             resourceInputs["controller"] = undefined /*out*/;
+            resourceInputs["credentialSourcesHash"] = undefined /*out*/;
             resourceInputs["credentialsHash"] = undefined /*out*/;
             resourceInputs["credentialsNamespace"] = undefined /*out*/;
             resourceInputs["credentialsSecret"] = undefined /*out*/;
@@ -133,7 +139,7 @@ export class ClusterSecretStore extends pulumi.CustomResource {
             resourceInputs["waitForReady"] = undefined /*out*/;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
-        const secretOpts = { additionalSecretOutputs: ["credentialsHash"] };
+        const secretOpts = { additionalSecretOutputs: ["credentialSourcesHash", "credentialsHash"] };
         opts = pulumi.mergeOptions(opts, secretOpts);
         super(ClusterSecretStore.__pulumiType, name, resourceInputs, opts);
     }

@@ -24,6 +24,18 @@ export class Provider extends pulumi.ProviderResource {
      */
     declare public readonly context: pulumi.Output<string | undefined>;
     /**
+     * Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+     */
+    declare public readonly escAccessToken: pulumi.Output<string | undefined>;
+    /**
+     * Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+     */
+    declare public readonly escApiUrl: pulumi.Output<string | undefined>;
+    /**
+     * Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+     */
+    declare public readonly escOrganization: pulumi.Output<string | undefined>;
+    /**
      * Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
      */
     declare public readonly kubeconfig: pulumi.Output<string | undefined>;
@@ -44,11 +56,14 @@ export class Provider extends pulumi.ProviderResource {
         opts = opts || {};
         {
             resourceInputs["context"] = args?.context;
+            resourceInputs["escAccessToken"] = args?.escAccessToken ? pulumi.secret(args.escAccessToken) : undefined;
+            resourceInputs["escApiUrl"] = args?.escApiUrl;
+            resourceInputs["escOrganization"] = args?.escOrganization;
             resourceInputs["kubeconfig"] = args?.kubeconfig ? pulumi.secret(args.kubeconfig) : undefined;
             resourceInputs["namespace"] = args?.namespace;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
-        const secretOpts = { additionalSecretOutputs: ["kubeconfig"] };
+        const secretOpts = { additionalSecretOutputs: ["escAccessToken", "kubeconfig"] };
         opts = pulumi.mergeOptions(opts, secretOpts);
         super(Provider.__pulumiType, name, resourceInputs, opts);
     }
@@ -62,6 +77,18 @@ export interface ProviderArgs {
      * Name of the kubeconfig context to use. Defaults to the kubeconfig's current-context.
      */
     context?: pulumi.Input<string | undefined>;
+    /**
+     * Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+     */
+    escAccessToken?: pulumi.Input<string | undefined>;
+    /**
+     * Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+     */
+    escApiUrl?: pulumi.Input<string | undefined>;
+    /**
+     * Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+     */
+    escOrganization?: pulumi.Input<string | undefined>;
     /**
      * Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
      */

@@ -1,7 +1,7 @@
 // Package harness starts the esosync test bed on loopback: a real etcd,
-// kube-apiserver (TLS, token auth, RBAC) and kube-controller-manager, and a
-// Vault dev server, each on a free 127.0.0.1 port. Integration and
-// end-to-end tests, and `make demo`, use it.
+// kube-apiserver (TLS, token auth, RBAC) and kube-controller-manager, a
+// Vault dev server, and moto emulating AWS Secrets Manager, each on a free
+// 127.0.0.1 port. Integration and end-to-end tests, and `make demo`, use it.
 //
 // Binaries come from `make tools` (.tools/bin in the repository, or the
 // directory in ESOSYNC_TOOLS_BIN). Every process is stopped by PID; children
@@ -39,6 +39,10 @@ type Options struct {
 	ControllerManager bool
 	// Vault starts a Vault dev server with KV v2 mounted at secret/.
 	Vault bool
+	// AWS starts a moto server emulating AWS Secrets Manager (with STS and
+	// IAM), with IAM auth on: requests must be SigV4-signed with the keys of
+	// an IAM user moto knows, and that user's policies are enforced.
+	AWS bool
 	// Dir holds state, credentials and logs; a temporary directory if empty.
 	Dir string
 	// Logf receives progress lines; nil discards them.
@@ -69,11 +73,23 @@ type Env struct {
 	VaultAddr string
 	// VaultToken is Vault's root token.
 	VaultToken string
+	// AWSEndpoint is where clients reach moto, e.g. http://127.0.0.1:41235;
+	// it serves Secrets Manager, STS and IAM on the same port (through a
+	// thin front that puts moto's auth errors into AWS's wire format).
+	AWSEndpoint string
+	// AWSRegion is the region the test bed uses: "us-east-1".
+	AWSRegion string
+	// AWSAccessKeyID and AWSSecretAccessKey are the keys of an IAM user
+	// allowed secretsmanager:*, sts:* and iam:*.
+	AWSAccessKeyID     string
+	AWSSecretAccessKey string
 
 	opts      Options
 	ownsDir   bool
 	processes []*Process
-	started   time.Time
+	// closers stop in-process helpers (moto's error-translating front).
+	closers []func() error
+	started time.Time
 }
 
 // Start brings up the selected servers and waits until they are ready. On
@@ -108,6 +124,11 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 			return env, err
 		}
 	}
+	if opts.AWS {
+		if err := env.startAWS(ctx, bin); err != nil {
+			return env, err
+		}
+	}
 	env.logf("test bed ready in %s", time.Since(env.started).Round(10*time.Millisecond))
 	return env, nil
 }
@@ -119,6 +140,12 @@ func (e *Env) Processes() []*Process { return append([]*Process(nil), e.processe
 // state directory if the harness created it. It is safe to call twice.
 func (e *Env) Stop() error {
 	var errs []error
+	for _, c := range e.closers {
+		if err := c(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	e.closers = nil
 	for i := len(e.processes) - 1; i >= 0; i-- {
 		p := e.processes[i]
 		if err := p.stop(10 * time.Second); err != nil {

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Builds one component of the esosync test toolchain from its pinned Go
-# module under tests/tools/<component> into a cache directory keyed by the
-# files that define it, then links the binaries into .tools/bin.
+# Builds one component of the esosync test toolchain from its pinned inputs
+# under tests/tools/<component> into a cache directory keyed by the files
+# that define it, then links the binaries into .tools/bin.
 #
-#   tests/tools/build.sh kubernetes|pulumi|vault|eso
+#   tests/tools/build.sh kubernetes|pulumi|vault|eso|moto
 #
-# Each component directory holds go.mod, go.sum, any Go sources, and a
-# build.sh that this driver runs from that directory with $out set; it puts
-# the binaries into "$out/bin". A component is rebuilt only when its key
-# (sha256 over the names and contents of the go.mod, go.sum, *.go and build.sh
-# files in its own directory) has no finished build in the cache, so CI on the
-# same machine reuses earlier builds, a fresh machine builds once, and editing
-# one component (or this driver) does not rebuild the others.
+# Each component directory holds a build.sh that this driver runs from that
+# directory with $out set; it puts the binaries into "$out/bin". Go
+# components also hold go.mod, go.sum and any Go sources; others pin their
+# inputs in *.txt files (moto: a pip requirements.txt). A component is
+# rebuilt only when its key (sha256 over the names and contents of the
+# go.mod, go.sum, *.go, *.txt and build.sh files in its own directory) has no
+# finished build in the cache, so CI on the same machine reuses earlier
+# builds, a fresh machine builds once, and editing one component (or this
+# driver) does not rebuild the others.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,10 +22,10 @@ components=${components%|}
 component=${1:?usage: build.sh $components}
 repo=$(cd "$here/../.." && pwd)
 src=$here/$component
-[ -f "$src/go.mod" ] && [ -f "$src/build.sh" ] || { echo "build.sh: unknown component $component (have $components)" >&2; exit 2; }
+[ -f "$src/build.sh" ] || { echo "build.sh: unknown component $component (have $components)" >&2; exit 2; }
 
 cache_root=${ESOSYNC_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/esosync-tools}
-key=$(cd "$src" && find . -type f \( -name go.mod -o -name go.sum -o -name '*.go' -o -name build.sh \) -print0 |
+key=$(cd "$src" && find . -type f \( -name go.mod -o -name go.sum -o -name '*.go' -o -name '*.txt' -o -name build.sh \) -print0 |
 	LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 out=$cache_root/$component-$key
 links=$repo/.tools/bin

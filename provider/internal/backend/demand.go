@@ -76,6 +76,13 @@ func WaitSettled(ctx context.Context, quiet, max time.Duration) {
 	}
 }
 
+// LastDemand is when demand was last recorded (zero: never).
+func LastDemand() time.Time {
+	demand.Lock()
+	defer demand.Unlock()
+	return demand.last
+}
+
 // ResetDemand forgets every recorded demand (tests).
 func ResetDemand() {
 	demand.Lock()

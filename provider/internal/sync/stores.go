@@ -66,6 +66,7 @@ func OpenStore(ctx context.Context, k Kube, store esv1.GenericStore, namespace s
 		if err != nil {
 			return nil, err
 		}
+		cfg.DemandID = StoreID(storeKind(store), store.GetNamespace(), store.GetName())
 		return aws.New(ctx, cfg)
 	case spec.Provider.Pulumi != nil:
 		cfg, err := escConfig(ctx, k, storeKind(store), namespace, spec.Provider.Pulumi)

@@ -22,6 +22,8 @@ type ClusterSecretStore struct {
 	Backend StoreBackendOutput `pulumi:"backend"`
 	// ESO controller class that should handle this store.
 	Controller pulumi.StringPtrOutput `pulumi:"controller"`
+	// Hash of the credentials read from Pulumi ESC environments, as last read (at deploy or refresh). It changes when a value in ESC is rotated; the next `pulumi up` then rewrites the credentials Secret.
+	CredentialSourcesHash pulumi.StringPtrOutput `pulumi:"credentialSourcesHash"`
 	// Hash of the managed credentials as last seen in the cluster.
 	CredentialsHash pulumi.StringOutput `pulumi:"credentialsHash"`
 	// Namespace of the Secret esosync writes for `value` credentials. Defaults to the provider's namespace.
@@ -55,6 +57,7 @@ func NewClusterSecretStore(ctx *pulumi.Context,
 		return nil, errors.New("invalid value for required argument 'Backend'")
 	}
 	secrets := pulumi.AdditionalSecretOutputs([]string{
+		"credentialSourcesHash",
 		"credentialsHash",
 	})
 	opts = append(opts, secrets)
@@ -233,6 +236,11 @@ func (o ClusterSecretStoreOutput) Backend() StoreBackendOutput {
 // ESO controller class that should handle this store.
 func (o ClusterSecretStoreOutput) Controller() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *ClusterSecretStore) pulumi.StringPtrOutput { return v.Controller }).(pulumi.StringPtrOutput)
+}
+
+// Hash of the credentials read from Pulumi ESC environments, as last read (at deploy or refresh). It changes when a value in ESC is rotated; the next `pulumi up` then rewrites the credentials Secret.
+func (o ClusterSecretStoreOutput) CredentialSourcesHash() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *ClusterSecretStore) pulumi.StringPtrOutput { return v.CredentialSourcesHash }).(pulumi.StringPtrOutput)
 }
 
 // Hash of the managed credentials as last seen in the cluster.

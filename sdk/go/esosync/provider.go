@@ -16,6 +16,12 @@ type Provider struct {
 
 	// Name of the kubeconfig context to use. Defaults to the kubeconfig's current-context.
 	Context pulumi.StringPtrOutput `pulumi:"context"`
+	// Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+	EscAccessToken pulumi.StringPtrOutput `pulumi:"escAccessToken"`
+	// Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+	EscApiUrl pulumi.StringPtrOutput `pulumi:"escApiUrl"`
+	// Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+	EscOrganization pulumi.StringPtrOutput `pulumi:"escOrganization"`
 	// Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
 	Kubeconfig pulumi.StringPtrOutput `pulumi:"kubeconfig"`
 	// Namespace for namespaced resources that do not set one. Defaults to the context's namespace, then `default`.
@@ -29,10 +35,14 @@ func NewProvider(ctx *pulumi.Context,
 		args = &ProviderArgs{}
 	}
 
+	if args.EscAccessToken != nil {
+		args.EscAccessToken = pulumi.ToSecret(args.EscAccessToken).(pulumi.StringPtrInput)
+	}
 	if args.Kubeconfig != nil {
 		args.Kubeconfig = pulumi.ToSecret(args.Kubeconfig).(pulumi.StringPtrInput)
 	}
 	secrets := pulumi.AdditionalSecretOutputs([]string{
+		"escAccessToken",
 		"kubeconfig",
 	})
 	opts = append(opts, secrets)
@@ -48,6 +58,12 @@ func NewProvider(ctx *pulumi.Context,
 type providerArgs struct {
 	// Name of the kubeconfig context to use. Defaults to the kubeconfig's current-context.
 	Context *string `pulumi:"context"`
+	// Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+	EscAccessToken *string `pulumi:"escAccessToken"`
+	// Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+	EscApiUrl *string `pulumi:"escApiUrl"`
+	// Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+	EscOrganization *string `pulumi:"escOrganization"`
 	// Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
 	Kubeconfig *string `pulumi:"kubeconfig"`
 	// Namespace for namespaced resources that do not set one. Defaults to the context's namespace, then `default`.
@@ -58,6 +74,12 @@ type providerArgs struct {
 type ProviderArgs struct {
 	// Name of the kubeconfig context to use. Defaults to the kubeconfig's current-context.
 	Context pulumi.StringPtrInput
+	// Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+	EscAccessToken pulumi.StringPtrInput
+	// Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+	EscApiUrl pulumi.StringPtrInput
+	// Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+	EscOrganization pulumi.StringPtrInput
 	// Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
 	Kubeconfig pulumi.StringPtrInput
 	// Namespace for namespaced resources that do not set one. Defaults to the context's namespace, then `default`.
@@ -104,6 +126,21 @@ func (o ProviderOutput) ToProviderOutputWithContext(ctx context.Context) Provide
 // Name of the kubeconfig context to use. Defaults to the kubeconfig's current-context.
 func (o ProviderOutput) Context() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.Context }).(pulumi.StringPtrOutput)
+}
+
+// Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+func (o ProviderOutput) EscAccessToken() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.EscAccessToken }).(pulumi.StringPtrOutput)
+}
+
+// Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+func (o ProviderOutput) EscApiUrl() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.EscApiUrl }).(pulumi.StringPtrOutput)
+}
+
+// Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+func (o ProviderOutput) EscOrganization() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.EscOrganization }).(pulumi.StringPtrOutput)
 }
 
 // Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.

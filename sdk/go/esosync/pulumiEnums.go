@@ -10,6 +10,170 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
+type AWSService string
+
+const (
+	// AWS Secrets Manager.
+	AWSServiceSecretsManager = AWSService("SecretsManager")
+)
+
+func (AWSService) ElementType() reflect.Type {
+	return reflect.TypeOf((*AWSService)(nil)).Elem()
+}
+
+func (e AWSService) ToAWSServiceOutput() AWSServiceOutput {
+	return pulumi.ToOutput(e).(AWSServiceOutput)
+}
+
+func (e AWSService) ToAWSServiceOutputWithContext(ctx context.Context) AWSServiceOutput {
+	return pulumi.ToOutputWithContext(ctx, e).(AWSServiceOutput)
+}
+
+func (e AWSService) ToAWSServicePtrOutput() AWSServicePtrOutput {
+	return e.ToAWSServicePtrOutputWithContext(context.Background())
+}
+
+func (e AWSService) ToAWSServicePtrOutputWithContext(ctx context.Context) AWSServicePtrOutput {
+	return AWSService(e).ToAWSServiceOutputWithContext(ctx).ToAWSServicePtrOutputWithContext(ctx)
+}
+
+func (e AWSService) ToStringOutput() pulumi.StringOutput {
+	return pulumi.ToOutput(pulumi.String(e)).(pulumi.StringOutput)
+}
+
+func (e AWSService) ToStringOutputWithContext(ctx context.Context) pulumi.StringOutput {
+	return pulumi.ToOutputWithContext(ctx, pulumi.String(e)).(pulumi.StringOutput)
+}
+
+func (e AWSService) ToStringPtrOutput() pulumi.StringPtrOutput {
+	return pulumi.String(e).ToStringPtrOutputWithContext(context.Background())
+}
+
+func (e AWSService) ToStringPtrOutputWithContext(ctx context.Context) pulumi.StringPtrOutput {
+	return pulumi.String(e).ToStringOutputWithContext(ctx).ToStringPtrOutputWithContext(ctx)
+}
+
+type AWSServiceOutput struct{ *pulumi.OutputState }
+
+func (AWSServiceOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*AWSService)(nil)).Elem()
+}
+
+func (o AWSServiceOutput) ToAWSServiceOutput() AWSServiceOutput {
+	return o
+}
+
+func (o AWSServiceOutput) ToAWSServiceOutputWithContext(ctx context.Context) AWSServiceOutput {
+	return o
+}
+
+func (o AWSServiceOutput) ToAWSServicePtrOutput() AWSServicePtrOutput {
+	return o.ToAWSServicePtrOutputWithContext(context.Background())
+}
+
+func (o AWSServiceOutput) ToAWSServicePtrOutputWithContext(ctx context.Context) AWSServicePtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v AWSService) *AWSService {
+		return &v
+	}).(AWSServicePtrOutput)
+}
+
+func (o AWSServiceOutput) ToStringOutput() pulumi.StringOutput {
+	return o.ToStringOutputWithContext(context.Background())
+}
+
+func (o AWSServiceOutput) ToStringOutputWithContext(ctx context.Context) pulumi.StringOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, e AWSService) string {
+		return string(e)
+	}).(pulumi.StringOutput)
+}
+
+func (o AWSServiceOutput) ToStringPtrOutput() pulumi.StringPtrOutput {
+	return o.ToStringPtrOutputWithContext(context.Background())
+}
+
+func (o AWSServiceOutput) ToStringPtrOutputWithContext(ctx context.Context) pulumi.StringPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, e AWSService) *string {
+		v := string(e)
+		return &v
+	}).(pulumi.StringPtrOutput)
+}
+
+type AWSServicePtrOutput struct{ *pulumi.OutputState }
+
+func (AWSServicePtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**AWSService)(nil)).Elem()
+}
+
+func (o AWSServicePtrOutput) ToAWSServicePtrOutput() AWSServicePtrOutput {
+	return o
+}
+
+func (o AWSServicePtrOutput) ToAWSServicePtrOutputWithContext(ctx context.Context) AWSServicePtrOutput {
+	return o
+}
+
+func (o AWSServicePtrOutput) Elem() AWSServiceOutput {
+	return o.ApplyT(func(v *AWSService) AWSService {
+		if v != nil {
+			return *v
+		}
+		var ret AWSService
+		return ret
+	}).(AWSServiceOutput)
+}
+
+func (o AWSServicePtrOutput) ToStringPtrOutput() pulumi.StringPtrOutput {
+	return o.ToStringPtrOutputWithContext(context.Background())
+}
+
+func (o AWSServicePtrOutput) ToStringPtrOutputWithContext(ctx context.Context) pulumi.StringPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, e *AWSService) *string {
+		if e == nil {
+			return nil
+		}
+		v := string(*e)
+		return &v
+	}).(pulumi.StringPtrOutput)
+}
+
+// AWSServiceInput is an input type that accepts values of the AWSService enum
+// A concrete instance of `AWSServiceInput` can be one of the following:
+//
+//	AWSServiceSecretsManager
+type AWSServiceInput interface {
+	pulumi.Input
+
+	ToAWSServiceOutput() AWSServiceOutput
+	ToAWSServiceOutputWithContext(context.Context) AWSServiceOutput
+}
+
+var awsservicePtrType = reflect.TypeOf((**AWSService)(nil)).Elem()
+
+type AWSServicePtrInput interface {
+	pulumi.Input
+
+	ToAWSServicePtrOutput() AWSServicePtrOutput
+	ToAWSServicePtrOutputWithContext(context.Context) AWSServicePtrOutput
+}
+
+type awsservicePtr string
+
+func AWSServicePtr(v string) AWSServicePtrInput {
+	return (*awsservicePtr)(&v)
+}
+
+func (*awsservicePtr) ElementType() reflect.Type {
+	return awsservicePtrType
+}
+
+func (in *awsservicePtr) ToAWSServicePtrOutput() AWSServicePtrOutput {
+	return pulumi.ToOutput(in).(AWSServicePtrOutput)
+}
+
+func (in *awsservicePtr) ToAWSServicePtrOutputWithContext(ctx context.Context) AWSServicePtrOutput {
+	return pulumi.ToOutputWithContext(ctx, in).(AWSServicePtrOutput)
+}
+
 type ConversionStrategy string
 
 const (
@@ -1031,6 +1195,8 @@ func (in *vaultKVVersionPtr) ToVaultKVVersionPtrOutputWithContext(ctx context.Co
 }
 
 func init() {
+	pulumi.RegisterInputType(reflect.TypeOf((*AWSServiceInput)(nil)).Elem(), AWSService("SecretsManager"))
+	pulumi.RegisterInputType(reflect.TypeOf((*AWSServicePtrInput)(nil)).Elem(), AWSService("SecretsManager"))
 	pulumi.RegisterInputType(reflect.TypeOf((*ConversionStrategyInput)(nil)).Elem(), ConversionStrategy("Default"))
 	pulumi.RegisterInputType(reflect.TypeOf((*ConversionStrategyPtrInput)(nil)).Elem(), ConversionStrategy("Default"))
 	pulumi.RegisterInputType(reflect.TypeOf((*CreationPolicyInput)(nil)).Elem(), CreationPolicy("Owner"))
@@ -1043,6 +1209,8 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*SyncModePtrInput)(nil)).Elem(), SyncMode("controller"))
 	pulumi.RegisterInputType(reflect.TypeOf((*VaultKVVersionInput)(nil)).Elem(), VaultKVVersion("v1"))
 	pulumi.RegisterInputType(reflect.TypeOf((*VaultKVVersionPtrInput)(nil)).Elem(), VaultKVVersion("v1"))
+	pulumi.RegisterOutputType(AWSServiceOutput{})
+	pulumi.RegisterOutputType(AWSServicePtrOutput{})
 	pulumi.RegisterOutputType(ConversionStrategyOutput{})
 	pulumi.RegisterOutputType(ConversionStrategyPtrOutput{})
 	pulumi.RegisterOutputType(CreationPolicyOutput{})

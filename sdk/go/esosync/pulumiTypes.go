@@ -13,8 +13,716 @@ import (
 
 var _ = internal.GetEnvOrDefault
 
-// Where a store credential comes from. Set exactly one of `secretRef` or `value`.
+// AWS auth method. Set exactly one.
+type AWSAuth struct {
+	// A Kubernetes service account token exchanged through STS AssumeRoleWithWebIdentity (IRSA: the role comes from the service account's `eks.amazonaws.com/role-arn` annotation).
+	Jwt *AWSJWTAuth `pulumi:"jwt"`
+	// Static access keys.
+	SecretRef *AWSStaticCredentials `pulumi:"secretRef"`
+}
+
+// AWSAuthInput is an input type that accepts AWSAuthArgs and AWSAuthOutput values.
+// You can construct a concrete instance of `AWSAuthInput` via:
+//
+//	AWSAuthArgs{...}
+type AWSAuthInput interface {
+	pulumi.Input
+
+	ToAWSAuthOutput() AWSAuthOutput
+	ToAWSAuthOutputWithContext(context.Context) AWSAuthOutput
+}
+
+// AWS auth method. Set exactly one.
+type AWSAuthArgs struct {
+	// A Kubernetes service account token exchanged through STS AssumeRoleWithWebIdentity (IRSA: the role comes from the service account's `eks.amazonaws.com/role-arn` annotation).
+	Jwt AWSJWTAuthPtrInput `pulumi:"jwt"`
+	// Static access keys.
+	SecretRef AWSStaticCredentialsPtrInput `pulumi:"secretRef"`
+}
+
+func (AWSAuthArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*AWSAuth)(nil)).Elem()
+}
+
+func (i AWSAuthArgs) ToAWSAuthOutput() AWSAuthOutput {
+	return i.ToAWSAuthOutputWithContext(context.Background())
+}
+
+func (i AWSAuthArgs) ToAWSAuthOutputWithContext(ctx context.Context) AWSAuthOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(AWSAuthOutput)
+}
+
+func (i AWSAuthArgs) ToAWSAuthPtrOutput() AWSAuthPtrOutput {
+	return i.ToAWSAuthPtrOutputWithContext(context.Background())
+}
+
+func (i AWSAuthArgs) ToAWSAuthPtrOutputWithContext(ctx context.Context) AWSAuthPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(AWSAuthOutput).ToAWSAuthPtrOutputWithContext(ctx)
+}
+
+// AWSAuthPtrInput is an input type that accepts AWSAuthArgs, AWSAuthPtr and AWSAuthPtrOutput values.
+// You can construct a concrete instance of `AWSAuthPtrInput` via:
+//
+//	        AWSAuthArgs{...}
+//
+//	or:
+//
+//	        nil
+type AWSAuthPtrInput interface {
+	pulumi.Input
+
+	ToAWSAuthPtrOutput() AWSAuthPtrOutput
+	ToAWSAuthPtrOutputWithContext(context.Context) AWSAuthPtrOutput
+}
+
+type awsauthPtrType AWSAuthArgs
+
+func AWSAuthPtr(v *AWSAuthArgs) AWSAuthPtrInput {
+	return (*awsauthPtrType)(v)
+}
+
+func (*awsauthPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**AWSAuth)(nil)).Elem()
+}
+
+func (i *awsauthPtrType) ToAWSAuthPtrOutput() AWSAuthPtrOutput {
+	return i.ToAWSAuthPtrOutputWithContext(context.Background())
+}
+
+func (i *awsauthPtrType) ToAWSAuthPtrOutputWithContext(ctx context.Context) AWSAuthPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(AWSAuthPtrOutput)
+}
+
+// AWS auth method. Set exactly one.
+type AWSAuthOutput struct{ *pulumi.OutputState }
+
+func (AWSAuthOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*AWSAuth)(nil)).Elem()
+}
+
+func (o AWSAuthOutput) ToAWSAuthOutput() AWSAuthOutput {
+	return o
+}
+
+func (o AWSAuthOutput) ToAWSAuthOutputWithContext(ctx context.Context) AWSAuthOutput {
+	return o
+}
+
+func (o AWSAuthOutput) ToAWSAuthPtrOutput() AWSAuthPtrOutput {
+	return o.ToAWSAuthPtrOutputWithContext(context.Background())
+}
+
+func (o AWSAuthOutput) ToAWSAuthPtrOutputWithContext(ctx context.Context) AWSAuthPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v AWSAuth) *AWSAuth {
+		return &v
+	}).(AWSAuthPtrOutput)
+}
+
+// A Kubernetes service account token exchanged through STS AssumeRoleWithWebIdentity (IRSA: the role comes from the service account's `eks.amazonaws.com/role-arn` annotation).
+func (o AWSAuthOutput) Jwt() AWSJWTAuthPtrOutput {
+	return o.ApplyT(func(v AWSAuth) *AWSJWTAuth { return v.Jwt }).(AWSJWTAuthPtrOutput)
+}
+
+// Static access keys.
+func (o AWSAuthOutput) SecretRef() AWSStaticCredentialsPtrOutput {
+	return o.ApplyT(func(v AWSAuth) *AWSStaticCredentials { return v.SecretRef }).(AWSStaticCredentialsPtrOutput)
+}
+
+type AWSAuthPtrOutput struct{ *pulumi.OutputState }
+
+func (AWSAuthPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**AWSAuth)(nil)).Elem()
+}
+
+func (o AWSAuthPtrOutput) ToAWSAuthPtrOutput() AWSAuthPtrOutput {
+	return o
+}
+
+func (o AWSAuthPtrOutput) ToAWSAuthPtrOutputWithContext(ctx context.Context) AWSAuthPtrOutput {
+	return o
+}
+
+func (o AWSAuthPtrOutput) Elem() AWSAuthOutput {
+	return o.ApplyT(func(v *AWSAuth) AWSAuth {
+		if v != nil {
+			return *v
+		}
+		var ret AWSAuth
+		return ret
+	}).(AWSAuthOutput)
+}
+
+// A Kubernetes service account token exchanged through STS AssumeRoleWithWebIdentity (IRSA: the role comes from the service account's `eks.amazonaws.com/role-arn` annotation).
+func (o AWSAuthPtrOutput) Jwt() AWSJWTAuthPtrOutput {
+	return o.ApplyT(func(v *AWSAuth) *AWSJWTAuth {
+		if v == nil {
+			return nil
+		}
+		return v.Jwt
+	}).(AWSJWTAuthPtrOutput)
+}
+
+// Static access keys.
+func (o AWSAuthPtrOutput) SecretRef() AWSStaticCredentialsPtrOutput {
+	return o.ApplyT(func(v *AWSAuth) *AWSStaticCredentials {
+		if v == nil {
+			return nil
+		}
+		return v.SecretRef
+	}).(AWSStaticCredentialsPtrOutput)
+}
+
+// AWS Secrets Manager (ESO's `aws` provider).
+type AWSBackend struct {
+	// How to authenticate. Leave unset for the default credential chain (ESO: the controller pod's; `sync: provider`: the environment where Pulumi runs).
+	Auth *AWSAuth `pulumi:"auth"`
+	// External ID passed when assuming `role`.
+	ExternalId *string `pulumi:"externalId"`
+	// Prefix added to every remote key, e.g. `prod/` makes key `db` read secret `prod/db`.
+	Prefix *string `pulumi:"prefix"`
+	// AWS region, e.g. `eu-west-1`.
+	Region string `pulumi:"region"`
+	// IAM role ARN to assume (STS AssumeRole) with the base credentials.
+	Role *string `pulumi:"role"`
+	// The AWS service: `SecretsManager` (the default).
+	Service *AWSService `pulumi:"service"`
+}
+
+// AWSBackendInput is an input type that accepts AWSBackendArgs and AWSBackendOutput values.
+// You can construct a concrete instance of `AWSBackendInput` via:
+//
+//	AWSBackendArgs{...}
+type AWSBackendInput interface {
+	pulumi.Input
+
+	ToAWSBackendOutput() AWSBackendOutput
+	ToAWSBackendOutputWithContext(context.Context) AWSBackendOutput
+}
+
+// AWS Secrets Manager (ESO's `aws` provider).
+type AWSBackendArgs struct {
+	// How to authenticate. Leave unset for the default credential chain (ESO: the controller pod's; `sync: provider`: the environment where Pulumi runs).
+	Auth AWSAuthPtrInput `pulumi:"auth"`
+	// External ID passed when assuming `role`.
+	ExternalId pulumi.StringPtrInput `pulumi:"externalId"`
+	// Prefix added to every remote key, e.g. `prod/` makes key `db` read secret `prod/db`.
+	Prefix pulumi.StringPtrInput `pulumi:"prefix"`
+	// AWS region, e.g. `eu-west-1`.
+	Region pulumi.StringInput `pulumi:"region"`
+	// IAM role ARN to assume (STS AssumeRole) with the base credentials.
+	Role pulumi.StringPtrInput `pulumi:"role"`
+	// The AWS service: `SecretsManager` (the default).
+	Service AWSServicePtrInput `pulumi:"service"`
+}
+
+func (AWSBackendArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*AWSBackend)(nil)).Elem()
+}
+
+func (i AWSBackendArgs) ToAWSBackendOutput() AWSBackendOutput {
+	return i.ToAWSBackendOutputWithContext(context.Background())
+}
+
+func (i AWSBackendArgs) ToAWSBackendOutputWithContext(ctx context.Context) AWSBackendOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(AWSBackendOutput)
+}
+
+func (i AWSBackendArgs) ToAWSBackendPtrOutput() AWSBackendPtrOutput {
+	return i.ToAWSBackendPtrOutputWithContext(context.Background())
+}
+
+func (i AWSBackendArgs) ToAWSBackendPtrOutputWithContext(ctx context.Context) AWSBackendPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(AWSBackendOutput).ToAWSBackendPtrOutputWithContext(ctx)
+}
+
+// AWSBackendPtrInput is an input type that accepts AWSBackendArgs, AWSBackendPtr and AWSBackendPtrOutput values.
+// You can construct a concrete instance of `AWSBackendPtrInput` via:
+//
+//	        AWSBackendArgs{...}
+//
+//	or:
+//
+//	        nil
+type AWSBackendPtrInput interface {
+	pulumi.Input
+
+	ToAWSBackendPtrOutput() AWSBackendPtrOutput
+	ToAWSBackendPtrOutputWithContext(context.Context) AWSBackendPtrOutput
+}
+
+type awsbackendPtrType AWSBackendArgs
+
+func AWSBackendPtr(v *AWSBackendArgs) AWSBackendPtrInput {
+	return (*awsbackendPtrType)(v)
+}
+
+func (*awsbackendPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**AWSBackend)(nil)).Elem()
+}
+
+func (i *awsbackendPtrType) ToAWSBackendPtrOutput() AWSBackendPtrOutput {
+	return i.ToAWSBackendPtrOutputWithContext(context.Background())
+}
+
+func (i *awsbackendPtrType) ToAWSBackendPtrOutputWithContext(ctx context.Context) AWSBackendPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(AWSBackendPtrOutput)
+}
+
+// AWS Secrets Manager (ESO's `aws` provider).
+type AWSBackendOutput struct{ *pulumi.OutputState }
+
+func (AWSBackendOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*AWSBackend)(nil)).Elem()
+}
+
+func (o AWSBackendOutput) ToAWSBackendOutput() AWSBackendOutput {
+	return o
+}
+
+func (o AWSBackendOutput) ToAWSBackendOutputWithContext(ctx context.Context) AWSBackendOutput {
+	return o
+}
+
+func (o AWSBackendOutput) ToAWSBackendPtrOutput() AWSBackendPtrOutput {
+	return o.ToAWSBackendPtrOutputWithContext(context.Background())
+}
+
+func (o AWSBackendOutput) ToAWSBackendPtrOutputWithContext(ctx context.Context) AWSBackendPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v AWSBackend) *AWSBackend {
+		return &v
+	}).(AWSBackendPtrOutput)
+}
+
+// How to authenticate. Leave unset for the default credential chain (ESO: the controller pod's; `sync: provider`: the environment where Pulumi runs).
+func (o AWSBackendOutput) Auth() AWSAuthPtrOutput {
+	return o.ApplyT(func(v AWSBackend) *AWSAuth { return v.Auth }).(AWSAuthPtrOutput)
+}
+
+// External ID passed when assuming `role`.
+func (o AWSBackendOutput) ExternalId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v AWSBackend) *string { return v.ExternalId }).(pulumi.StringPtrOutput)
+}
+
+// Prefix added to every remote key, e.g. `prod/` makes key `db` read secret `prod/db`.
+func (o AWSBackendOutput) Prefix() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v AWSBackend) *string { return v.Prefix }).(pulumi.StringPtrOutput)
+}
+
+// AWS region, e.g. `eu-west-1`.
+func (o AWSBackendOutput) Region() pulumi.StringOutput {
+	return o.ApplyT(func(v AWSBackend) string { return v.Region }).(pulumi.StringOutput)
+}
+
+// IAM role ARN to assume (STS AssumeRole) with the base credentials.
+func (o AWSBackendOutput) Role() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v AWSBackend) *string { return v.Role }).(pulumi.StringPtrOutput)
+}
+
+// The AWS service: `SecretsManager` (the default).
+func (o AWSBackendOutput) Service() AWSServicePtrOutput {
+	return o.ApplyT(func(v AWSBackend) *AWSService { return v.Service }).(AWSServicePtrOutput)
+}
+
+type AWSBackendPtrOutput struct{ *pulumi.OutputState }
+
+func (AWSBackendPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**AWSBackend)(nil)).Elem()
+}
+
+func (o AWSBackendPtrOutput) ToAWSBackendPtrOutput() AWSBackendPtrOutput {
+	return o
+}
+
+func (o AWSBackendPtrOutput) ToAWSBackendPtrOutputWithContext(ctx context.Context) AWSBackendPtrOutput {
+	return o
+}
+
+func (o AWSBackendPtrOutput) Elem() AWSBackendOutput {
+	return o.ApplyT(func(v *AWSBackend) AWSBackend {
+		if v != nil {
+			return *v
+		}
+		var ret AWSBackend
+		return ret
+	}).(AWSBackendOutput)
+}
+
+// How to authenticate. Leave unset for the default credential chain (ESO: the controller pod's; `sync: provider`: the environment where Pulumi runs).
+func (o AWSBackendPtrOutput) Auth() AWSAuthPtrOutput {
+	return o.ApplyT(func(v *AWSBackend) *AWSAuth {
+		if v == nil {
+			return nil
+		}
+		return v.Auth
+	}).(AWSAuthPtrOutput)
+}
+
+// External ID passed when assuming `role`.
+func (o AWSBackendPtrOutput) ExternalId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *AWSBackend) *string {
+		if v == nil {
+			return nil
+		}
+		return v.ExternalId
+	}).(pulumi.StringPtrOutput)
+}
+
+// Prefix added to every remote key, e.g. `prod/` makes key `db` read secret `prod/db`.
+func (o AWSBackendPtrOutput) Prefix() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *AWSBackend) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Prefix
+	}).(pulumi.StringPtrOutput)
+}
+
+// AWS region, e.g. `eu-west-1`.
+func (o AWSBackendPtrOutput) Region() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *AWSBackend) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Region
+	}).(pulumi.StringPtrOutput)
+}
+
+// IAM role ARN to assume (STS AssumeRole) with the base credentials.
+func (o AWSBackendPtrOutput) Role() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *AWSBackend) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Role
+	}).(pulumi.StringPtrOutput)
+}
+
+// The AWS service: `SecretsManager` (the default).
+func (o AWSBackendPtrOutput) Service() AWSServicePtrOutput {
+	return o.ApplyT(func(v *AWSBackend) *AWSService {
+		if v == nil {
+			return nil
+		}
+		return v.Service
+	}).(AWSServicePtrOutput)
+}
+
+type AWSJWTAuth struct {
+	// The service account whose token is exchanged.
+	ServiceAccountRef ServiceAccountRef `pulumi:"serviceAccountRef"`
+}
+
+// AWSJWTAuthInput is an input type that accepts AWSJWTAuthArgs and AWSJWTAuthOutput values.
+// You can construct a concrete instance of `AWSJWTAuthInput` via:
+//
+//	AWSJWTAuthArgs{...}
+type AWSJWTAuthInput interface {
+	pulumi.Input
+
+	ToAWSJWTAuthOutput() AWSJWTAuthOutput
+	ToAWSJWTAuthOutputWithContext(context.Context) AWSJWTAuthOutput
+}
+
+type AWSJWTAuthArgs struct {
+	// The service account whose token is exchanged.
+	ServiceAccountRef ServiceAccountRefInput `pulumi:"serviceAccountRef"`
+}
+
+func (AWSJWTAuthArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*AWSJWTAuth)(nil)).Elem()
+}
+
+func (i AWSJWTAuthArgs) ToAWSJWTAuthOutput() AWSJWTAuthOutput {
+	return i.ToAWSJWTAuthOutputWithContext(context.Background())
+}
+
+func (i AWSJWTAuthArgs) ToAWSJWTAuthOutputWithContext(ctx context.Context) AWSJWTAuthOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(AWSJWTAuthOutput)
+}
+
+func (i AWSJWTAuthArgs) ToAWSJWTAuthPtrOutput() AWSJWTAuthPtrOutput {
+	return i.ToAWSJWTAuthPtrOutputWithContext(context.Background())
+}
+
+func (i AWSJWTAuthArgs) ToAWSJWTAuthPtrOutputWithContext(ctx context.Context) AWSJWTAuthPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(AWSJWTAuthOutput).ToAWSJWTAuthPtrOutputWithContext(ctx)
+}
+
+// AWSJWTAuthPtrInput is an input type that accepts AWSJWTAuthArgs, AWSJWTAuthPtr and AWSJWTAuthPtrOutput values.
+// You can construct a concrete instance of `AWSJWTAuthPtrInput` via:
+//
+//	        AWSJWTAuthArgs{...}
+//
+//	or:
+//
+//	        nil
+type AWSJWTAuthPtrInput interface {
+	pulumi.Input
+
+	ToAWSJWTAuthPtrOutput() AWSJWTAuthPtrOutput
+	ToAWSJWTAuthPtrOutputWithContext(context.Context) AWSJWTAuthPtrOutput
+}
+
+type awsjwtauthPtrType AWSJWTAuthArgs
+
+func AWSJWTAuthPtr(v *AWSJWTAuthArgs) AWSJWTAuthPtrInput {
+	return (*awsjwtauthPtrType)(v)
+}
+
+func (*awsjwtauthPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**AWSJWTAuth)(nil)).Elem()
+}
+
+func (i *awsjwtauthPtrType) ToAWSJWTAuthPtrOutput() AWSJWTAuthPtrOutput {
+	return i.ToAWSJWTAuthPtrOutputWithContext(context.Background())
+}
+
+func (i *awsjwtauthPtrType) ToAWSJWTAuthPtrOutputWithContext(ctx context.Context) AWSJWTAuthPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(AWSJWTAuthPtrOutput)
+}
+
+type AWSJWTAuthOutput struct{ *pulumi.OutputState }
+
+func (AWSJWTAuthOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*AWSJWTAuth)(nil)).Elem()
+}
+
+func (o AWSJWTAuthOutput) ToAWSJWTAuthOutput() AWSJWTAuthOutput {
+	return o
+}
+
+func (o AWSJWTAuthOutput) ToAWSJWTAuthOutputWithContext(ctx context.Context) AWSJWTAuthOutput {
+	return o
+}
+
+func (o AWSJWTAuthOutput) ToAWSJWTAuthPtrOutput() AWSJWTAuthPtrOutput {
+	return o.ToAWSJWTAuthPtrOutputWithContext(context.Background())
+}
+
+func (o AWSJWTAuthOutput) ToAWSJWTAuthPtrOutputWithContext(ctx context.Context) AWSJWTAuthPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v AWSJWTAuth) *AWSJWTAuth {
+		return &v
+	}).(AWSJWTAuthPtrOutput)
+}
+
+// The service account whose token is exchanged.
+func (o AWSJWTAuthOutput) ServiceAccountRef() ServiceAccountRefOutput {
+	return o.ApplyT(func(v AWSJWTAuth) ServiceAccountRef { return v.ServiceAccountRef }).(ServiceAccountRefOutput)
+}
+
+type AWSJWTAuthPtrOutput struct{ *pulumi.OutputState }
+
+func (AWSJWTAuthPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**AWSJWTAuth)(nil)).Elem()
+}
+
+func (o AWSJWTAuthPtrOutput) ToAWSJWTAuthPtrOutput() AWSJWTAuthPtrOutput {
+	return o
+}
+
+func (o AWSJWTAuthPtrOutput) ToAWSJWTAuthPtrOutputWithContext(ctx context.Context) AWSJWTAuthPtrOutput {
+	return o
+}
+
+func (o AWSJWTAuthPtrOutput) Elem() AWSJWTAuthOutput {
+	return o.ApplyT(func(v *AWSJWTAuth) AWSJWTAuth {
+		if v != nil {
+			return *v
+		}
+		var ret AWSJWTAuth
+		return ret
+	}).(AWSJWTAuthOutput)
+}
+
+// The service account whose token is exchanged.
+func (o AWSJWTAuthPtrOutput) ServiceAccountRef() ServiceAccountRefPtrOutput {
+	return o.ApplyT(func(v *AWSJWTAuth) *ServiceAccountRef {
+		if v == nil {
+			return nil
+		}
+		return &v.ServiceAccountRef
+	}).(ServiceAccountRefPtrOutput)
+}
+
+type AWSStaticCredentials struct {
+	// The access key id.
+	AccessKeyId CredentialSource `pulumi:"accessKeyId"`
+	// The secret access key.
+	SecretAccessKey CredentialSource `pulumi:"secretAccessKey"`
+	// A session token, for temporary credentials (for example from an ESC `fn::open::aws-login`).
+	SessionToken *CredentialSource `pulumi:"sessionToken"`
+}
+
+// AWSStaticCredentialsInput is an input type that accepts AWSStaticCredentialsArgs and AWSStaticCredentialsOutput values.
+// You can construct a concrete instance of `AWSStaticCredentialsInput` via:
+//
+//	AWSStaticCredentialsArgs{...}
+type AWSStaticCredentialsInput interface {
+	pulumi.Input
+
+	ToAWSStaticCredentialsOutput() AWSStaticCredentialsOutput
+	ToAWSStaticCredentialsOutputWithContext(context.Context) AWSStaticCredentialsOutput
+}
+
+type AWSStaticCredentialsArgs struct {
+	// The access key id.
+	AccessKeyId CredentialSourceInput `pulumi:"accessKeyId"`
+	// The secret access key.
+	SecretAccessKey CredentialSourceInput `pulumi:"secretAccessKey"`
+	// A session token, for temporary credentials (for example from an ESC `fn::open::aws-login`).
+	SessionToken CredentialSourcePtrInput `pulumi:"sessionToken"`
+}
+
+func (AWSStaticCredentialsArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*AWSStaticCredentials)(nil)).Elem()
+}
+
+func (i AWSStaticCredentialsArgs) ToAWSStaticCredentialsOutput() AWSStaticCredentialsOutput {
+	return i.ToAWSStaticCredentialsOutputWithContext(context.Background())
+}
+
+func (i AWSStaticCredentialsArgs) ToAWSStaticCredentialsOutputWithContext(ctx context.Context) AWSStaticCredentialsOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(AWSStaticCredentialsOutput)
+}
+
+func (i AWSStaticCredentialsArgs) ToAWSStaticCredentialsPtrOutput() AWSStaticCredentialsPtrOutput {
+	return i.ToAWSStaticCredentialsPtrOutputWithContext(context.Background())
+}
+
+func (i AWSStaticCredentialsArgs) ToAWSStaticCredentialsPtrOutputWithContext(ctx context.Context) AWSStaticCredentialsPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(AWSStaticCredentialsOutput).ToAWSStaticCredentialsPtrOutputWithContext(ctx)
+}
+
+// AWSStaticCredentialsPtrInput is an input type that accepts AWSStaticCredentialsArgs, AWSStaticCredentialsPtr and AWSStaticCredentialsPtrOutput values.
+// You can construct a concrete instance of `AWSStaticCredentialsPtrInput` via:
+//
+//	        AWSStaticCredentialsArgs{...}
+//
+//	or:
+//
+//	        nil
+type AWSStaticCredentialsPtrInput interface {
+	pulumi.Input
+
+	ToAWSStaticCredentialsPtrOutput() AWSStaticCredentialsPtrOutput
+	ToAWSStaticCredentialsPtrOutputWithContext(context.Context) AWSStaticCredentialsPtrOutput
+}
+
+type awsstaticCredentialsPtrType AWSStaticCredentialsArgs
+
+func AWSStaticCredentialsPtr(v *AWSStaticCredentialsArgs) AWSStaticCredentialsPtrInput {
+	return (*awsstaticCredentialsPtrType)(v)
+}
+
+func (*awsstaticCredentialsPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**AWSStaticCredentials)(nil)).Elem()
+}
+
+func (i *awsstaticCredentialsPtrType) ToAWSStaticCredentialsPtrOutput() AWSStaticCredentialsPtrOutput {
+	return i.ToAWSStaticCredentialsPtrOutputWithContext(context.Background())
+}
+
+func (i *awsstaticCredentialsPtrType) ToAWSStaticCredentialsPtrOutputWithContext(ctx context.Context) AWSStaticCredentialsPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(AWSStaticCredentialsPtrOutput)
+}
+
+type AWSStaticCredentialsOutput struct{ *pulumi.OutputState }
+
+func (AWSStaticCredentialsOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*AWSStaticCredentials)(nil)).Elem()
+}
+
+func (o AWSStaticCredentialsOutput) ToAWSStaticCredentialsOutput() AWSStaticCredentialsOutput {
+	return o
+}
+
+func (o AWSStaticCredentialsOutput) ToAWSStaticCredentialsOutputWithContext(ctx context.Context) AWSStaticCredentialsOutput {
+	return o
+}
+
+func (o AWSStaticCredentialsOutput) ToAWSStaticCredentialsPtrOutput() AWSStaticCredentialsPtrOutput {
+	return o.ToAWSStaticCredentialsPtrOutputWithContext(context.Background())
+}
+
+func (o AWSStaticCredentialsOutput) ToAWSStaticCredentialsPtrOutputWithContext(ctx context.Context) AWSStaticCredentialsPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v AWSStaticCredentials) *AWSStaticCredentials {
+		return &v
+	}).(AWSStaticCredentialsPtrOutput)
+}
+
+// The access key id.
+func (o AWSStaticCredentialsOutput) AccessKeyId() CredentialSourceOutput {
+	return o.ApplyT(func(v AWSStaticCredentials) CredentialSource { return v.AccessKeyId }).(CredentialSourceOutput)
+}
+
+// The secret access key.
+func (o AWSStaticCredentialsOutput) SecretAccessKey() CredentialSourceOutput {
+	return o.ApplyT(func(v AWSStaticCredentials) CredentialSource { return v.SecretAccessKey }).(CredentialSourceOutput)
+}
+
+// A session token, for temporary credentials (for example from an ESC `fn::open::aws-login`).
+func (o AWSStaticCredentialsOutput) SessionToken() CredentialSourcePtrOutput {
+	return o.ApplyT(func(v AWSStaticCredentials) *CredentialSource { return v.SessionToken }).(CredentialSourcePtrOutput)
+}
+
+type AWSStaticCredentialsPtrOutput struct{ *pulumi.OutputState }
+
+func (AWSStaticCredentialsPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**AWSStaticCredentials)(nil)).Elem()
+}
+
+func (o AWSStaticCredentialsPtrOutput) ToAWSStaticCredentialsPtrOutput() AWSStaticCredentialsPtrOutput {
+	return o
+}
+
+func (o AWSStaticCredentialsPtrOutput) ToAWSStaticCredentialsPtrOutputWithContext(ctx context.Context) AWSStaticCredentialsPtrOutput {
+	return o
+}
+
+func (o AWSStaticCredentialsPtrOutput) Elem() AWSStaticCredentialsOutput {
+	return o.ApplyT(func(v *AWSStaticCredentials) AWSStaticCredentials {
+		if v != nil {
+			return *v
+		}
+		var ret AWSStaticCredentials
+		return ret
+	}).(AWSStaticCredentialsOutput)
+}
+
+// The access key id.
+func (o AWSStaticCredentialsPtrOutput) AccessKeyId() CredentialSourcePtrOutput {
+	return o.ApplyT(func(v *AWSStaticCredentials) *CredentialSource {
+		if v == nil {
+			return nil
+		}
+		return &v.AccessKeyId
+	}).(CredentialSourcePtrOutput)
+}
+
+// The secret access key.
+func (o AWSStaticCredentialsPtrOutput) SecretAccessKey() CredentialSourcePtrOutput {
+	return o.ApplyT(func(v *AWSStaticCredentials) *CredentialSource {
+		if v == nil {
+			return nil
+		}
+		return &v.SecretAccessKey
+	}).(CredentialSourcePtrOutput)
+}
+
+// A session token, for temporary credentials (for example from an ESC `fn::open::aws-login`).
+func (o AWSStaticCredentialsPtrOutput) SessionToken() CredentialSourcePtrOutput {
+	return o.ApplyT(func(v *AWSStaticCredentials) *CredentialSource {
+		if v == nil {
+			return nil
+		}
+		return v.SessionToken
+	}).(CredentialSourcePtrOutput)
+}
+
+// Where a store credential comes from. Set exactly one of `secretRef`, `value` or `esc`.
 type CredentialSource struct {
+	// Read the credential from a Pulumi ESC environment, e.g. `{ environment: "platform/vault-creds", path: "vault.token" }`. esosync opens the environment at deploy and at refresh, writes the value into the Secret it manages and keeps only a hash in state, so a rotated value shows as drift at `pulumi refresh` and the next `pulumi up` rewrites the Secret.
+	Esc *ESCCredential `pulumi:"esc"`
 	// Use a key of an existing Kubernetes Secret, e.g. `{ name: "vault-token", key: "token" }`.
 	SecretRef *SecretKeyRef `pulumi:"secretRef"`
 	// The credential itself, as a Pulumi secret. esosync writes it into a Secret it manages (labelled `app.kubernetes.io/managed-by: esosync`) and points the store at that Secret.
@@ -32,8 +740,10 @@ type CredentialSourceInput interface {
 	ToCredentialSourceOutputWithContext(context.Context) CredentialSourceOutput
 }
 
-// Where a store credential comes from. Set exactly one of `secretRef` or `value`.
+// Where a store credential comes from. Set exactly one of `secretRef`, `value` or `esc`.
 type CredentialSourceArgs struct {
+	// Read the credential from a Pulumi ESC environment, e.g. `{ environment: "platform/vault-creds", path: "vault.token" }`. esosync opens the environment at deploy and at refresh, writes the value into the Secret it manages and keeps only a hash in state, so a rotated value shows as drift at `pulumi refresh` and the next `pulumi up` rewrites the Secret.
+	Esc ESCCredentialPtrInput `pulumi:"esc"`
 	// Use a key of an existing Kubernetes Secret, e.g. `{ name: "vault-token", key: "token" }`.
 	SecretRef SecretKeyRefPtrInput `pulumi:"secretRef"`
 	// The credential itself, as a Pulumi secret. esosync writes it into a Secret it manages (labelled `app.kubernetes.io/managed-by: esosync`) and points the store at that Secret.
@@ -93,7 +803,7 @@ func (i *credentialSourcePtrType) ToCredentialSourcePtrOutputWithContext(ctx con
 	return pulumi.ToOutputWithContext(ctx, i).(CredentialSourcePtrOutput)
 }
 
-// Where a store credential comes from. Set exactly one of `secretRef` or `value`.
+// Where a store credential comes from. Set exactly one of `secretRef`, `value` or `esc`.
 type CredentialSourceOutput struct{ *pulumi.OutputState }
 
 func (CredentialSourceOutput) ElementType() reflect.Type {
@@ -116,6 +826,11 @@ func (o CredentialSourceOutput) ToCredentialSourcePtrOutputWithContext(ctx conte
 	return o.ApplyTWithContext(ctx, func(_ context.Context, v CredentialSource) *CredentialSource {
 		return &v
 	}).(CredentialSourcePtrOutput)
+}
+
+// Read the credential from a Pulumi ESC environment, e.g. `{ environment: "platform/vault-creds", path: "vault.token" }`. esosync opens the environment at deploy and at refresh, writes the value into the Secret it manages and keeps only a hash in state, so a rotated value shows as drift at `pulumi refresh` and the next `pulumi up` rewrites the Secret.
+func (o CredentialSourceOutput) Esc() ESCCredentialPtrOutput {
+	return o.ApplyT(func(v CredentialSource) *ESCCredential { return v.Esc }).(ESCCredentialPtrOutput)
 }
 
 // Use a key of an existing Kubernetes Secret, e.g. `{ name: "vault-token", key: "token" }`.
@@ -152,6 +867,16 @@ func (o CredentialSourcePtrOutput) Elem() CredentialSourceOutput {
 	}).(CredentialSourceOutput)
 }
 
+// Read the credential from a Pulumi ESC environment, e.g. `{ environment: "platform/vault-creds", path: "vault.token" }`. esosync opens the environment at deploy and at refresh, writes the value into the Secret it manages and keeps only a hash in state, so a rotated value shows as drift at `pulumi refresh` and the next `pulumi up` rewrites the Secret.
+func (o CredentialSourcePtrOutput) Esc() ESCCredentialPtrOutput {
+	return o.ApplyT(func(v *CredentialSource) *ESCCredential {
+		if v == nil {
+			return nil
+		}
+		return v.Esc
+	}).(ESCCredentialPtrOutput)
+}
+
 // Use a key of an existing Kubernetes Secret, e.g. `{ name: "vault-token", key: "token" }`.
 func (o CredentialSourcePtrOutput) SecretRef() SecretKeyRefPtrOutput {
 	return o.ApplyT(func(v *CredentialSource) *SecretKeyRef {
@@ -169,6 +894,518 @@ func (o CredentialSourcePtrOutput) Value() pulumi.StringPtrOutput {
 			return nil
 		}
 		return v.Value
+	}).(pulumi.StringPtrOutput)
+}
+
+type ESCAuth struct {
+	// A Pulumi access token allowed to open the environment.
+	AccessToken CredentialSource `pulumi:"accessToken"`
+}
+
+// ESCAuthInput is an input type that accepts ESCAuthArgs and ESCAuthOutput values.
+// You can construct a concrete instance of `ESCAuthInput` via:
+//
+//	ESCAuthArgs{...}
+type ESCAuthInput interface {
+	pulumi.Input
+
+	ToESCAuthOutput() ESCAuthOutput
+	ToESCAuthOutputWithContext(context.Context) ESCAuthOutput
+}
+
+type ESCAuthArgs struct {
+	// A Pulumi access token allowed to open the environment.
+	AccessToken CredentialSourceInput `pulumi:"accessToken"`
+}
+
+func (ESCAuthArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*ESCAuth)(nil)).Elem()
+}
+
+func (i ESCAuthArgs) ToESCAuthOutput() ESCAuthOutput {
+	return i.ToESCAuthOutputWithContext(context.Background())
+}
+
+func (i ESCAuthArgs) ToESCAuthOutputWithContext(ctx context.Context) ESCAuthOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ESCAuthOutput)
+}
+
+func (i ESCAuthArgs) ToESCAuthPtrOutput() ESCAuthPtrOutput {
+	return i.ToESCAuthPtrOutputWithContext(context.Background())
+}
+
+func (i ESCAuthArgs) ToESCAuthPtrOutputWithContext(ctx context.Context) ESCAuthPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ESCAuthOutput).ToESCAuthPtrOutputWithContext(ctx)
+}
+
+// ESCAuthPtrInput is an input type that accepts ESCAuthArgs, ESCAuthPtr and ESCAuthPtrOutput values.
+// You can construct a concrete instance of `ESCAuthPtrInput` via:
+//
+//	        ESCAuthArgs{...}
+//
+//	or:
+//
+//	        nil
+type ESCAuthPtrInput interface {
+	pulumi.Input
+
+	ToESCAuthPtrOutput() ESCAuthPtrOutput
+	ToESCAuthPtrOutputWithContext(context.Context) ESCAuthPtrOutput
+}
+
+type escauthPtrType ESCAuthArgs
+
+func ESCAuthPtr(v *ESCAuthArgs) ESCAuthPtrInput {
+	return (*escauthPtrType)(v)
+}
+
+func (*escauthPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**ESCAuth)(nil)).Elem()
+}
+
+func (i *escauthPtrType) ToESCAuthPtrOutput() ESCAuthPtrOutput {
+	return i.ToESCAuthPtrOutputWithContext(context.Background())
+}
+
+func (i *escauthPtrType) ToESCAuthPtrOutputWithContext(ctx context.Context) ESCAuthPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ESCAuthPtrOutput)
+}
+
+type ESCAuthOutput struct{ *pulumi.OutputState }
+
+func (ESCAuthOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*ESCAuth)(nil)).Elem()
+}
+
+func (o ESCAuthOutput) ToESCAuthOutput() ESCAuthOutput {
+	return o
+}
+
+func (o ESCAuthOutput) ToESCAuthOutputWithContext(ctx context.Context) ESCAuthOutput {
+	return o
+}
+
+func (o ESCAuthOutput) ToESCAuthPtrOutput() ESCAuthPtrOutput {
+	return o.ToESCAuthPtrOutputWithContext(context.Background())
+}
+
+func (o ESCAuthOutput) ToESCAuthPtrOutputWithContext(ctx context.Context) ESCAuthPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v ESCAuth) *ESCAuth {
+		return &v
+	}).(ESCAuthPtrOutput)
+}
+
+// A Pulumi access token allowed to open the environment.
+func (o ESCAuthOutput) AccessToken() CredentialSourceOutput {
+	return o.ApplyT(func(v ESCAuth) CredentialSource { return v.AccessToken }).(CredentialSourceOutput)
+}
+
+type ESCAuthPtrOutput struct{ *pulumi.OutputState }
+
+func (ESCAuthPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**ESCAuth)(nil)).Elem()
+}
+
+func (o ESCAuthPtrOutput) ToESCAuthPtrOutput() ESCAuthPtrOutput {
+	return o
+}
+
+func (o ESCAuthPtrOutput) ToESCAuthPtrOutputWithContext(ctx context.Context) ESCAuthPtrOutput {
+	return o
+}
+
+func (o ESCAuthPtrOutput) Elem() ESCAuthOutput {
+	return o.ApplyT(func(v *ESCAuth) ESCAuth {
+		if v != nil {
+			return *v
+		}
+		var ret ESCAuth
+		return ret
+	}).(ESCAuthOutput)
+}
+
+// A Pulumi access token allowed to open the environment.
+func (o ESCAuthPtrOutput) AccessToken() CredentialSourcePtrOutput {
+	return o.ApplyT(func(v *ESCAuth) *CredentialSource {
+		if v == nil {
+			return nil
+		}
+		return &v.AccessToken
+	}).(CredentialSourcePtrOutput)
+}
+
+// A Pulumi ESC environment (ESO's `pulumi` provider). Remote keys are paths in the environment's properties in ESC syntax, e.g. `app.db["pass word"]` or `list[0]`.
+type ESCBackend struct {
+	// Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+	ApiUrl *string `pulumi:"apiUrl"`
+	// How to authenticate to Pulumi Cloud.
+	Auth ESCAuth `pulumi:"auth"`
+	// ESC environment name.
+	Environment string `pulumi:"environment"`
+	// Pulumi organization.
+	Organization string `pulumi:"organization"`
+	// ESC project.
+	Project string `pulumi:"project"`
+}
+
+// ESCBackendInput is an input type that accepts ESCBackendArgs and ESCBackendOutput values.
+// You can construct a concrete instance of `ESCBackendInput` via:
+//
+//	ESCBackendArgs{...}
+type ESCBackendInput interface {
+	pulumi.Input
+
+	ToESCBackendOutput() ESCBackendOutput
+	ToESCBackendOutputWithContext(context.Context) ESCBackendOutput
+}
+
+// A Pulumi ESC environment (ESO's `pulumi` provider). Remote keys are paths in the environment's properties in ESC syntax, e.g. `app.db["pass word"]` or `list[0]`.
+type ESCBackendArgs struct {
+	// Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+	ApiUrl pulumi.StringPtrInput `pulumi:"apiUrl"`
+	// How to authenticate to Pulumi Cloud.
+	Auth ESCAuthInput `pulumi:"auth"`
+	// ESC environment name.
+	Environment pulumi.StringInput `pulumi:"environment"`
+	// Pulumi organization.
+	Organization pulumi.StringInput `pulumi:"organization"`
+	// ESC project.
+	Project pulumi.StringInput `pulumi:"project"`
+}
+
+func (ESCBackendArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*ESCBackend)(nil)).Elem()
+}
+
+func (i ESCBackendArgs) ToESCBackendOutput() ESCBackendOutput {
+	return i.ToESCBackendOutputWithContext(context.Background())
+}
+
+func (i ESCBackendArgs) ToESCBackendOutputWithContext(ctx context.Context) ESCBackendOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ESCBackendOutput)
+}
+
+func (i ESCBackendArgs) ToESCBackendPtrOutput() ESCBackendPtrOutput {
+	return i.ToESCBackendPtrOutputWithContext(context.Background())
+}
+
+func (i ESCBackendArgs) ToESCBackendPtrOutputWithContext(ctx context.Context) ESCBackendPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ESCBackendOutput).ToESCBackendPtrOutputWithContext(ctx)
+}
+
+// ESCBackendPtrInput is an input type that accepts ESCBackendArgs, ESCBackendPtr and ESCBackendPtrOutput values.
+// You can construct a concrete instance of `ESCBackendPtrInput` via:
+//
+//	        ESCBackendArgs{...}
+//
+//	or:
+//
+//	        nil
+type ESCBackendPtrInput interface {
+	pulumi.Input
+
+	ToESCBackendPtrOutput() ESCBackendPtrOutput
+	ToESCBackendPtrOutputWithContext(context.Context) ESCBackendPtrOutput
+}
+
+type escbackendPtrType ESCBackendArgs
+
+func ESCBackendPtr(v *ESCBackendArgs) ESCBackendPtrInput {
+	return (*escbackendPtrType)(v)
+}
+
+func (*escbackendPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**ESCBackend)(nil)).Elem()
+}
+
+func (i *escbackendPtrType) ToESCBackendPtrOutput() ESCBackendPtrOutput {
+	return i.ToESCBackendPtrOutputWithContext(context.Background())
+}
+
+func (i *escbackendPtrType) ToESCBackendPtrOutputWithContext(ctx context.Context) ESCBackendPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ESCBackendPtrOutput)
+}
+
+// A Pulumi ESC environment (ESO's `pulumi` provider). Remote keys are paths in the environment's properties in ESC syntax, e.g. `app.db["pass word"]` or `list[0]`.
+type ESCBackendOutput struct{ *pulumi.OutputState }
+
+func (ESCBackendOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*ESCBackend)(nil)).Elem()
+}
+
+func (o ESCBackendOutput) ToESCBackendOutput() ESCBackendOutput {
+	return o
+}
+
+func (o ESCBackendOutput) ToESCBackendOutputWithContext(ctx context.Context) ESCBackendOutput {
+	return o
+}
+
+func (o ESCBackendOutput) ToESCBackendPtrOutput() ESCBackendPtrOutput {
+	return o.ToESCBackendPtrOutputWithContext(context.Background())
+}
+
+func (o ESCBackendOutput) ToESCBackendPtrOutputWithContext(ctx context.Context) ESCBackendPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v ESCBackend) *ESCBackend {
+		return &v
+	}).(ESCBackendPtrOutput)
+}
+
+// Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+func (o ESCBackendOutput) ApiUrl() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v ESCBackend) *string { return v.ApiUrl }).(pulumi.StringPtrOutput)
+}
+
+// How to authenticate to Pulumi Cloud.
+func (o ESCBackendOutput) Auth() ESCAuthOutput {
+	return o.ApplyT(func(v ESCBackend) ESCAuth { return v.Auth }).(ESCAuthOutput)
+}
+
+// ESC environment name.
+func (o ESCBackendOutput) Environment() pulumi.StringOutput {
+	return o.ApplyT(func(v ESCBackend) string { return v.Environment }).(pulumi.StringOutput)
+}
+
+// Pulumi organization.
+func (o ESCBackendOutput) Organization() pulumi.StringOutput {
+	return o.ApplyT(func(v ESCBackend) string { return v.Organization }).(pulumi.StringOutput)
+}
+
+// ESC project.
+func (o ESCBackendOutput) Project() pulumi.StringOutput {
+	return o.ApplyT(func(v ESCBackend) string { return v.Project }).(pulumi.StringOutput)
+}
+
+type ESCBackendPtrOutput struct{ *pulumi.OutputState }
+
+func (ESCBackendPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**ESCBackend)(nil)).Elem()
+}
+
+func (o ESCBackendPtrOutput) ToESCBackendPtrOutput() ESCBackendPtrOutput {
+	return o
+}
+
+func (o ESCBackendPtrOutput) ToESCBackendPtrOutputWithContext(ctx context.Context) ESCBackendPtrOutput {
+	return o
+}
+
+func (o ESCBackendPtrOutput) Elem() ESCBackendOutput {
+	return o.ApplyT(func(v *ESCBackend) ESCBackend {
+		if v != nil {
+			return *v
+		}
+		var ret ESCBackend
+		return ret
+	}).(ESCBackendOutput)
+}
+
+// Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+func (o ESCBackendPtrOutput) ApiUrl() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *ESCBackend) *string {
+		if v == nil {
+			return nil
+		}
+		return v.ApiUrl
+	}).(pulumi.StringPtrOutput)
+}
+
+// How to authenticate to Pulumi Cloud.
+func (o ESCBackendPtrOutput) Auth() ESCAuthPtrOutput {
+	return o.ApplyT(func(v *ESCBackend) *ESCAuth {
+		if v == nil {
+			return nil
+		}
+		return &v.Auth
+	}).(ESCAuthPtrOutput)
+}
+
+// ESC environment name.
+func (o ESCBackendPtrOutput) Environment() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *ESCBackend) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Environment
+	}).(pulumi.StringPtrOutput)
+}
+
+// Pulumi organization.
+func (o ESCBackendPtrOutput) Organization() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *ESCBackend) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Organization
+	}).(pulumi.StringPtrOutput)
+}
+
+// ESC project.
+func (o ESCBackendPtrOutput) Project() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *ESCBackend) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Project
+	}).(pulumi.StringPtrOutput)
+}
+
+// A value inside a Pulumi ESC environment, opened with the provider's `escAccessToken`.
+type ESCCredential struct {
+	// `org/project/environment`, or `project/environment` in the provider's `escOrganization`.
+	Environment string `pulumi:"environment"`
+	// Path of the value in the environment's properties, in ESC syntax, e.g. `vault.token`, `aws.login.accessKeyId` or `app["pass word"]`. Short-lived values from `fn::open::aws-login` or `vault-login` work: each refresh opens the environment again.
+	Path string `pulumi:"path"`
+}
+
+// ESCCredentialInput is an input type that accepts ESCCredentialArgs and ESCCredentialOutput values.
+// You can construct a concrete instance of `ESCCredentialInput` via:
+//
+//	ESCCredentialArgs{...}
+type ESCCredentialInput interface {
+	pulumi.Input
+
+	ToESCCredentialOutput() ESCCredentialOutput
+	ToESCCredentialOutputWithContext(context.Context) ESCCredentialOutput
+}
+
+// A value inside a Pulumi ESC environment, opened with the provider's `escAccessToken`.
+type ESCCredentialArgs struct {
+	// `org/project/environment`, or `project/environment` in the provider's `escOrganization`.
+	Environment pulumi.StringInput `pulumi:"environment"`
+	// Path of the value in the environment's properties, in ESC syntax, e.g. `vault.token`, `aws.login.accessKeyId` or `app["pass word"]`. Short-lived values from `fn::open::aws-login` or `vault-login` work: each refresh opens the environment again.
+	Path pulumi.StringInput `pulumi:"path"`
+}
+
+func (ESCCredentialArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*ESCCredential)(nil)).Elem()
+}
+
+func (i ESCCredentialArgs) ToESCCredentialOutput() ESCCredentialOutput {
+	return i.ToESCCredentialOutputWithContext(context.Background())
+}
+
+func (i ESCCredentialArgs) ToESCCredentialOutputWithContext(ctx context.Context) ESCCredentialOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ESCCredentialOutput)
+}
+
+func (i ESCCredentialArgs) ToESCCredentialPtrOutput() ESCCredentialPtrOutput {
+	return i.ToESCCredentialPtrOutputWithContext(context.Background())
+}
+
+func (i ESCCredentialArgs) ToESCCredentialPtrOutputWithContext(ctx context.Context) ESCCredentialPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ESCCredentialOutput).ToESCCredentialPtrOutputWithContext(ctx)
+}
+
+// ESCCredentialPtrInput is an input type that accepts ESCCredentialArgs, ESCCredentialPtr and ESCCredentialPtrOutput values.
+// You can construct a concrete instance of `ESCCredentialPtrInput` via:
+//
+//	        ESCCredentialArgs{...}
+//
+//	or:
+//
+//	        nil
+type ESCCredentialPtrInput interface {
+	pulumi.Input
+
+	ToESCCredentialPtrOutput() ESCCredentialPtrOutput
+	ToESCCredentialPtrOutputWithContext(context.Context) ESCCredentialPtrOutput
+}
+
+type esccredentialPtrType ESCCredentialArgs
+
+func ESCCredentialPtr(v *ESCCredentialArgs) ESCCredentialPtrInput {
+	return (*esccredentialPtrType)(v)
+}
+
+func (*esccredentialPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**ESCCredential)(nil)).Elem()
+}
+
+func (i *esccredentialPtrType) ToESCCredentialPtrOutput() ESCCredentialPtrOutput {
+	return i.ToESCCredentialPtrOutputWithContext(context.Background())
+}
+
+func (i *esccredentialPtrType) ToESCCredentialPtrOutputWithContext(ctx context.Context) ESCCredentialPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ESCCredentialPtrOutput)
+}
+
+// A value inside a Pulumi ESC environment, opened with the provider's `escAccessToken`.
+type ESCCredentialOutput struct{ *pulumi.OutputState }
+
+func (ESCCredentialOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*ESCCredential)(nil)).Elem()
+}
+
+func (o ESCCredentialOutput) ToESCCredentialOutput() ESCCredentialOutput {
+	return o
+}
+
+func (o ESCCredentialOutput) ToESCCredentialOutputWithContext(ctx context.Context) ESCCredentialOutput {
+	return o
+}
+
+func (o ESCCredentialOutput) ToESCCredentialPtrOutput() ESCCredentialPtrOutput {
+	return o.ToESCCredentialPtrOutputWithContext(context.Background())
+}
+
+func (o ESCCredentialOutput) ToESCCredentialPtrOutputWithContext(ctx context.Context) ESCCredentialPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v ESCCredential) *ESCCredential {
+		return &v
+	}).(ESCCredentialPtrOutput)
+}
+
+// `org/project/environment`, or `project/environment` in the provider's `escOrganization`.
+func (o ESCCredentialOutput) Environment() pulumi.StringOutput {
+	return o.ApplyT(func(v ESCCredential) string { return v.Environment }).(pulumi.StringOutput)
+}
+
+// Path of the value in the environment's properties, in ESC syntax, e.g. `vault.token`, `aws.login.accessKeyId` or `app["pass word"]`. Short-lived values from `fn::open::aws-login` or `vault-login` work: each refresh opens the environment again.
+func (o ESCCredentialOutput) Path() pulumi.StringOutput {
+	return o.ApplyT(func(v ESCCredential) string { return v.Path }).(pulumi.StringOutput)
+}
+
+type ESCCredentialPtrOutput struct{ *pulumi.OutputState }
+
+func (ESCCredentialPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**ESCCredential)(nil)).Elem()
+}
+
+func (o ESCCredentialPtrOutput) ToESCCredentialPtrOutput() ESCCredentialPtrOutput {
+	return o
+}
+
+func (o ESCCredentialPtrOutput) ToESCCredentialPtrOutputWithContext(ctx context.Context) ESCCredentialPtrOutput {
+	return o
+}
+
+func (o ESCCredentialPtrOutput) Elem() ESCCredentialOutput {
+	return o.ApplyT(func(v *ESCCredential) ESCCredential {
+		if v != nil {
+			return *v
+		}
+		var ret ESCCredential
+		return ret
+	}).(ESCCredentialOutput)
+}
+
+// `org/project/environment`, or `project/environment` in the provider's `escOrganization`.
+func (o ESCCredentialPtrOutput) Environment() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *ESCCredential) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Environment
+	}).(pulumi.StringPtrOutput)
+}
+
+// Path of the value in the environment's properties, in ESC syntax, e.g. `vault.token`, `aws.login.accessKeyId` or `app["pass word"]`. Short-lived values from `fn::open::aws-login` or `vault-login` work: each refresh opens the environment again.
+func (o ESCCredentialPtrOutput) Path() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *ESCCredential) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Path
 	}).(pulumi.StringPtrOutput)
 }
 
@@ -1986,6 +3223,10 @@ func (o ServiceAccountRefPtrOutput) Namespace() pulumi.StringPtrOutput {
 
 // The secret backend of the store (ESO's `spec.provider`). Set exactly one backend.
 type StoreBackend struct {
+	// AWS Secrets Manager.
+	Aws *AWSBackend `pulumi:"aws"`
+	// A Pulumi ESC environment (ESO's `pulumi` provider).
+	Esc *ESCBackend `pulumi:"esc"`
 	// HashiCorp Vault (KV v1 or v2).
 	Vault *VaultBackend `pulumi:"vault"`
 }
@@ -2003,6 +3244,10 @@ type StoreBackendInput interface {
 
 // The secret backend of the store (ESO's `spec.provider`). Set exactly one backend.
 type StoreBackendArgs struct {
+	// AWS Secrets Manager.
+	Aws AWSBackendPtrInput `pulumi:"aws"`
+	// A Pulumi ESC environment (ESO's `pulumi` provider).
+	Esc ESCBackendPtrInput `pulumi:"esc"`
 	// HashiCorp Vault (KV v1 or v2).
 	Vault VaultBackendPtrInput `pulumi:"vault"`
 }
@@ -2032,6 +3277,16 @@ func (o StoreBackendOutput) ToStoreBackendOutput() StoreBackendOutput {
 
 func (o StoreBackendOutput) ToStoreBackendOutputWithContext(ctx context.Context) StoreBackendOutput {
 	return o
+}
+
+// AWS Secrets Manager.
+func (o StoreBackendOutput) Aws() AWSBackendPtrOutput {
+	return o.ApplyT(func(v StoreBackend) *AWSBackend { return v.Aws }).(AWSBackendPtrOutput)
+}
+
+// A Pulumi ESC environment (ESO's `pulumi` provider).
+func (o StoreBackendOutput) Esc() ESCBackendPtrOutput {
+	return o.ApplyT(func(v StoreBackend) *ESCBackend { return v.Esc }).(ESCBackendPtrOutput)
 }
 
 // HashiCorp Vault (KV v1 or v2).
@@ -3286,8 +4541,22 @@ func (o VaultUserPassPtrOutput) Username() pulumi.StringPtrOutput {
 }
 
 func init() {
+	pulumi.RegisterInputType(reflect.TypeOf((*AWSAuthInput)(nil)).Elem(), AWSAuthArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*AWSAuthPtrInput)(nil)).Elem(), AWSAuthArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*AWSBackendInput)(nil)).Elem(), AWSBackendArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*AWSBackendPtrInput)(nil)).Elem(), AWSBackendArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*AWSJWTAuthInput)(nil)).Elem(), AWSJWTAuthArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*AWSJWTAuthPtrInput)(nil)).Elem(), AWSJWTAuthArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*AWSStaticCredentialsInput)(nil)).Elem(), AWSStaticCredentialsArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*AWSStaticCredentialsPtrInput)(nil)).Elem(), AWSStaticCredentialsArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*CredentialSourceInput)(nil)).Elem(), CredentialSourceArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*CredentialSourcePtrInput)(nil)).Elem(), CredentialSourceArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ESCAuthInput)(nil)).Elem(), ESCAuthArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ESCAuthPtrInput)(nil)).Elem(), ESCAuthArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ESCBackendInput)(nil)).Elem(), ESCBackendArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ESCBackendPtrInput)(nil)).Elem(), ESCBackendArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ESCCredentialInput)(nil)).Elem(), ESCCredentialArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ESCCredentialPtrInput)(nil)).Elem(), ESCCredentialArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*ExternalSecretDataInput)(nil)).Elem(), ExternalSecretDataArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*ExternalSecretDataArrayInput)(nil)).Elem(), ExternalSecretDataArray{})
 	pulumi.RegisterInputType(reflect.TypeOf((*ExternalSecretDataFromInput)(nil)).Elem(), ExternalSecretDataFromArgs{})
@@ -3324,8 +4593,22 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*VaultKubernetesAuthPtrInput)(nil)).Elem(), VaultKubernetesAuthArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*VaultUserPassInput)(nil)).Elem(), VaultUserPassArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*VaultUserPassPtrInput)(nil)).Elem(), VaultUserPassArgs{})
+	pulumi.RegisterOutputType(AWSAuthOutput{})
+	pulumi.RegisterOutputType(AWSAuthPtrOutput{})
+	pulumi.RegisterOutputType(AWSBackendOutput{})
+	pulumi.RegisterOutputType(AWSBackendPtrOutput{})
+	pulumi.RegisterOutputType(AWSJWTAuthOutput{})
+	pulumi.RegisterOutputType(AWSJWTAuthPtrOutput{})
+	pulumi.RegisterOutputType(AWSStaticCredentialsOutput{})
+	pulumi.RegisterOutputType(AWSStaticCredentialsPtrOutput{})
 	pulumi.RegisterOutputType(CredentialSourceOutput{})
 	pulumi.RegisterOutputType(CredentialSourcePtrOutput{})
+	pulumi.RegisterOutputType(ESCAuthOutput{})
+	pulumi.RegisterOutputType(ESCAuthPtrOutput{})
+	pulumi.RegisterOutputType(ESCBackendOutput{})
+	pulumi.RegisterOutputType(ESCBackendPtrOutput{})
+	pulumi.RegisterOutputType(ESCCredentialOutput{})
+	pulumi.RegisterOutputType(ESCCredentialPtrOutput{})
 	pulumi.RegisterOutputType(ExternalSecretDataOutput{})
 	pulumi.RegisterOutputType(ExternalSecretDataArrayOutput{})
 	pulumi.RegisterOutputType(ExternalSecretDataFromOutput{})

@@ -22,6 +22,8 @@ type SecretStore struct {
 	Backend StoreBackendOutput `pulumi:"backend"`
 	// ESO controller class that should handle this store.
 	Controller pulumi.StringPtrOutput `pulumi:"controller"`
+	// Hash of the credentials read from Pulumi ESC environments, as last read (at deploy or refresh). It changes when a value in ESC is rotated; the next `pulumi up` then rewrites the credentials Secret.
+	CredentialSourcesHash pulumi.StringPtrOutput `pulumi:"credentialSourcesHash"`
 	// Hash of the managed credentials as last seen in the cluster.
 	CredentialsHash pulumi.StringOutput `pulumi:"credentialsHash"`
 	// Name of the Secret esosync manages for `value` credentials, if any.
@@ -55,6 +57,7 @@ func NewSecretStore(ctx *pulumi.Context,
 		return nil, errors.New("invalid value for required argument 'Backend'")
 	}
 	secrets := pulumi.AdditionalSecretOutputs([]string{
+		"credentialSourcesHash",
 		"credentialsHash",
 	})
 	opts = append(opts, secrets)
@@ -233,6 +236,11 @@ func (o SecretStoreOutput) Backend() StoreBackendOutput {
 // ESO controller class that should handle this store.
 func (o SecretStoreOutput) Controller() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *SecretStore) pulumi.StringPtrOutput { return v.Controller }).(pulumi.StringPtrOutput)
+}
+
+// Hash of the credentials read from Pulumi ESC environments, as last read (at deploy or refresh). It changes when a value in ESC is rotated; the next `pulumi up` then rewrites the credentials Secret.
+func (o SecretStoreOutput) CredentialSourcesHash() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *SecretStore) pulumi.StringPtrOutput { return v.CredentialSourcesHash }).(pulumi.StringPtrOutput)
 }
 
 // Hash of the managed credentials as last seen in the cluster.

@@ -7,9 +7,79 @@ import * as outputs from "../types/output";
 import * as enums from "../types/enums";
 
 /**
- * Where a store credential comes from. Set exactly one of `secretRef` or `value`.
+ * AWS auth method. Set exactly one.
+ */
+export interface AWSAuthArgs {
+    /**
+     * A Kubernetes service account token exchanged through STS AssumeRoleWithWebIdentity (IRSA: the role comes from the service account's `eks.amazonaws.com/role-arn` annotation).
+     */
+    jwt?: pulumi.Input<inputs.AWSJWTAuthArgs | undefined>;
+    /**
+     * Static access keys.
+     */
+    secretRef?: pulumi.Input<inputs.AWSStaticCredentialsArgs | undefined>;
+}
+
+/**
+ * AWS Secrets Manager (ESO's `aws` provider).
+ */
+export interface AWSBackendArgs {
+    /**
+     * How to authenticate. Leave unset for the default credential chain (ESO: the controller pod's; `sync: provider`: the environment where Pulumi runs).
+     */
+    auth?: pulumi.Input<inputs.AWSAuthArgs | undefined>;
+    /**
+     * External ID passed when assuming `role`.
+     */
+    externalId?: pulumi.Input<string | undefined>;
+    /**
+     * Prefix added to every remote key, e.g. `prod/` makes key `db` read secret `prod/db`.
+     */
+    prefix?: pulumi.Input<string | undefined>;
+    /**
+     * AWS region, e.g. `eu-west-1`.
+     */
+    region: pulumi.Input<string>;
+    /**
+     * IAM role ARN to assume (STS AssumeRole) with the base credentials.
+     */
+    role?: pulumi.Input<string | undefined>;
+    /**
+     * The AWS service: `SecretsManager` (the default).
+     */
+    service?: pulumi.Input<enums.AWSService | undefined>;
+}
+
+export interface AWSJWTAuthArgs {
+    /**
+     * The service account whose token is exchanged.
+     */
+    serviceAccountRef: pulumi.Input<inputs.ServiceAccountRefArgs>;
+}
+
+export interface AWSStaticCredentialsArgs {
+    /**
+     * The access key id.
+     */
+    accessKeyId: pulumi.Input<inputs.CredentialSourceArgs>;
+    /**
+     * The secret access key.
+     */
+    secretAccessKey: pulumi.Input<inputs.CredentialSourceArgs>;
+    /**
+     * A session token, for temporary credentials (for example from an ESC `fn::open::aws-login`).
+     */
+    sessionToken?: pulumi.Input<inputs.CredentialSourceArgs | undefined>;
+}
+
+/**
+ * Where a store credential comes from. Set exactly one of `secretRef`, `value` or `esc`.
  */
 export interface CredentialSourceArgs {
+    /**
+     * Read the credential from a Pulumi ESC environment, e.g. `{ environment: "platform/vault-creds", path: "vault.token" }`. esosync opens the environment at deploy and at refresh, writes the value into the Secret it manages and keeps only a hash in state, so a rotated value shows as drift at `pulumi refresh` and the next `pulumi up` rewrites the Secret.
+     */
+    esc?: pulumi.Input<inputs.ESCCredentialArgs | undefined>;
     /**
      * Use a key of an existing Kubernetes Secret, e.g. `{ name: "vault-token", key: "token" }`.
      */
@@ -18,6 +88,53 @@ export interface CredentialSourceArgs {
      * The credential itself, as a Pulumi secret. esosync writes it into a Secret it manages (labelled `app.kubernetes.io/managed-by: esosync`) and points the store at that Secret.
      */
     value?: pulumi.Input<string | undefined>;
+}
+
+export interface ESCAuthArgs {
+    /**
+     * A Pulumi access token allowed to open the environment.
+     */
+    accessToken: pulumi.Input<inputs.CredentialSourceArgs>;
+}
+
+/**
+ * A Pulumi ESC environment (ESO's `pulumi` provider). Remote keys are paths in the environment's properties in ESC syntax, e.g. `app.db["pass word"]` or `list[0]`.
+ */
+export interface ESCBackendArgs {
+    /**
+     * Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+     */
+    apiUrl?: pulumi.Input<string | undefined>;
+    /**
+     * How to authenticate to Pulumi Cloud.
+     */
+    auth: pulumi.Input<inputs.ESCAuthArgs>;
+    /**
+     * ESC environment name.
+     */
+    environment: pulumi.Input<string>;
+    /**
+     * Pulumi organization.
+     */
+    organization: pulumi.Input<string>;
+    /**
+     * ESC project.
+     */
+    project: pulumi.Input<string>;
+}
+
+/**
+ * A value inside a Pulumi ESC environment, opened with the provider's `escAccessToken`.
+ */
+export interface ESCCredentialArgs {
+    /**
+     * `org/project/environment`, or `project/environment` in the provider's `escOrganization`.
+     */
+    environment: pulumi.Input<string>;
+    /**
+     * Path of the value in the environment's properties, in ESC syntax, e.g. `vault.token`, `aws.login.accessKeyId` or `app["pass word"]`. Short-lived values from `fn::open::aws-login` or `vault-login` work: each refresh opens the environment again.
+     */
+    path: pulumi.Input<string>;
 }
 
 export interface ExternalSecretDataArgs {
@@ -206,6 +323,14 @@ export interface ServiceAccountRefArgs {
  * The secret backend of the store (ESO's `spec.provider`). Set exactly one backend.
  */
 export interface StoreBackendArgs {
+    /**
+     * AWS Secrets Manager.
+     */
+    aws?: pulumi.Input<inputs.AWSBackendArgs | undefined>;
+    /**
+     * A Pulumi ESC environment (ESO's `pulumi` provider).
+     */
+    esc?: pulumi.Input<inputs.ESCBackendArgs | undefined>;
     /**
      * HashiCorp Vault (KV v1 or v2).
      */

@@ -7,9 +7,79 @@ import * as outputs from "../types/output";
 import * as enums from "../types/enums";
 
 /**
- * Where a store credential comes from. Set exactly one of `secretRef` or `value`.
+ * AWS auth method. Set exactly one.
+ */
+export interface AWSAuth {
+    /**
+     * A Kubernetes service account token exchanged through STS AssumeRoleWithWebIdentity (IRSA: the role comes from the service account's `eks.amazonaws.com/role-arn` annotation).
+     */
+    jwt?: outputs.AWSJWTAuth;
+    /**
+     * Static access keys.
+     */
+    secretRef?: outputs.AWSStaticCredentials;
+}
+
+/**
+ * AWS Secrets Manager (ESO's `aws` provider).
+ */
+export interface AWSBackend {
+    /**
+     * How to authenticate. Leave unset for the default credential chain (ESO: the controller pod's; `sync: provider`: the environment where Pulumi runs).
+     */
+    auth?: outputs.AWSAuth;
+    /**
+     * External ID passed when assuming `role`.
+     */
+    externalId?: string;
+    /**
+     * Prefix added to every remote key, e.g. `prod/` makes key `db` read secret `prod/db`.
+     */
+    prefix?: string;
+    /**
+     * AWS region, e.g. `eu-west-1`.
+     */
+    region: string;
+    /**
+     * IAM role ARN to assume (STS AssumeRole) with the base credentials.
+     */
+    role?: string;
+    /**
+     * The AWS service: `SecretsManager` (the default).
+     */
+    service?: enums.AWSService;
+}
+
+export interface AWSJWTAuth {
+    /**
+     * The service account whose token is exchanged.
+     */
+    serviceAccountRef: outputs.ServiceAccountRef;
+}
+
+export interface AWSStaticCredentials {
+    /**
+     * The access key id.
+     */
+    accessKeyId: outputs.CredentialSource;
+    /**
+     * The secret access key.
+     */
+    secretAccessKey: outputs.CredentialSource;
+    /**
+     * A session token, for temporary credentials (for example from an ESC `fn::open::aws-login`).
+     */
+    sessionToken?: outputs.CredentialSource;
+}
+
+/**
+ * Where a store credential comes from. Set exactly one of `secretRef`, `value` or `esc`.
  */
 export interface CredentialSource {
+    /**
+     * Read the credential from a Pulumi ESC environment, e.g. `{ environment: "platform/vault-creds", path: "vault.token" }`. esosync opens the environment at deploy and at refresh, writes the value into the Secret it manages and keeps only a hash in state, so a rotated value shows as drift at `pulumi refresh` and the next `pulumi up` rewrites the Secret.
+     */
+    esc?: outputs.ESCCredential;
     /**
      * Use a key of an existing Kubernetes Secret, e.g. `{ name: "vault-token", key: "token" }`.
      */
@@ -18,6 +88,53 @@ export interface CredentialSource {
      * The credential itself, as a Pulumi secret. esosync writes it into a Secret it manages (labelled `app.kubernetes.io/managed-by: esosync`) and points the store at that Secret.
      */
     value?: string;
+}
+
+export interface ESCAuth {
+    /**
+     * A Pulumi access token allowed to open the environment.
+     */
+    accessToken: outputs.CredentialSource;
+}
+
+/**
+ * A Pulumi ESC environment (ESO's `pulumi` provider). Remote keys are paths in the environment's properties in ESC syntax, e.g. `app.db["pass word"]` or `list[0]`.
+ */
+export interface ESCBackend {
+    /**
+     * Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+     */
+    apiUrl?: string;
+    /**
+     * How to authenticate to Pulumi Cloud.
+     */
+    auth: outputs.ESCAuth;
+    /**
+     * ESC environment name.
+     */
+    environment: string;
+    /**
+     * Pulumi organization.
+     */
+    organization: string;
+    /**
+     * ESC project.
+     */
+    project: string;
+}
+
+/**
+ * A value inside a Pulumi ESC environment, opened with the provider's `escAccessToken`.
+ */
+export interface ESCCredential {
+    /**
+     * `org/project/environment`, or `project/environment` in the provider's `escOrganization`.
+     */
+    environment: string;
+    /**
+     * Path of the value in the environment's properties, in ESC syntax, e.g. `vault.token`, `aws.login.accessKeyId` or `app["pass word"]`. Short-lived values from `fn::open::aws-login` or `vault-login` work: each refresh opens the environment again.
+     */
+    path: string;
 }
 
 export interface ExternalSecretData {
@@ -206,6 +323,14 @@ export interface ServiceAccountRef {
  * The secret backend of the store (ESO's `spec.provider`). Set exactly one backend.
  */
 export interface StoreBackend {
+    /**
+     * AWS Secrets Manager.
+     */
+    aws?: outputs.AWSBackend;
+    /**
+     * A Pulumi ESC environment (ESO's `pulumi` provider).
+     */
+    esc?: outputs.ESCBackend;
     /**
      * HashiCorp Vault (KV v1 or v2).
      */

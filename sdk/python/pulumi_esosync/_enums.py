@@ -7,6 +7,7 @@ import pulumi
 from enum import Enum
 
 __all__ = [
+    'AWSService',
     'ConversionStrategy',
     'CreationPolicy',
     'DecodingStrategy',
@@ -14,6 +15,14 @@ __all__ = [
     'SyncMode',
     'VaultKVVersion',
 ]
+
+
+@pulumi.type_token("esosync:index:AWSService")
+class AWSService(_builtins.str, Enum):
+    SECRETS_MANAGER = "SecretsManager"
+    """
+    AWS Secrets Manager.
+    """
 
 
 @pulumi.type_token("esosync:index:ConversionStrategy")

@@ -16,8 +16,22 @@ from . import _utilities
 from ._enums import *
 
 __all__ = [
+    'AWSAuthArgs',
+    'AWSAuthArgsDict',
+    'AWSBackendArgs',
+    'AWSBackendArgsDict',
+    'AWSJWTAuthArgs',
+    'AWSJWTAuthArgsDict',
+    'AWSStaticCredentialsArgs',
+    'AWSStaticCredentialsArgsDict',
     'CredentialSourceArgs',
     'CredentialSourceArgsDict',
+    'ESCAuthArgs',
+    'ESCAuthArgsDict',
+    'ESCBackendArgs',
+    'ESCBackendArgsDict',
+    'ESCCredentialArgs',
+    'ESCCredentialArgsDict',
     'ExternalSecretDataArgs',
     'ExternalSecretDataArgsDict',
     'ExternalSecretDataFromArgs',
@@ -58,9 +72,295 @@ __all__ = [
     'VaultUserPassArgsDict',
 ]
 
+class AWSAuthArgsDict(TypedDict):
+    """
+    AWS auth method. Set exactly one.
+    """
+    jwt: NotRequired[pulumi.Input[Optional['AWSJWTAuthArgsDict']]]
+    """
+    A Kubernetes service account token exchanged through STS AssumeRoleWithWebIdentity (IRSA: the role comes from the service account's `eks.amazonaws.com/role-arn` annotation).
+    """
+    secret_ref: NotRequired[pulumi.Input[Optional['AWSStaticCredentialsArgsDict']]]
+    """
+    Static access keys.
+    """
+
+@pulumi.input_type
+class AWSAuthArgs:
+    def __init__(__self__, *,
+                 jwt: pulumi.Input[Optional['AWSJWTAuthArgs']] = None,
+                 secret_ref: pulumi.Input[Optional['AWSStaticCredentialsArgs']] = None):
+        """
+        AWS auth method. Set exactly one.
+
+        :param pulumi.Input['AWSJWTAuthArgs'] jwt: A Kubernetes service account token exchanged through STS AssumeRoleWithWebIdentity (IRSA: the role comes from the service account's `eks.amazonaws.com/role-arn` annotation).
+        :param pulumi.Input['AWSStaticCredentialsArgs'] secret_ref: Static access keys.
+        """
+        if jwt is not None:
+            pulumi.set(__self__, "jwt", jwt)
+        if secret_ref is not None:
+            pulumi.set(__self__, "secret_ref", secret_ref)
+
+    @_builtins.property
+    @pulumi.getter
+    def jwt(self) -> pulumi.Input[Optional['AWSJWTAuthArgs']]:
+        """
+        A Kubernetes service account token exchanged through STS AssumeRoleWithWebIdentity (IRSA: the role comes from the service account's `eks.amazonaws.com/role-arn` annotation).
+        """
+        return pulumi.get(self, "jwt")
+
+    @jwt.setter
+    def jwt(self, value: pulumi.Input[Optional['AWSJWTAuthArgs']]):
+        pulumi.set(self, "jwt", value)
+
+    @_builtins.property
+    @pulumi.getter(name="secretRef")
+    def secret_ref(self) -> pulumi.Input[Optional['AWSStaticCredentialsArgs']]:
+        """
+        Static access keys.
+        """
+        return pulumi.get(self, "secret_ref")
+
+    @secret_ref.setter
+    def secret_ref(self, value: pulumi.Input[Optional['AWSStaticCredentialsArgs']]):
+        pulumi.set(self, "secret_ref", value)
+
+
+class AWSBackendArgsDict(TypedDict):
+    """
+    AWS Secrets Manager (ESO's `aws` provider).
+    """
+    region: pulumi.Input[_builtins.str]
+    """
+    AWS region, e.g. `eu-west-1`.
+    """
+    auth: NotRequired[pulumi.Input[Optional['AWSAuthArgsDict']]]
+    """
+    How to authenticate. Leave unset for the default credential chain (ESO: the controller pod's; `sync: provider`: the environment where Pulumi runs).
+    """
+    external_id: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    External ID passed when assuming `role`.
+    """
+    prefix: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    Prefix added to every remote key, e.g. `prod/` makes key `db` read secret `prod/db`.
+    """
+    role: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    IAM role ARN to assume (STS AssumeRole) with the base credentials.
+    """
+    service: NotRequired[pulumi.Input[Optional['AWSService']]]
+    """
+    The AWS service: `SecretsManager` (the default).
+    """
+
+@pulumi.input_type
+class AWSBackendArgs:
+    def __init__(__self__, *,
+                 region: pulumi.Input[_builtins.str],
+                 auth: pulumi.Input[Optional['AWSAuthArgs']] = None,
+                 external_id: pulumi.Input[Optional[_builtins.str]] = None,
+                 prefix: pulumi.Input[Optional[_builtins.str]] = None,
+                 role: pulumi.Input[Optional[_builtins.str]] = None,
+                 service: pulumi.Input[Optional['AWSService']] = None):
+        """
+        AWS Secrets Manager (ESO's `aws` provider).
+
+        :param pulumi.Input[_builtins.str] region: AWS region, e.g. `eu-west-1`.
+        :param pulumi.Input['AWSAuthArgs'] auth: How to authenticate. Leave unset for the default credential chain (ESO: the controller pod's; `sync: provider`: the environment where Pulumi runs).
+        :param pulumi.Input[_builtins.str] external_id: External ID passed when assuming `role`.
+        :param pulumi.Input[_builtins.str] prefix: Prefix added to every remote key, e.g. `prod/` makes key `db` read secret `prod/db`.
+        :param pulumi.Input[_builtins.str] role: IAM role ARN to assume (STS AssumeRole) with the base credentials.
+        :param pulumi.Input['AWSService'] service: The AWS service: `SecretsManager` (the default).
+        """
+        pulumi.set(__self__, "region", region)
+        if auth is not None:
+            pulumi.set(__self__, "auth", auth)
+        if external_id is not None:
+            pulumi.set(__self__, "external_id", external_id)
+        if prefix is not None:
+            pulumi.set(__self__, "prefix", prefix)
+        if role is not None:
+            pulumi.set(__self__, "role", role)
+        if service is not None:
+            pulumi.set(__self__, "service", service)
+
+    @_builtins.property
+    @pulumi.getter
+    def region(self) -> pulumi.Input[_builtins.str]:
+        """
+        AWS region, e.g. `eu-west-1`.
+        """
+        return pulumi.get(self, "region")
+
+    @region.setter
+    def region(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "region", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def auth(self) -> pulumi.Input[Optional['AWSAuthArgs']]:
+        """
+        How to authenticate. Leave unset for the default credential chain (ESO: the controller pod's; `sync: provider`: the environment where Pulumi runs).
+        """
+        return pulumi.get(self, "auth")
+
+    @auth.setter
+    def auth(self, value: pulumi.Input[Optional['AWSAuthArgs']]):
+        pulumi.set(self, "auth", value)
+
+    @_builtins.property
+    @pulumi.getter(name="externalId")
+    def external_id(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        External ID passed when assuming `role`.
+        """
+        return pulumi.get(self, "external_id")
+
+    @external_id.setter
+    def external_id(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "external_id", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def prefix(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        Prefix added to every remote key, e.g. `prod/` makes key `db` read secret `prod/db`.
+        """
+        return pulumi.get(self, "prefix")
+
+    @prefix.setter
+    def prefix(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "prefix", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def role(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        IAM role ARN to assume (STS AssumeRole) with the base credentials.
+        """
+        return pulumi.get(self, "role")
+
+    @role.setter
+    def role(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "role", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def service(self) -> pulumi.Input[Optional['AWSService']]:
+        """
+        The AWS service: `SecretsManager` (the default).
+        """
+        return pulumi.get(self, "service")
+
+    @service.setter
+    def service(self, value: pulumi.Input[Optional['AWSService']]):
+        pulumi.set(self, "service", value)
+
+
+class AWSJWTAuthArgsDict(TypedDict):
+    service_account_ref: pulumi.Input['ServiceAccountRefArgsDict']
+    """
+    The service account whose token is exchanged.
+    """
+
+@pulumi.input_type
+class AWSJWTAuthArgs:
+    def __init__(__self__, *,
+                 service_account_ref: pulumi.Input['ServiceAccountRefArgs']):
+        """
+        :param pulumi.Input['ServiceAccountRefArgs'] service_account_ref: The service account whose token is exchanged.
+        """
+        pulumi.set(__self__, "service_account_ref", service_account_ref)
+
+    @_builtins.property
+    @pulumi.getter(name="serviceAccountRef")
+    def service_account_ref(self) -> pulumi.Input['ServiceAccountRefArgs']:
+        """
+        The service account whose token is exchanged.
+        """
+        return pulumi.get(self, "service_account_ref")
+
+    @service_account_ref.setter
+    def service_account_ref(self, value: pulumi.Input['ServiceAccountRefArgs']):
+        pulumi.set(self, "service_account_ref", value)
+
+
+class AWSStaticCredentialsArgsDict(TypedDict):
+    access_key_id: pulumi.Input['CredentialSourceArgsDict']
+    """
+    The access key id.
+    """
+    secret_access_key: pulumi.Input['CredentialSourceArgsDict']
+    """
+    The secret access key.
+    """
+    session_token: NotRequired[pulumi.Input[Optional['CredentialSourceArgsDict']]]
+    """
+    A session token, for temporary credentials (for example from an ESC `fn::open::aws-login`).
+    """
+
+@pulumi.input_type
+class AWSStaticCredentialsArgs:
+    def __init__(__self__, *,
+                 access_key_id: pulumi.Input['CredentialSourceArgs'],
+                 secret_access_key: pulumi.Input['CredentialSourceArgs'],
+                 session_token: pulumi.Input[Optional['CredentialSourceArgs']] = None):
+        """
+        :param pulumi.Input['CredentialSourceArgs'] access_key_id: The access key id.
+        :param pulumi.Input['CredentialSourceArgs'] secret_access_key: The secret access key.
+        :param pulumi.Input['CredentialSourceArgs'] session_token: A session token, for temporary credentials (for example from an ESC `fn::open::aws-login`).
+        """
+        pulumi.set(__self__, "access_key_id", access_key_id)
+        pulumi.set(__self__, "secret_access_key", secret_access_key)
+        if session_token is not None:
+            pulumi.set(__self__, "session_token", session_token)
+
+    @_builtins.property
+    @pulumi.getter(name="accessKeyId")
+    def access_key_id(self) -> pulumi.Input['CredentialSourceArgs']:
+        """
+        The access key id.
+        """
+        return pulumi.get(self, "access_key_id")
+
+    @access_key_id.setter
+    def access_key_id(self, value: pulumi.Input['CredentialSourceArgs']):
+        pulumi.set(self, "access_key_id", value)
+
+    @_builtins.property
+    @pulumi.getter(name="secretAccessKey")
+    def secret_access_key(self) -> pulumi.Input['CredentialSourceArgs']:
+        """
+        The secret access key.
+        """
+        return pulumi.get(self, "secret_access_key")
+
+    @secret_access_key.setter
+    def secret_access_key(self, value: pulumi.Input['CredentialSourceArgs']):
+        pulumi.set(self, "secret_access_key", value)
+
+    @_builtins.property
+    @pulumi.getter(name="sessionToken")
+    def session_token(self) -> pulumi.Input[Optional['CredentialSourceArgs']]:
+        """
+        A session token, for temporary credentials (for example from an ESC `fn::open::aws-login`).
+        """
+        return pulumi.get(self, "session_token")
+
+    @session_token.setter
+    def session_token(self, value: pulumi.Input[Optional['CredentialSourceArgs']]):
+        pulumi.set(self, "session_token", value)
+
+
 class CredentialSourceArgsDict(TypedDict):
     """
-    Where a store credential comes from. Set exactly one of `secretRef` or `value`.
+    Where a store credential comes from. Set exactly one of `secretRef`, `value` or `esc`.
+    """
+    esc: NotRequired[pulumi.Input[Optional['ESCCredentialArgsDict']]]
+    """
+    Read the credential from a Pulumi ESC environment, e.g. `{ environment: "platform/vault-creds", path: "vault.token" }`. esosync opens the environment at deploy and at refresh, writes the value into the Secret it manages and keeps only a hash in state, so a rotated value shows as drift at `pulumi refresh` and the next `pulumi up` rewrites the Secret.
     """
     secret_ref: NotRequired[pulumi.Input[Optional['SecretKeyRefArgsDict']]]
     """
@@ -74,18 +374,34 @@ class CredentialSourceArgsDict(TypedDict):
 @pulumi.input_type
 class CredentialSourceArgs:
     def __init__(__self__, *,
+                 esc: pulumi.Input[Optional['ESCCredentialArgs']] = None,
                  secret_ref: pulumi.Input[Optional['SecretKeyRefArgs']] = None,
                  value: pulumi.Input[Optional[_builtins.str]] = None):
         """
-        Where a store credential comes from. Set exactly one of `secretRef` or `value`.
+        Where a store credential comes from. Set exactly one of `secretRef`, `value` or `esc`.
 
+        :param pulumi.Input['ESCCredentialArgs'] esc: Read the credential from a Pulumi ESC environment, e.g. `{ environment: "platform/vault-creds", path: "vault.token" }`. esosync opens the environment at deploy and at refresh, writes the value into the Secret it manages and keeps only a hash in state, so a rotated value shows as drift at `pulumi refresh` and the next `pulumi up` rewrites the Secret.
         :param pulumi.Input['SecretKeyRefArgs'] secret_ref: Use a key of an existing Kubernetes Secret, e.g. `{ name: "vault-token", key: "token" }`.
         :param pulumi.Input[_builtins.str] value: The credential itself, as a Pulumi secret. esosync writes it into a Secret it manages (labelled `app.kubernetes.io/managed-by: esosync`) and points the store at that Secret.
         """
+        if esc is not None:
+            pulumi.set(__self__, "esc", esc)
         if secret_ref is not None:
             pulumi.set(__self__, "secret_ref", secret_ref)
         if value is not None:
             pulumi.set(__self__, "value", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def esc(self) -> pulumi.Input[Optional['ESCCredentialArgs']]:
+        """
+        Read the credential from a Pulumi ESC environment, e.g. `{ environment: "platform/vault-creds", path: "vault.token" }`. esosync opens the environment at deploy and at refresh, writes the value into the Secret it manages and keeps only a hash in state, so a rotated value shows as drift at `pulumi refresh` and the next `pulumi up` rewrites the Secret.
+        """
+        return pulumi.get(self, "esc")
+
+    @esc.setter
+    def esc(self, value: pulumi.Input[Optional['ESCCredentialArgs']]):
+        pulumi.set(self, "esc", value)
 
     @_builtins.property
     @pulumi.getter(name="secretRef")
@@ -110,6 +426,196 @@ class CredentialSourceArgs:
     @value.setter
     def value(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "value", value)
+
+
+class ESCAuthArgsDict(TypedDict):
+    access_token: pulumi.Input['CredentialSourceArgsDict']
+    """
+    A Pulumi access token allowed to open the environment.
+    """
+
+@pulumi.input_type
+class ESCAuthArgs:
+    def __init__(__self__, *,
+                 access_token: pulumi.Input['CredentialSourceArgs']):
+        """
+        :param pulumi.Input['CredentialSourceArgs'] access_token: A Pulumi access token allowed to open the environment.
+        """
+        pulumi.set(__self__, "access_token", access_token)
+
+    @_builtins.property
+    @pulumi.getter(name="accessToken")
+    def access_token(self) -> pulumi.Input['CredentialSourceArgs']:
+        """
+        A Pulumi access token allowed to open the environment.
+        """
+        return pulumi.get(self, "access_token")
+
+    @access_token.setter
+    def access_token(self, value: pulumi.Input['CredentialSourceArgs']):
+        pulumi.set(self, "access_token", value)
+
+
+class ESCBackendArgsDict(TypedDict):
+    """
+    A Pulumi ESC environment (ESO's `pulumi` provider). Remote keys are paths in the environment's properties in ESC syntax, e.g. `app.db["pass word"]` or `list[0]`.
+    """
+    auth: pulumi.Input['ESCAuthArgsDict']
+    """
+    How to authenticate to Pulumi Cloud.
+    """
+    environment: pulumi.Input[_builtins.str]
+    """
+    ESC environment name.
+    """
+    organization: pulumi.Input[_builtins.str]
+    """
+    Pulumi organization.
+    """
+    project: pulumi.Input[_builtins.str]
+    """
+    ESC project.
+    """
+    api_url: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+    """
+
+@pulumi.input_type
+class ESCBackendArgs:
+    def __init__(__self__, *,
+                 auth: pulumi.Input['ESCAuthArgs'],
+                 environment: pulumi.Input[_builtins.str],
+                 organization: pulumi.Input[_builtins.str],
+                 project: pulumi.Input[_builtins.str],
+                 api_url: pulumi.Input[Optional[_builtins.str]] = None):
+        """
+        A Pulumi ESC environment (ESO's `pulumi` provider). Remote keys are paths in the environment's properties in ESC syntax, e.g. `app.db["pass word"]` or `list[0]`.
+
+        :param pulumi.Input['ESCAuthArgs'] auth: How to authenticate to Pulumi Cloud.
+        :param pulumi.Input[_builtins.str] environment: ESC environment name.
+        :param pulumi.Input[_builtins.str] organization: Pulumi organization.
+        :param pulumi.Input[_builtins.str] project: ESC project.
+        :param pulumi.Input[_builtins.str] api_url: Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+        """
+        pulumi.set(__self__, "auth", auth)
+        pulumi.set(__self__, "environment", environment)
+        pulumi.set(__self__, "organization", organization)
+        pulumi.set(__self__, "project", project)
+        if api_url is not None:
+            pulumi.set(__self__, "api_url", api_url)
+
+    @_builtins.property
+    @pulumi.getter
+    def auth(self) -> pulumi.Input['ESCAuthArgs']:
+        """
+        How to authenticate to Pulumi Cloud.
+        """
+        return pulumi.get(self, "auth")
+
+    @auth.setter
+    def auth(self, value: pulumi.Input['ESCAuthArgs']):
+        pulumi.set(self, "auth", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def environment(self) -> pulumi.Input[_builtins.str]:
+        """
+        ESC environment name.
+        """
+        return pulumi.get(self, "environment")
+
+    @environment.setter
+    def environment(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "environment", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def organization(self) -> pulumi.Input[_builtins.str]:
+        """
+        Pulumi organization.
+        """
+        return pulumi.get(self, "organization")
+
+    @organization.setter
+    def organization(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "organization", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def project(self) -> pulumi.Input[_builtins.str]:
+        """
+        ESC project.
+        """
+        return pulumi.get(self, "project")
+
+    @project.setter
+    def project(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "project", value)
+
+    @_builtins.property
+    @pulumi.getter(name="apiUrl")
+    def api_url(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+        """
+        return pulumi.get(self, "api_url")
+
+    @api_url.setter
+    def api_url(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "api_url", value)
+
+
+class ESCCredentialArgsDict(TypedDict):
+    """
+    A value inside a Pulumi ESC environment, opened with the provider's `escAccessToken`.
+    """
+    environment: pulumi.Input[_builtins.str]
+    """
+    `org/project/environment`, or `project/environment` in the provider's `escOrganization`.
+    """
+    path: pulumi.Input[_builtins.str]
+    """
+    Path of the value in the environment's properties, in ESC syntax, e.g. `vault.token`, `aws.login.accessKeyId` or `app["pass word"]`. Short-lived values from `fn::open::aws-login` or `vault-login` work: each refresh opens the environment again.
+    """
+
+@pulumi.input_type
+class ESCCredentialArgs:
+    def __init__(__self__, *,
+                 environment: pulumi.Input[_builtins.str],
+                 path: pulumi.Input[_builtins.str]):
+        """
+        A value inside a Pulumi ESC environment, opened with the provider's `escAccessToken`.
+
+        :param pulumi.Input[_builtins.str] environment: `org/project/environment`, or `project/environment` in the provider's `escOrganization`.
+        :param pulumi.Input[_builtins.str] path: Path of the value in the environment's properties, in ESC syntax, e.g. `vault.token`, `aws.login.accessKeyId` or `app["pass word"]`. Short-lived values from `fn::open::aws-login` or `vault-login` work: each refresh opens the environment again.
+        """
+        pulumi.set(__self__, "environment", environment)
+        pulumi.set(__self__, "path", path)
+
+    @_builtins.property
+    @pulumi.getter
+    def environment(self) -> pulumi.Input[_builtins.str]:
+        """
+        `org/project/environment`, or `project/environment` in the provider's `escOrganization`.
+        """
+        return pulumi.get(self, "environment")
+
+    @environment.setter
+    def environment(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "environment", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def path(self) -> pulumi.Input[_builtins.str]:
+        """
+        Path of the value in the environment's properties, in ESC syntax, e.g. `vault.token`, `aws.login.accessKeyId` or `app["pass word"]`. Short-lived values from `fn::open::aws-login` or `vault-login` work: each refresh opens the environment again.
+        """
+        return pulumi.get(self, "path")
+
+    @path.setter
+    def path(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "path", value)
 
 
 class ExternalSecretDataArgsDict(TypedDict):
@@ -920,6 +1426,14 @@ class StoreBackendArgsDict(TypedDict):
     """
     The secret backend of the store (ESO's `spec.provider`). Set exactly one backend.
     """
+    aws: NotRequired[pulumi.Input[Optional['AWSBackendArgsDict']]]
+    """
+    AWS Secrets Manager.
+    """
+    esc: NotRequired[pulumi.Input[Optional['ESCBackendArgsDict']]]
+    """
+    A Pulumi ESC environment (ESO's `pulumi` provider).
+    """
     vault: NotRequired[pulumi.Input[Optional['VaultBackendArgsDict']]]
     """
     HashiCorp Vault (KV v1 or v2).
@@ -928,14 +1442,46 @@ class StoreBackendArgsDict(TypedDict):
 @pulumi.input_type
 class StoreBackendArgs:
     def __init__(__self__, *,
+                 aws: pulumi.Input[Optional['AWSBackendArgs']] = None,
+                 esc: pulumi.Input[Optional['ESCBackendArgs']] = None,
                  vault: pulumi.Input[Optional['VaultBackendArgs']] = None):
         """
         The secret backend of the store (ESO's `spec.provider`). Set exactly one backend.
 
+        :param pulumi.Input['AWSBackendArgs'] aws: AWS Secrets Manager.
+        :param pulumi.Input['ESCBackendArgs'] esc: A Pulumi ESC environment (ESO's `pulumi` provider).
         :param pulumi.Input['VaultBackendArgs'] vault: HashiCorp Vault (KV v1 or v2).
         """
+        if aws is not None:
+            pulumi.set(__self__, "aws", aws)
+        if esc is not None:
+            pulumi.set(__self__, "esc", esc)
         if vault is not None:
             pulumi.set(__self__, "vault", vault)
+
+    @_builtins.property
+    @pulumi.getter
+    def aws(self) -> pulumi.Input[Optional['AWSBackendArgs']]:
+        """
+        AWS Secrets Manager.
+        """
+        return pulumi.get(self, "aws")
+
+    @aws.setter
+    def aws(self, value: pulumi.Input[Optional['AWSBackendArgs']]):
+        pulumi.set(self, "aws", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def esc(self) -> pulumi.Input[Optional['ESCBackendArgs']]:
+        """
+        A Pulumi ESC environment (ESO's `pulumi` provider).
+        """
+        return pulumi.get(self, "esc")
+
+    @esc.setter
+    def esc(self, value: pulumi.Input[Optional['ESCBackendArgs']]):
+        pulumi.set(self, "esc", value)
 
     @_builtins.property
     @pulumi.getter

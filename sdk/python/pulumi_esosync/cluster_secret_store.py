@@ -255,11 +255,12 @@ class ClusterSecretStore(pulumi.CustomResource):
             __props__.__dict__["skip_validation"] = skip_validation
             __props__.__dict__["timeout"] = timeout
             __props__.__dict__["wait_for_ready"] = wait_for_ready
+            __props__.__dict__["credential_sources_hash"] = None
             __props__.__dict__["credentials_hash"] = None
             __props__.__dict__["credentials_secret"] = None
             __props__.__dict__["ref"] = None
             __props__.__dict__["spec_hash"] = None
-        secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["credentialsHash"])
+        secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["credentialSourcesHash", "credentialsHash"])
         opts = pulumi.ResourceOptions.merge(opts, secret_opts)
         super(ClusterSecretStore, __self__).__init__(
             'esosync:index:ClusterSecretStore',
@@ -286,6 +287,7 @@ class ClusterSecretStore(pulumi.CustomResource):
         __props__.__dict__["annotations"] = None
         __props__.__dict__["backend"] = None
         __props__.__dict__["controller"] = None
+        __props__.__dict__["credential_sources_hash"] = None
         __props__.__dict__["credentials_hash"] = None
         __props__.__dict__["credentials_namespace"] = None
         __props__.__dict__["credentials_secret"] = None
@@ -321,6 +323,14 @@ class ClusterSecretStore(pulumi.CustomResource):
         ESO controller class that should handle this store.
         """
         return pulumi.get(self, "controller")
+
+    @_builtins.property
+    @pulumi.getter(name="credentialSourcesHash")
+    def credential_sources_hash(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        Hash of the credentials read from Pulumi ESC environments, as last read (at deploy or refresh). It changes when a value in ESC is rotated; the next `pulumi up` then rewrites the credentials Secret.
+        """
+        return pulumi.get(self, "credential_sources_hash")
 
     @_builtins.property
     @pulumi.getter(name="credentialsHash")

@@ -17,7 +17,14 @@ from . import outputs
 from ._enums import *
 
 __all__ = [
+    'AWSAuth',
+    'AWSBackend',
+    'AWSJWTAuth',
+    'AWSStaticCredentials',
     'CredentialSource',
+    'ESCAuth',
+    'ESCBackend',
+    'ESCCredential',
     'ExternalSecretData',
     'ExternalSecretDataFrom',
     'ExternalSecretTarget',
@@ -40,9 +47,259 @@ __all__ = [
 ]
 
 @pulumi.output_type
+class AWSAuth(dict):
+    """
+    AWS auth method. Set exactly one.
+    """
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "secretRef":
+            suggest = "secret_ref"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in AWSAuth. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        AWSAuth.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        AWSAuth.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 jwt: Optional['outputs.AWSJWTAuth'] = None,
+                 secret_ref: Optional['outputs.AWSStaticCredentials'] = None):
+        """
+        AWS auth method. Set exactly one.
+
+        :param 'AWSJWTAuth' jwt: A Kubernetes service account token exchanged through STS AssumeRoleWithWebIdentity (IRSA: the role comes from the service account's `eks.amazonaws.com/role-arn` annotation).
+        :param 'AWSStaticCredentials' secret_ref: Static access keys.
+        """
+        if jwt is not None:
+            pulumi.set(__self__, "jwt", jwt)
+        if secret_ref is not None:
+            pulumi.set(__self__, "secret_ref", secret_ref)
+
+    @_builtins.property
+    @pulumi.getter
+    def jwt(self) -> Optional['outputs.AWSJWTAuth']:
+        """
+        A Kubernetes service account token exchanged through STS AssumeRoleWithWebIdentity (IRSA: the role comes from the service account's `eks.amazonaws.com/role-arn` annotation).
+        """
+        return pulumi.get(self, "jwt")
+
+    @_builtins.property
+    @pulumi.getter(name="secretRef")
+    def secret_ref(self) -> Optional['outputs.AWSStaticCredentials']:
+        """
+        Static access keys.
+        """
+        return pulumi.get(self, "secret_ref")
+
+
+@pulumi.output_type
+class AWSBackend(dict):
+    """
+    AWS Secrets Manager (ESO's `aws` provider).
+    """
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "externalId":
+            suggest = "external_id"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in AWSBackend. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        AWSBackend.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        AWSBackend.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 region: _builtins.str,
+                 auth: Optional['outputs.AWSAuth'] = None,
+                 external_id: Optional[_builtins.str] = None,
+                 prefix: Optional[_builtins.str] = None,
+                 role: Optional[_builtins.str] = None,
+                 service: Optional['AWSService'] = None):
+        """
+        AWS Secrets Manager (ESO's `aws` provider).
+
+        :param _builtins.str region: AWS region, e.g. `eu-west-1`.
+        :param 'AWSAuth' auth: How to authenticate. Leave unset for the default credential chain (ESO: the controller pod's; `sync: provider`: the environment where Pulumi runs).
+        :param _builtins.str external_id: External ID passed when assuming `role`.
+        :param _builtins.str prefix: Prefix added to every remote key, e.g. `prod/` makes key `db` read secret `prod/db`.
+        :param _builtins.str role: IAM role ARN to assume (STS AssumeRole) with the base credentials.
+        :param 'AWSService' service: The AWS service: `SecretsManager` (the default).
+        """
+        pulumi.set(__self__, "region", region)
+        if auth is not None:
+            pulumi.set(__self__, "auth", auth)
+        if external_id is not None:
+            pulumi.set(__self__, "external_id", external_id)
+        if prefix is not None:
+            pulumi.set(__self__, "prefix", prefix)
+        if role is not None:
+            pulumi.set(__self__, "role", role)
+        if service is not None:
+            pulumi.set(__self__, "service", service)
+
+    @_builtins.property
+    @pulumi.getter
+    def region(self) -> _builtins.str:
+        """
+        AWS region, e.g. `eu-west-1`.
+        """
+        return pulumi.get(self, "region")
+
+    @_builtins.property
+    @pulumi.getter
+    def auth(self) -> Optional['outputs.AWSAuth']:
+        """
+        How to authenticate. Leave unset for the default credential chain (ESO: the controller pod's; `sync: provider`: the environment where Pulumi runs).
+        """
+        return pulumi.get(self, "auth")
+
+    @_builtins.property
+    @pulumi.getter(name="externalId")
+    def external_id(self) -> Optional[_builtins.str]:
+        """
+        External ID passed when assuming `role`.
+        """
+        return pulumi.get(self, "external_id")
+
+    @_builtins.property
+    @pulumi.getter
+    def prefix(self) -> Optional[_builtins.str]:
+        """
+        Prefix added to every remote key, e.g. `prod/` makes key `db` read secret `prod/db`.
+        """
+        return pulumi.get(self, "prefix")
+
+    @_builtins.property
+    @pulumi.getter
+    def role(self) -> Optional[_builtins.str]:
+        """
+        IAM role ARN to assume (STS AssumeRole) with the base credentials.
+        """
+        return pulumi.get(self, "role")
+
+    @_builtins.property
+    @pulumi.getter
+    def service(self) -> Optional['AWSService']:
+        """
+        The AWS service: `SecretsManager` (the default).
+        """
+        return pulumi.get(self, "service")
+
+
+@pulumi.output_type
+class AWSJWTAuth(dict):
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "serviceAccountRef":
+            suggest = "service_account_ref"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in AWSJWTAuth. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        AWSJWTAuth.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        AWSJWTAuth.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 service_account_ref: 'outputs.ServiceAccountRef'):
+        """
+        :param 'ServiceAccountRef' service_account_ref: The service account whose token is exchanged.
+        """
+        pulumi.set(__self__, "service_account_ref", service_account_ref)
+
+    @_builtins.property
+    @pulumi.getter(name="serviceAccountRef")
+    def service_account_ref(self) -> 'outputs.ServiceAccountRef':
+        """
+        The service account whose token is exchanged.
+        """
+        return pulumi.get(self, "service_account_ref")
+
+
+@pulumi.output_type
+class AWSStaticCredentials(dict):
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "accessKeyId":
+            suggest = "access_key_id"
+        elif key == "secretAccessKey":
+            suggest = "secret_access_key"
+        elif key == "sessionToken":
+            suggest = "session_token"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in AWSStaticCredentials. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        AWSStaticCredentials.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        AWSStaticCredentials.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 access_key_id: 'outputs.CredentialSource',
+                 secret_access_key: 'outputs.CredentialSource',
+                 session_token: Optional['outputs.CredentialSource'] = None):
+        """
+        :param 'CredentialSource' access_key_id: The access key id.
+        :param 'CredentialSource' secret_access_key: The secret access key.
+        :param 'CredentialSource' session_token: A session token, for temporary credentials (for example from an ESC `fn::open::aws-login`).
+        """
+        pulumi.set(__self__, "access_key_id", access_key_id)
+        pulumi.set(__self__, "secret_access_key", secret_access_key)
+        if session_token is not None:
+            pulumi.set(__self__, "session_token", session_token)
+
+    @_builtins.property
+    @pulumi.getter(name="accessKeyId")
+    def access_key_id(self) -> 'outputs.CredentialSource':
+        """
+        The access key id.
+        """
+        return pulumi.get(self, "access_key_id")
+
+    @_builtins.property
+    @pulumi.getter(name="secretAccessKey")
+    def secret_access_key(self) -> 'outputs.CredentialSource':
+        """
+        The secret access key.
+        """
+        return pulumi.get(self, "secret_access_key")
+
+    @_builtins.property
+    @pulumi.getter(name="sessionToken")
+    def session_token(self) -> Optional['outputs.CredentialSource']:
+        """
+        A session token, for temporary credentials (for example from an ESC `fn::open::aws-login`).
+        """
+        return pulumi.get(self, "session_token")
+
+
+@pulumi.output_type
 class CredentialSource(dict):
     """
-    Where a store credential comes from. Set exactly one of `secretRef` or `value`.
+    Where a store credential comes from. Set exactly one of `secretRef`, `value` or `esc`.
     """
     @staticmethod
     def __key_warning(key: str):
@@ -62,18 +319,30 @@ class CredentialSource(dict):
         return super().get(key, default)
 
     def __init__(__self__, *,
+                 esc: Optional['outputs.ESCCredential'] = None,
                  secret_ref: Optional['outputs.SecretKeyRef'] = None,
                  value: Optional[_builtins.str] = None):
         """
-        Where a store credential comes from. Set exactly one of `secretRef` or `value`.
+        Where a store credential comes from. Set exactly one of `secretRef`, `value` or `esc`.
 
+        :param 'ESCCredential' esc: Read the credential from a Pulumi ESC environment, e.g. `{ environment: "platform/vault-creds", path: "vault.token" }`. esosync opens the environment at deploy and at refresh, writes the value into the Secret it manages and keeps only a hash in state, so a rotated value shows as drift at `pulumi refresh` and the next `pulumi up` rewrites the Secret.
         :param 'SecretKeyRef' secret_ref: Use a key of an existing Kubernetes Secret, e.g. `{ name: "vault-token", key: "token" }`.
         :param _builtins.str value: The credential itself, as a Pulumi secret. esosync writes it into a Secret it manages (labelled `app.kubernetes.io/managed-by: esosync`) and points the store at that Secret.
         """
+        if esc is not None:
+            pulumi.set(__self__, "esc", esc)
         if secret_ref is not None:
             pulumi.set(__self__, "secret_ref", secret_ref)
         if value is not None:
             pulumi.set(__self__, "value", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def esc(self) -> Optional['outputs.ESCCredential']:
+        """
+        Read the credential from a Pulumi ESC environment, e.g. `{ environment: "platform/vault-creds", path: "vault.token" }`. esosync opens the environment at deploy and at refresh, writes the value into the Secret it manages and keeps only a hash in state, so a rotated value shows as drift at `pulumi refresh` and the next `pulumi up` rewrites the Secret.
+        """
+        return pulumi.get(self, "esc")
 
     @_builtins.property
     @pulumi.getter(name="secretRef")
@@ -90,6 +359,160 @@ class CredentialSource(dict):
         The credential itself, as a Pulumi secret. esosync writes it into a Secret it manages (labelled `app.kubernetes.io/managed-by: esosync`) and points the store at that Secret.
         """
         return pulumi.get(self, "value")
+
+
+@pulumi.output_type
+class ESCAuth(dict):
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "accessToken":
+            suggest = "access_token"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in ESCAuth. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        ESCAuth.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        ESCAuth.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 access_token: 'outputs.CredentialSource'):
+        """
+        :param 'CredentialSource' access_token: A Pulumi access token allowed to open the environment.
+        """
+        pulumi.set(__self__, "access_token", access_token)
+
+    @_builtins.property
+    @pulumi.getter(name="accessToken")
+    def access_token(self) -> 'outputs.CredentialSource':
+        """
+        A Pulumi access token allowed to open the environment.
+        """
+        return pulumi.get(self, "access_token")
+
+
+@pulumi.output_type
+class ESCBackend(dict):
+    """
+    A Pulumi ESC environment (ESO's `pulumi` provider). Remote keys are paths in the environment's properties in ESC syntax, e.g. `app.db["pass word"]` or `list[0]`.
+    """
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "apiUrl":
+            suggest = "api_url"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in ESCBackend. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        ESCBackend.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        ESCBackend.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 auth: 'outputs.ESCAuth',
+                 environment: _builtins.str,
+                 organization: _builtins.str,
+                 project: _builtins.str,
+                 api_url: Optional[_builtins.str] = None):
+        """
+        A Pulumi ESC environment (ESO's `pulumi` provider). Remote keys are paths in the environment's properties in ESC syntax, e.g. `app.db["pass word"]` or `list[0]`.
+
+        :param 'ESCAuth' auth: How to authenticate to Pulumi Cloud.
+        :param _builtins.str environment: ESC environment name.
+        :param _builtins.str organization: Pulumi organization.
+        :param _builtins.str project: ESC project.
+        :param _builtins.str api_url: Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+        """
+        pulumi.set(__self__, "auth", auth)
+        pulumi.set(__self__, "environment", environment)
+        pulumi.set(__self__, "organization", organization)
+        pulumi.set(__self__, "project", project)
+        if api_url is not None:
+            pulumi.set(__self__, "api_url", api_url)
+
+    @_builtins.property
+    @pulumi.getter
+    def auth(self) -> 'outputs.ESCAuth':
+        """
+        How to authenticate to Pulumi Cloud.
+        """
+        return pulumi.get(self, "auth")
+
+    @_builtins.property
+    @pulumi.getter
+    def environment(self) -> _builtins.str:
+        """
+        ESC environment name.
+        """
+        return pulumi.get(self, "environment")
+
+    @_builtins.property
+    @pulumi.getter
+    def organization(self) -> _builtins.str:
+        """
+        Pulumi organization.
+        """
+        return pulumi.get(self, "organization")
+
+    @_builtins.property
+    @pulumi.getter
+    def project(self) -> _builtins.str:
+        """
+        ESC project.
+        """
+        return pulumi.get(self, "project")
+
+    @_builtins.property
+    @pulumi.getter(name="apiUrl")
+    def api_url(self) -> Optional[_builtins.str]:
+        """
+        Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+        """
+        return pulumi.get(self, "api_url")
+
+
+@pulumi.output_type
+class ESCCredential(dict):
+    """
+    A value inside a Pulumi ESC environment, opened with the provider's `escAccessToken`.
+    """
+    def __init__(__self__, *,
+                 environment: _builtins.str,
+                 path: _builtins.str):
+        """
+        A value inside a Pulumi ESC environment, opened with the provider's `escAccessToken`.
+
+        :param _builtins.str environment: `org/project/environment`, or `project/environment` in the provider's `escOrganization`.
+        :param _builtins.str path: Path of the value in the environment's properties, in ESC syntax, e.g. `vault.token`, `aws.login.accessKeyId` or `app["pass word"]`. Short-lived values from `fn::open::aws-login` or `vault-login` work: each refresh opens the environment again.
+        """
+        pulumi.set(__self__, "environment", environment)
+        pulumi.set(__self__, "path", path)
+
+    @_builtins.property
+    @pulumi.getter
+    def environment(self) -> _builtins.str:
+        """
+        `org/project/environment`, or `project/environment` in the provider's `escOrganization`.
+        """
+        return pulumi.get(self, "environment")
+
+    @_builtins.property
+    @pulumi.getter
+    def path(self) -> _builtins.str:
+        """
+        Path of the value in the environment's properties, in ESC syntax, e.g. `vault.token`, `aws.login.accessKeyId` or `app["pass word"]`. Short-lived values from `fn::open::aws-login` or `vault-login` work: each refresh opens the environment again.
+        """
+        return pulumi.get(self, "path")
 
 
 @pulumi.output_type
@@ -676,14 +1099,38 @@ class StoreBackend(dict):
     The secret backend of the store (ESO's `spec.provider`). Set exactly one backend.
     """
     def __init__(__self__, *,
+                 aws: Optional['outputs.AWSBackend'] = None,
+                 esc: Optional['outputs.ESCBackend'] = None,
                  vault: Optional['outputs.VaultBackend'] = None):
         """
         The secret backend of the store (ESO's `spec.provider`). Set exactly one backend.
 
+        :param 'AWSBackend' aws: AWS Secrets Manager.
+        :param 'ESCBackend' esc: A Pulumi ESC environment (ESO's `pulumi` provider).
         :param 'VaultBackend' vault: HashiCorp Vault (KV v1 or v2).
         """
+        if aws is not None:
+            pulumi.set(__self__, "aws", aws)
+        if esc is not None:
+            pulumi.set(__self__, "esc", esc)
         if vault is not None:
             pulumi.set(__self__, "vault", vault)
+
+    @_builtins.property
+    @pulumi.getter
+    def aws(self) -> Optional['outputs.AWSBackend']:
+        """
+        AWS Secrets Manager.
+        """
+        return pulumi.get(self, "aws")
+
+    @_builtins.property
+    @pulumi.getter
+    def esc(self) -> Optional['outputs.ESCBackend']:
+        """
+        A Pulumi ESC environment (ESO's `pulumi` provider).
+        """
+        return pulumi.get(self, "esc")
 
     @_builtins.property
     @pulumi.getter

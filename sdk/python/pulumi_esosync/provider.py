@@ -20,17 +20,29 @@ __all__ = ['ProviderArgs', 'Provider']
 class ProviderArgs:
     def __init__(__self__, *,
                  context: pulumi.Input[Optional[_builtins.str]] = None,
+                 esc_access_token: pulumi.Input[Optional[_builtins.str]] = None,
+                 esc_api_url: pulumi.Input[Optional[_builtins.str]] = None,
+                 esc_organization: pulumi.Input[Optional[_builtins.str]] = None,
                  kubeconfig: pulumi.Input[Optional[_builtins.str]] = None,
                  namespace: pulumi.Input[Optional[_builtins.str]] = None):
         """
         The set of arguments for constructing a Provider resource.
 
         :param pulumi.Input[_builtins.str] context: Name of the kubeconfig context to use. Defaults to the kubeconfig's current-context.
+        :param pulumi.Input[_builtins.str] esc_access_token: Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+        :param pulumi.Input[_builtins.str] esc_api_url: Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+        :param pulumi.Input[_builtins.str] esc_organization: Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
         :param pulumi.Input[_builtins.str] kubeconfig: Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
         :param pulumi.Input[_builtins.str] namespace: Namespace for namespaced resources that do not set one. Defaults to the context's namespace, then `default`.
         """
         if context is not None:
             pulumi.set(__self__, "context", context)
+        if esc_access_token is not None:
+            pulumi.set(__self__, "esc_access_token", esc_access_token)
+        if esc_api_url is not None:
+            pulumi.set(__self__, "esc_api_url", esc_api_url)
+        if esc_organization is not None:
+            pulumi.set(__self__, "esc_organization", esc_organization)
         if kubeconfig is not None:
             pulumi.set(__self__, "kubeconfig", kubeconfig)
         if namespace is not None:
@@ -47,6 +59,42 @@ class ProviderArgs:
     @context.setter
     def context(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "context", value)
+
+    @_builtins.property
+    @pulumi.getter(name="escAccessToken")
+    def esc_access_token(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+        """
+        return pulumi.get(self, "esc_access_token")
+
+    @esc_access_token.setter
+    def esc_access_token(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "esc_access_token", value)
+
+    @_builtins.property
+    @pulumi.getter(name="escApiUrl")
+    def esc_api_url(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+        """
+        return pulumi.get(self, "esc_api_url")
+
+    @esc_api_url.setter
+    def esc_api_url(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "esc_api_url", value)
+
+    @_builtins.property
+    @pulumi.getter(name="escOrganization")
+    def esc_organization(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+        """
+        return pulumi.get(self, "esc_organization")
+
+    @esc_organization.setter
+    def esc_organization(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "esc_organization", value)
 
     @_builtins.property
     @pulumi.getter
@@ -80,6 +128,9 @@ class Provider(pulumi.ProviderResource):
                  resource_name: str,
                  opts: Optional[pulumi.ResourceOptions] = None,
                  context: pulumi.Input[Optional[_builtins.str]] = None,
+                 esc_access_token: pulumi.Input[Optional[_builtins.str]] = None,
+                 esc_api_url: pulumi.Input[Optional[_builtins.str]] = None,
+                 esc_organization: pulumi.Input[Optional[_builtins.str]] = None,
                  kubeconfig: pulumi.Input[Optional[_builtins.str]] = None,
                  namespace: pulumi.Input[Optional[_builtins.str]] = None,
                  __props__=None):
@@ -89,6 +140,9 @@ class Provider(pulumi.ProviderResource):
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[_builtins.str] context: Name of the kubeconfig context to use. Defaults to the kubeconfig's current-context.
+        :param pulumi.Input[_builtins.str] esc_access_token: Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+        :param pulumi.Input[_builtins.str] esc_api_url: Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+        :param pulumi.Input[_builtins.str] esc_organization: Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
         :param pulumi.Input[_builtins.str] kubeconfig: Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
         :param pulumi.Input[_builtins.str] namespace: Namespace for namespaced resources that do not set one. Defaults to the context's namespace, then `default`.
         """
@@ -117,6 +171,9 @@ class Provider(pulumi.ProviderResource):
                  resource_name: str,
                  opts: Optional[pulumi.ResourceOptions] = None,
                  context: pulumi.Input[Optional[_builtins.str]] = None,
+                 esc_access_token: pulumi.Input[Optional[_builtins.str]] = None,
+                 esc_api_url: pulumi.Input[Optional[_builtins.str]] = None,
+                 esc_organization: pulumi.Input[Optional[_builtins.str]] = None,
                  kubeconfig: pulumi.Input[Optional[_builtins.str]] = None,
                  namespace: pulumi.Input[Optional[_builtins.str]] = None,
                  __props__=None):
@@ -129,9 +186,12 @@ class Provider(pulumi.ProviderResource):
             __props__ = ProviderArgs.__new__(ProviderArgs)
 
             __props__.__dict__["context"] = context
+            __props__.__dict__["esc_access_token"] = None if esc_access_token is None else pulumi.Output.secret(esc_access_token)
+            __props__.__dict__["esc_api_url"] = esc_api_url
+            __props__.__dict__["esc_organization"] = esc_organization
             __props__.__dict__["kubeconfig"] = None if kubeconfig is None else pulumi.Output.secret(kubeconfig)
             __props__.__dict__["namespace"] = namespace
-        secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["kubeconfig"])
+        secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["escAccessToken", "kubeconfig"])
         opts = pulumi.ResourceOptions.merge(opts, secret_opts)
         super(Provider, __self__).__init__(
             'esosync',
@@ -146,6 +206,30 @@ class Provider(pulumi.ProviderResource):
         Name of the kubeconfig context to use. Defaults to the kubeconfig's current-context.
         """
         return pulumi.get(self, "context")
+
+    @_builtins.property
+    @pulumi.getter(name="escAccessToken")
+    def esc_access_token(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+        """
+        return pulumi.get(self, "esc_access_token")
+
+    @_builtins.property
+    @pulumi.getter(name="escApiUrl")
+    def esc_api_url(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+        """
+        return pulumi.get(self, "esc_api_url")
+
+    @_builtins.property
+    @pulumi.getter(name="escOrganization")
+    def esc_organization(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+        """
+        return pulumi.get(self, "esc_organization")
 
     @_builtins.property
     @pulumi.getter

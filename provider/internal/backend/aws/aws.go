@@ -65,24 +65,47 @@ type Config struct {
 	Static *StaticCredentials
 	// WebIdentity is service-account JWT auth: AssumeRoleWithWebIdentity.
 	WebIdentity *WebIdentity
+	// DemandID names the store in backend.NoteDemand. When set, a pending
+	// batch waits until the deploy's ExternalSecrets have been checked and
+	// then also reads every key they announced for this store, so one
+	// BatchGetSecretValue per 20 keys serves the whole deploy.
+	DemandID string
 }
 
 // StaticCredentials are an access key pair, optionally with the session
-// token of temporary credentials.
-type StaticCredentials struct{ AccessKeyID, SecretAccessKey, SessionToken string }
+// token of temporary credentials (for example from an ESC aws-login).
+type StaticCredentials struct {
+	// AccessKeyID is the key id, e.g. AKIA… or ASIA….
+	AccessKeyID string
+	// SecretAccessKey signs the requests; it never appears in errors.
+	SecretAccessKey string
+	// SessionToken is set for temporary credentials only.
+	SessionToken string
+}
 
-// WebIdentity is what ESO's auth.jwt resolves to: the role from the service
-// account's eks.amazonaws.com/role-arn annotation and a token the caller
-// requested for that service account (audience sts.amazonaws.com).
-type WebIdentity struct{ RoleARN, Token string }
+// WebIdentity is what ESO's auth.jwt resolves to. The caller reads the
+// service account and requests its token, because backends do not talk
+// to Kubernetes.
+type WebIdentity struct {
+	// RoleARN is the role from the service account's
+	// eks.amazonaws.com/role-arn annotation.
+	RoleARN string
+	// Token is a service-account token for that account (audience
+	// sts.amazonaws.com unless the store names others).
+	Token string
+}
 
 // client reads one store. It is safe for concurrent use.
 type client struct {
 	sm     *secretsmanager.Client
 	sts    *sts.Client
 	prefix string
-	// state is shared by every client of the same identity in this process.
-	state *storeState
+	// scope names the cache state shared by every client of the same
+	// identity in this process; it is looked up per read, so ResetCache
+	// also reaches clients that already exist.
+	scope string
+	// hints returns the secret ids the deploy announced for this store.
+	hints func() []string
 }
 
 var _ backend.Client = (*client)(nil)
@@ -153,7 +176,8 @@ func New(ctx context.Context, cfg Config) (backend.Client, error) {
 		}),
 		sts:    sts.NewFromConfig(awsCfg, stsOpts),
 		prefix: cfg.Prefix,
-		state:  stateFor(scopeOf(cfg, awsCfg.Region)),
+		scope:  scopeOf(cfg, awsCfg.Region),
+		hints:  hintsOf(cfg),
 	}, nil
 }
 
@@ -214,6 +238,20 @@ func (s countingSTS) AssumeRoleWithWebIdentity(ctx context.Context, in *sts.Assu
 type staticToken string
 
 func (t staticToken) GetIdentityToken() ([]byte, error) { return []byte(t), nil }
+
+// hintsOf maps the remote keys announced for cfg's store to secret ids.
+func hintsOf(cfg Config) func() []string {
+	if cfg.DemandID == "" {
+		return nil
+	}
+	return func() []string {
+		keys := backend.Demanded(cfg.DemandID)
+		for i, k := range keys {
+			keys[i] = cfg.Prefix + k
+		}
+		return keys
+	}
+}
 
 // scopeOf names who reads where: endpoints, region, role and the
 // credentials' identity. Credentials enter only through the hash.

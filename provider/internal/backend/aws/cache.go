@@ -40,6 +40,12 @@ var (
 	// cancel a request others wait for (each caller still stops waiting
 	// when its own context ends).
 	RequestTimeout = 2 * time.Minute
+	// DemandQuiet and DemandMaxWait: a batch of a store with announced
+	// demand (see Config.DemandID) is held until no ExternalSecret was
+	// announced for DemandQuiet, but at most DemandMaxWait after its
+	// first id, so that it can carry every announced key.
+	DemandQuiet   = 100 * time.Millisecond
+	DemandMaxWait = 2 * time.Second
 )
 
 // maxBatch is BatchGetSecretValue's limit for SecretIdList.
@@ -94,6 +100,8 @@ type storeState struct {
 	armed uint64
 	timer *time.Timer
 	first time.Time
+	// hints returns the ids announced for the store (nil: none).
+	hints func() []string
 	// batchDenied records that the identity may not call
 	// BatchGetSecretValue. ESO never calls it for data[] reads, so a
 	// least-privilege policy granting only GetSecretValue is common; such
@@ -128,7 +136,12 @@ func cacheKey(id, version string) string { return id + "\x00" + version }
 // by joining a batch, or — for a pinned version, or a scope that may not
 // batch — with GetSecretValue. A missing secret is backend.ErrNotFound
 // (unwrapped; the caller names the key).
-func (s *storeState) get(ctx context.Context, api secretsAPI, id, version string) (*secretValue, error) {
+func (s *storeState) get(ctx context.Context, api secretsAPI, hints func() []string, id, version string) (*secretValue, error) {
+	if hints != nil {
+		s.mu.Lock()
+		s.hints = hints
+		s.mu.Unlock()
+	}
 	es := s.request(api, []string{id}, version)
 	return wait(ctx, es[0])
 }
@@ -190,15 +203,40 @@ func (s *storeState) enqueueLocked(id string, e *entry) {
 	}
 	s.armed++
 	armed := s.armed
-	s.timer = time.AfterFunc(delay, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.armed == armed && len(s.pending) > 0 {
-			s.flushLocked()
-		}
-	})
+	s.timer = time.AfterFunc(delay, func() { s.onTimer(armed) })
 }
 
+// onTimer sends the pending batch once its window closed. With announced
+// demand it first waits for the announcements to settle, then adds every
+// announced id that has no entry yet.
+func (s *storeState) onTimer(armed uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.armed != armed || len(s.pending) == 0 {
+		return
+	}
+	if s.hints != nil {
+		quiet := DemandQuiet - time.Since(backend.LastDemand())
+		left := DemandMaxWait - time.Since(s.first)
+		if quiet > 0 && left > 0 {
+			s.armed++
+			next := s.armed
+			s.timer = time.AfterFunc(min(quiet, left), func() { s.onTimer(next) })
+			return
+		}
+		for _, id := range s.hints() {
+			key := cacheKey(id, stageCurrent)
+			if _, ok := s.entries[key]; !ok {
+				e := &entry{done: make(chan struct{})}
+				s.entries[key] = e
+				s.pending = append(s.pending, pendingRead{id: id, e: e})
+			}
+		}
+	}
+	s.flushLocked()
+}
+
+// flushLocked sends the pending ids, maxBatch per BatchGetSecretValue.
 func (s *storeState) flushLocked() {
 	if s.timer != nil {
 		s.timer.Stop()
@@ -207,7 +245,11 @@ func (s *storeState) flushLocked() {
 	s.armed++
 	batch := s.pending
 	s.pending = nil
-	go s.fetchBatch(s.api, batch)
+	for len(batch) > 0 {
+		n := min(len(batch), maxBatch)
+		go s.fetchBatch(s.api, batch[:n])
+		batch = batch[n:]
+	}
 }
 
 // fetchBatch reads up to maxBatch ids with one BatchGetSecretValue. Ids the

@@ -86,7 +86,7 @@ func (c *client) collect(ctx context.Context, filters []types.Filter, re *regexp
 		}
 	}
 	data := make(map[string][]byte, len(matched))
-	entries := c.state.request(c.sm, matched, "")
+	entries := stateFor(c.scope).request(c.sm, matched, "")
 	for i, name := range matched {
 		v, err := wait(ctx, entries[i])
 		if err != nil {

@@ -2,6 +2,15 @@
 // *** Do not edit by hand unless you're certain you know what you are doing! ***
 
 
+export const AWSService = {
+    /**
+     * AWS Secrets Manager.
+     */
+    SecretsManager: "SecretsManager",
+} as const;
+
+export type AWSService = (typeof AWSService)[keyof typeof AWSService];
+
 export const ConversionStrategy = {
     /**
      * Keep keys as they are (invalid Secret keys fail).

@@ -28,6 +28,27 @@ class _ExportableConfig(types.ModuleType):
         return __config__.get('context')
 
     @_builtins.property
+    def esc_access_token(self) -> Optional[str]:
+        """
+        Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+        """
+        return __config__.get('escAccessToken')
+
+    @_builtins.property
+    def esc_api_url(self) -> Optional[str]:
+        """
+        Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+        """
+        return __config__.get('escApiUrl')
+
+    @_builtins.property
+    def esc_organization(self) -> Optional[str]:
+        """
+        Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+        """
+        return __config__.get('escOrganization')
+
+    @_builtins.property
     def kubeconfig(self) -> Optional[str]:
         """
         Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
