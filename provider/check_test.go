@@ -262,3 +262,26 @@ func TestCheckAcceptsGoodInputs(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckRejectsResourceNameAsKubernetesName: without `name`, the Pulumi
+// resource name becomes the Kubernetes name; Pulumi allows appConfig,
+// Kubernetes does not, so preview says so and suggests a name.
+func TestCheckRejectsResourceNameAsKubernetesName(t *testing.T) {
+	s := newServer(t)
+	for typ, inputs := range map[string]map[string]any{
+		"ExternalSecret":     externalSecret(nil),
+		"ClusterSecretStore": {"backend": vaultBackend(nil)},
+	} {
+		resp, err := s.Check(p.CheckRequest{Urn: urn(typ, "appConfig"), Inputs: props(inputs)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Failures) != 1 || resp.Failures[0].Property != "name" || !strings.Contains(resp.Failures[0].Reason, `set name, e.g. "app-config"`) {
+			t.Errorf("%s: failures = %+v", typ, resp.Failures)
+		}
+		inputs["name"] = "app-config"
+		if resp, err := s.Check(p.CheckRequest{Urn: urn(typ, "appConfig"), Inputs: props(inputs)}); err != nil || len(resp.Failures) != 0 {
+			t.Errorf("%s with name set: %v %+v", typ, err, resp.Failures)
+		}
+	}
+}

@@ -180,7 +180,7 @@ func (ExternalSecret) Check(ctx context.Context, req infer.CheckRequest) (infer.
 		return infer.CheckResponse[ExternalSecretArgs]{Inputs: args, Failures: failures}, err
 	}
 	pr := newProblems(req.NewInputs)
-	pr.dnsName("name", ptrOr(args.Name, ""), false)
+	pr.objectName(args.Name, req.Name)
 	pr.namespace("namespace", args.Namespace)
 	oneOf(pr, "store.kind", &args.Store.Kind, SecretStoreKind, ClusterSecretStoreKind)
 	pr.dnsName("store.name", args.Store.Name, true)

@@ -189,7 +189,6 @@ type storeInputs struct {
 
 // checkStore validates a store's inputs; path prefixes are the input names.
 func checkStore(pr *problems, s storeInputs, clusterScoped bool) {
-	pr.dnsName("name", s.name, false)
 	b := s.backend
 	set := 0
 	for _, on := range []bool{b.Vault != nil, b.AWS != nil, b.ESC != nil} {

@@ -126,6 +126,7 @@ func (SecretStore) Check(ctx context.Context, req infer.CheckRequest) (infer.Che
 	pr := newProblems(req.NewInputs)
 	pr.namespace("namespace", args.Namespace)
 	pr.duration("timeout", args.Timeout)
+	pr.objectName(args.Name, req.Name)
 	checkStore(pr, args.inputs(ctx, req.Name), false)
 	return infer.CheckResponse[SecretStoreArgs]{Inputs: args, Failures: pr.failures}, nil
 }
@@ -139,6 +140,7 @@ func (ClusterSecretStore) Check(ctx context.Context, req infer.CheckRequest) (in
 	pr := newProblems(req.NewInputs)
 	pr.namespace("credentialsNamespace", args.CredentialsNamespace)
 	pr.duration("timeout", args.Timeout)
+	pr.objectName(args.Name, req.Name)
 	checkStore(pr, args.inputs(ctx, req.Name), true)
 	return infer.CheckResponse[ClusterSecretStoreArgs]{Inputs: args, Failures: pr.failures}, nil
 }

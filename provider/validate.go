@@ -66,6 +66,39 @@ func (pr *problems) dnsName(path, value string, required bool) {
 	}
 }
 
+// objectName checks the Kubernetes name a resource will get: name when
+// set, else the Pulumi resource name, which Pulumi allows to be anything
+// (`appConfig`) while Kubernetes does not.
+func (pr *problems) objectName(name *string, resourceName string) {
+	if name != nil {
+		pr.dnsName("name", *name, false)
+		return
+	}
+	if errs := validation.IsDNS1123Subdomain(resourceName); len(errs) > 0 {
+		pr.add("name", "is unset, so the resource name %q would be the Kubernetes name, and it is not valid (%s): "+
+			"set name, e.g. %q", resourceName, strings.Join(errs, "; "), suggestName(resourceName))
+	}
+}
+
+// suggestName turns a resource name such as appConfig into app-config.
+func suggestName(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r >= 'A' && r <= 'Z':
+			if i > 0 {
+				b.WriteByte('-')
+			}
+			b.WriteRune(r - 'A' + 'a')
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	return strings.Trim(b.String(), "-.")
+}
+
 func (pr *problems) namespace(path string, value *string) {
 	if value == nil {
 		return

@@ -191,8 +191,16 @@ func storeSourcesHash(t *testing.T, export, name string) string {
 	}
 	for _, r := range d.Deployment.Resources {
 		if strings.HasSuffix(r.URN, "::"+name) {
-			v, _ := r.Outputs["credentialSourcesHash"].(string)
-			return v
+			switch v := r.Outputs["credentialSourcesHash"].(type) {
+			case string:
+				return v
+			case map[string]any: // a secret, shown: {"<sig>": ..., "plaintext": "\"sha256:...\""}
+				var plain string
+				if p, ok := v["plaintext"].(string); ok && json.Unmarshal([]byte(p), &plain) == nil {
+					return plain
+				}
+			}
+			return ""
 		}
 	}
 	t.Fatalf("no resource %s in the state", name)
