@@ -126,6 +126,13 @@ func (s Settings) Connect() (*Cluster, error) {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
 	restConfig.UserAgent = "pulumi-resource-esosync"
+	// client-go's default of 5 requests/s (burst 10) would serialize a
+	// deploy: each ExternalSecret costs a handful of requests and pulumi
+	// runs several at once, so 600 of them took 9 minutes. kubectl's
+	// limits are the yardstick; API Priority and Fairness protects the server.
+	if restConfig.QPS == 0 {
+		restConfig.QPS, restConfig.Burst = 50, 300
+	}
 	namespace := s.Namespace
 	if namespace == "" {
 		if ns, _, err := cc.Namespace(); err == nil && ns != "" {

@@ -45,7 +45,7 @@ var (
 	// announced for DemandQuiet, but at most DemandMaxWait after its
 	// first id, so that it can carry every announced key.
 	DemandQuiet   = 100 * time.Millisecond
-	DemandMaxWait = 2 * time.Second
+	DemandMaxWait = 10 * time.Second
 )
 
 // maxBatch is BatchGetSecretValue's limit for SecretIdList.
