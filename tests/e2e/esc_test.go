@@ -130,11 +130,13 @@ func TestESCExample(t *testing.T) {
 	if hash2 == hash1 || hash2 == "" {
 		t.Errorf("refresh did not record the rotated ESC credential (credentialSourcesHash %q -> %q)", hash1, hash2)
 	}
+	t.Logf("refresh after the rotation:\n%s", tail(refresh, 14))
 	if !strings.Contains(refresh, "updated") {
 		t.Errorf("refresh after the rotation does not show the store drifted:\n%s", refresh)
 	}
 	assertCredentials(t, env, "vault", token1) // refresh changes nothing in the cluster
-	up := run(append([]string{"up"}, verbose...)...)
+	up := run("up", "--yes", "--skip-preview")
+	t.Logf("up after the rotation:\n%s", tail(up, 12))
 	if !strings.Contains(up, "2 updated") {
 		t.Errorf("up after the rotation did not update the store and its ExternalSecret:\n%s", tail(up, 30))
 	}
