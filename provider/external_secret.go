@@ -123,6 +123,7 @@ func (e *ExternalSecretArgs) Annotate(a infer.Annotator) {
 
 // Annotate documents ExternalSecretTarget.
 func (t *ExternalSecretTarget) Annotate(a infer.Annotator) {
+	a.Describe(t, "The Kubernetes Secret the ExternalSecret writes: name, policies, type, labels and template.")
 	a.Describe(&t.Name, "Name of the Secret. Defaults to the ExternalSecret's name.")
 	a.Describe(&t.CreationPolicy, "`Owner` (default), `Orphan`, `Merge` or `None`.")
 	a.Describe(&t.DeletionPolicy, "`Retain` (default) or `Delete` (when every remote key is gone; needs creationPolicy `Owner`).")
@@ -135,12 +136,14 @@ func (t *ExternalSecretTarget) Annotate(a infer.Annotator) {
 
 // Annotate documents ExternalSecretData.
 func (d *ExternalSecretData) Annotate(a infer.Annotator) {
+	a.Describe(d, "One key of the target Secret and the remote value it holds, e.g. `{ secretKey: \"password\", remoteRef: { key: \"my-app/config\", property: \"password\" } }`.")
 	a.Describe(&d.SecretKey, "Key in the Secret.")
 	a.Describe(&d.RemoteRef, "The remote value, e.g. `{ key: \"my-app/config\", property: \"password\" }`.")
 }
 
 // Annotate documents RemoteRef.
 func (r *RemoteRef) Annotate(a infer.Annotator) {
+	a.Describe(r, "A remote value: a key in the store's backend, optionally one property of it and a pinned version.")
 	a.Describe(&r.Key, "Remote key, e.g. the Vault path below the store's mount.")
 	a.Describe(&r.Property, "Property inside the remote secret (gjson path for nested values). Empty means the whole secret as JSON.")
 	a.Describe(&r.Version, "Remote version; default the current one.")
@@ -150,6 +153,7 @@ func (r *RemoteRef) Annotate(a infer.Annotator) {
 
 // Annotate documents ExternalSecretDataFrom.
 func (d *ExternalSecretDataFrom) Annotate(a infer.Annotator) {
+	a.Describe(d, "Many keys at once: every key of one remote secret (`extract`) or of every secret a search finds (`find`), optionally renamed (`rewrite`).")
 	a.Describe(&d.Extract, "Copy every key of a remote secret (or of the object at `property`).")
 	a.Describe(&d.Find, "Copy every remote secret that matches (one key per secret).")
 	a.Describe(&d.Rewrite, "Rewrite the keys of the extract or find result.")

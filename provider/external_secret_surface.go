@@ -49,6 +49,7 @@ type FindName struct {
 
 // Annotate documents FindName.
 func (f *FindName) Annotate(a infer.Annotator) {
+	a.Describe(f, "Selects remote secrets by name.")
 	a.Describe(&f.Regexp, "Regular expression (Go syntax) the secret name must match, e.g. `^db-`.")
 }
 
@@ -73,6 +74,7 @@ type RewriteRegexp struct {
 
 // Annotate documents RewriteRegexp.
 func (r *RewriteRegexp) Annotate(a infer.Annotator) {
+	a.Describe(r, "Renames keys by regular expression, e.g. `{ source: \"^db-\", target: \"\" }`.")
 	a.Describe(&r.Source, "Regular expression to match, e.g. `^db-(.*)`.")
 	a.Describe(&r.Target, "Replacement, e.g. `$1`.")
 }
@@ -84,6 +86,7 @@ type RewriteTransform struct {
 
 // Annotate documents RewriteTransform.
 func (r *RewriteTransform) Annotate(a infer.Annotator) {
+	a.Describe(r, "Renames keys with a Go template, e.g. `{{ .value | upper }}`.")
 	a.Describe(&r.Template, "Go template applied to each key, e.g. `{{ .value | upper }}`.")
 }
 

@@ -3,6 +3,7 @@ package provider_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -330,4 +331,86 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestSchemaDescribesEverything: every resource, function, type, property,
+// input, config variable and enum value carries a description, because the
+// SDKs' doc comments and the registry docs come from nothing else.
+func TestSchemaDescribesEverything(t *testing.T) {
+	resp, err := newServer(t).GetSchema(p.GetSchemaRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type prop struct {
+		Description string `json:"description"`
+	}
+	type object struct {
+		Description     string          `json:"description"`
+		Type            string          `json:"type"`
+		Properties      map[string]prop `json:"properties"`
+		InputProperties map[string]prop `json:"inputProperties"`
+		Enum            []struct {
+			Value       any    `json:"value"`
+			Description string `json:"description"`
+		} `json:"enum"`
+	}
+	var spec struct {
+		Resources map[string]object `json:"resources"`
+		Types     map[string]object `json:"types"`
+		Functions map[string]struct {
+			Description string `json:"description"`
+			Inputs      object `json:"inputs"`
+			Outputs     object `json:"outputs"`
+		} `json:"functions"`
+		Config struct {
+			Variables map[string]prop `json:"variables"`
+		} `json:"config"`
+		Provider object `json:"provider"`
+	}
+	if err := json.Unmarshal([]byte(resp.Schema), &spec); err != nil {
+		t.Fatal(err)
+	}
+	var missing []string
+	check := func(where string, o object) {
+		if o.Description == "" && (o.Type == "" || o.Type == "object") && where != "provider" {
+			missing = append(missing, where)
+		}
+		for name, p := range o.Properties {
+			if p.Description == "" {
+				missing = append(missing, where+"."+name)
+			}
+		}
+		for name, p := range o.InputProperties {
+			if p.Description == "" {
+				missing = append(missing, where+" input "+name)
+			}
+		}
+		for _, e := range o.Enum {
+			if e.Description == "" {
+				missing = append(missing, fmt.Sprintf("%s enum value %v", where, e.Value))
+			}
+		}
+	}
+	for name, r := range spec.Resources {
+		check(name, r)
+	}
+	for name, ty := range spec.Types {
+		check(name, ty)
+	}
+	for name, f := range spec.Functions {
+		if f.Description == "" {
+			missing = append(missing, name)
+		}
+		check(name+" outputs", object{Properties: f.Outputs.Properties, Description: "-"})
+	}
+	for name, v := range spec.Config.Variables {
+		if v.Description == "" {
+			missing = append(missing, "config "+name)
+		}
+	}
+	check("provider", spec.Provider)
+	slices.Sort(missing)
+	for _, m := range missing {
+		t.Errorf("no description: %s", m)
+	}
 }

@@ -103,6 +103,7 @@ type VaultAppRole struct {
 
 // Annotate documents VaultAppRole.
 func (v *VaultAppRole) Annotate(a infer.Annotator) {
+	a.Describe(v, "Vault AppRole auth: a role id and a secret id.")
 	a.Describe(&v.Path, "Mount path of the AppRole auth method; default `approle`.")
 	a.Describe(&v.RoleID, "The role id.")
 	a.Describe(&v.SecretID, "The secret id.")
@@ -117,6 +118,7 @@ type VaultKubernetesAuth struct {
 
 // Annotate documents VaultKubernetesAuth.
 func (v *VaultKubernetesAuth) Annotate(a infer.Annotator) {
+	a.Describe(v, "Vault Kubernetes auth: a service account token that Vault checks through the TokenReview API.")
 	a.Describe(&v.MountPath, "Mount path of the Kubernetes auth method; default `kubernetes`.")
 	a.Describe(&v.Role, "Vault role to log in as.")
 	a.Describe(&v.ServiceAccountRef, "Service account whose token (from the TokenRequest API) is presented to Vault. "+
@@ -132,6 +134,7 @@ type ServiceAccountRef struct {
 
 // Annotate documents ServiceAccountRef.
 func (s *ServiceAccountRef) Annotate(a infer.Annotator) {
+	a.Describe(s, "A Kubernetes service account, for token-based auth.")
 	a.Describe(&s.Name, "Service account name.")
 	a.Describe(&s.Namespace, "Namespace (ClusterSecretStore only; a SecretStore uses its own namespace).")
 	a.Describe(&s.Audiences, "Audiences of the requested token.")
@@ -146,6 +149,7 @@ type VaultUserPass struct {
 
 // Annotate documents VaultUserPass.
 func (v *VaultUserPass) Annotate(a infer.Annotator) {
+	a.Describe(v, "Vault userpass auth: a username and a password.")
 	a.Describe(&v.Path, "Mount path of the userpass auth method; default `userpass`.")
 	a.Describe(&v.Username, "The username.")
 	a.Describe(&v.Password, "The password.")

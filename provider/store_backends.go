@@ -64,6 +64,7 @@ type AWSStaticCredentials struct {
 
 // Annotate documents AWSStaticCredentials.
 func (c *AWSStaticCredentials) Annotate(a infer.Annotator) {
+	a.Describe(c, "AWS access keys, each from a credential source.")
 	a.Describe(&c.AccessKeyID, "The access key id.")
 	a.Describe(&c.SecretAccessKey, "The secret access key.")
 	a.Describe(&c.SessionToken, "A session token, for temporary credentials (for example from an ESC `fn::open::aws-login`).")
@@ -76,6 +77,7 @@ type AWSJWTAuth struct {
 
 // Annotate documents AWSJWTAuth.
 func (j *AWSJWTAuth) Annotate(a infer.Annotator) {
+	a.Describe(j, "AWS auth with a Kubernetes service account token (IRSA).")
 	a.Describe(&j.ServiceAccountRef, "The service account whose token is exchanged.")
 }
 
@@ -106,5 +108,6 @@ type ESCAuth struct {
 
 // Annotate documents ESCAuth.
 func (x *ESCAuth) Annotate(a infer.Annotator) {
+	a.Describe(x, "How the store authenticates to Pulumi Cloud.")
 	a.Describe(&x.AccessToken, "A Pulumi access token allowed to open the environment.")
 }

@@ -407,6 +407,7 @@ func (o AWSBackendPtrOutput) Service() AWSServicePtrOutput {
 	}).(AWSServicePtrOutput)
 }
 
+// AWS auth with a Kubernetes service account token (IRSA).
 type AWSJWTAuth struct {
 	// The service account whose token is exchanged.
 	ServiceAccountRef ServiceAccountRef `pulumi:"serviceAccountRef"`
@@ -423,6 +424,7 @@ type AWSJWTAuthInput interface {
 	ToAWSJWTAuthOutputWithContext(context.Context) AWSJWTAuthOutput
 }
 
+// AWS auth with a Kubernetes service account token (IRSA).
 type AWSJWTAuthArgs struct {
 	// The service account whose token is exchanged.
 	ServiceAccountRef ServiceAccountRefInput `pulumi:"serviceAccountRef"`
@@ -481,6 +483,7 @@ func (i *awsjwtauthPtrType) ToAWSJWTAuthPtrOutputWithContext(ctx context.Context
 	return pulumi.ToOutputWithContext(ctx, i).(AWSJWTAuthPtrOutput)
 }
 
+// AWS auth with a Kubernetes service account token (IRSA).
 type AWSJWTAuthOutput struct{ *pulumi.OutputState }
 
 func (AWSJWTAuthOutput) ElementType() reflect.Type {
@@ -544,6 +547,7 @@ func (o AWSJWTAuthPtrOutput) ServiceAccountRef() ServiceAccountRefPtrOutput {
 	}).(ServiceAccountRefPtrOutput)
 }
 
+// AWS access keys, each from a credential source.
 type AWSStaticCredentials struct {
 	// The access key id.
 	AccessKeyId CredentialSource `pulumi:"accessKeyId"`
@@ -564,6 +568,7 @@ type AWSStaticCredentialsInput interface {
 	ToAWSStaticCredentialsOutputWithContext(context.Context) AWSStaticCredentialsOutput
 }
 
+// AWS access keys, each from a credential source.
 type AWSStaticCredentialsArgs struct {
 	// The access key id.
 	AccessKeyId CredentialSourceInput `pulumi:"accessKeyId"`
@@ -626,6 +631,7 @@ func (i *awsstaticCredentialsPtrType) ToAWSStaticCredentialsPtrOutputWithContext
 	return pulumi.ToOutputWithContext(ctx, i).(AWSStaticCredentialsPtrOutput)
 }
 
+// AWS access keys, each from a credential source.
 type AWSStaticCredentialsOutput struct{ *pulumi.OutputState }
 
 func (AWSStaticCredentialsOutput) ElementType() reflect.Type {
@@ -897,6 +903,7 @@ func (o CredentialSourcePtrOutput) Value() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
+// How the store authenticates to Pulumi Cloud.
 type ESCAuth struct {
 	// A Pulumi access token allowed to open the environment.
 	AccessToken CredentialSource `pulumi:"accessToken"`
@@ -913,6 +920,7 @@ type ESCAuthInput interface {
 	ToESCAuthOutputWithContext(context.Context) ESCAuthOutput
 }
 
+// How the store authenticates to Pulumi Cloud.
 type ESCAuthArgs struct {
 	// A Pulumi access token allowed to open the environment.
 	AccessToken CredentialSourceInput `pulumi:"accessToken"`
@@ -971,6 +979,7 @@ func (i *escauthPtrType) ToESCAuthPtrOutputWithContext(ctx context.Context) ESCA
 	return pulumi.ToOutputWithContext(ctx, i).(ESCAuthPtrOutput)
 }
 
+// How the store authenticates to Pulumi Cloud.
 type ESCAuthOutput struct{ *pulumi.OutputState }
 
 func (ESCAuthOutput) ElementType() reflect.Type {
@@ -1409,6 +1418,7 @@ func (o ESCCredentialPtrOutput) Path() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
+// One key of the target Secret and the remote value it holds, e.g. `{ secretKey: "password", remoteRef: { key: "my-app/config", property: "password" } }`.
 type ExternalSecretData struct {
 	// The remote value, e.g. `{ key: "my-app/config", property: "password" }`.
 	RemoteRef RemoteRef `pulumi:"remoteRef"`
@@ -1427,6 +1437,7 @@ type ExternalSecretDataInput interface {
 	ToExternalSecretDataOutputWithContext(context.Context) ExternalSecretDataOutput
 }
 
+// One key of the target Secret and the remote value it holds, e.g. `{ secretKey: "password", remoteRef: { key: "my-app/config", property: "password" } }`.
 type ExternalSecretDataArgs struct {
 	// The remote value, e.g. `{ key: "my-app/config", property: "password" }`.
 	RemoteRef RemoteRefInput `pulumi:"remoteRef"`
@@ -1471,6 +1482,7 @@ func (i ExternalSecretDataArray) ToExternalSecretDataArrayOutputWithContext(ctx 
 	return pulumi.ToOutputWithContext(ctx, i).(ExternalSecretDataArrayOutput)
 }
 
+// One key of the target Secret and the remote value it holds, e.g. `{ secretKey: "password", remoteRef: { key: "my-app/config", property: "password" } }`.
 type ExternalSecretDataOutput struct{ *pulumi.OutputState }
 
 func (ExternalSecretDataOutput) ElementType() reflect.Type {
@@ -1515,6 +1527,7 @@ func (o ExternalSecretDataArrayOutput) Index(i pulumi.IntInput) ExternalSecretDa
 	}).(ExternalSecretDataOutput)
 }
 
+// Many keys at once: every key of one remote secret (`extract`) or of every secret a search finds (`find`), optionally renamed (`rewrite`).
 type ExternalSecretDataFrom struct {
 	// Copy every key of a remote secret (or of the object at `property`).
 	Extract *RemoteRef `pulumi:"extract"`
@@ -1535,6 +1548,7 @@ type ExternalSecretDataFromInput interface {
 	ToExternalSecretDataFromOutputWithContext(context.Context) ExternalSecretDataFromOutput
 }
 
+// Many keys at once: every key of one remote secret (`extract`) or of every secret a search finds (`find`), optionally renamed (`rewrite`).
 type ExternalSecretDataFromArgs struct {
 	// Copy every key of a remote secret (or of the object at `property`).
 	Extract RemoteRefPtrInput `pulumi:"extract"`
@@ -1581,6 +1595,7 @@ func (i ExternalSecretDataFromArray) ToExternalSecretDataFromArrayOutputWithCont
 	return pulumi.ToOutputWithContext(ctx, i).(ExternalSecretDataFromArrayOutput)
 }
 
+// Many keys at once: every key of one remote secret (`extract`) or of every secret a search finds (`find`), optionally renamed (`rewrite`).
 type ExternalSecretDataFromOutput struct{ *pulumi.OutputState }
 
 func (ExternalSecretDataFromOutput) ElementType() reflect.Type {
@@ -1630,6 +1645,7 @@ func (o ExternalSecretDataFromArrayOutput) Index(i pulumi.IntInput) ExternalSecr
 	}).(ExternalSecretDataFromOutput)
 }
 
+// The Kubernetes Secret the ExternalSecret writes: name, policies, type, labels and template.
 type ExternalSecretTarget struct {
 	// Annotations of the Secret.
 	Annotations map[string]string `pulumi:"annotations"`
@@ -1660,6 +1676,7 @@ type ExternalSecretTargetInput interface {
 	ToExternalSecretTargetOutputWithContext(context.Context) ExternalSecretTargetOutput
 }
 
+// The Kubernetes Secret the ExternalSecret writes: name, policies, type, labels and template.
 type ExternalSecretTargetArgs struct {
 	// Annotations of the Secret.
 	Annotations pulumi.StringMapInput `pulumi:"annotations"`
@@ -1732,6 +1749,7 @@ func (i *externalSecretTargetPtrType) ToExternalSecretTargetPtrOutputWithContext
 	return pulumi.ToOutputWithContext(ctx, i).(ExternalSecretTargetPtrOutput)
 }
 
+// The Kubernetes Secret the ExternalSecret writes: name, policies, type, labels and template.
 type ExternalSecretTargetOutput struct{ *pulumi.OutputState }
 
 func (ExternalSecretTargetOutput) ElementType() reflect.Type {
@@ -1900,6 +1918,7 @@ func (o ExternalSecretTargetPtrOutput) Type() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
+// Selects remote secrets by name.
 type FindName struct {
 	// Regular expression (Go syntax) the secret name must match, e.g. `^db-`.
 	Regexp string `pulumi:"regexp"`
@@ -1916,6 +1935,7 @@ type FindNameInput interface {
 	ToFindNameOutputWithContext(context.Context) FindNameOutput
 }
 
+// Selects remote secrets by name.
 type FindNameArgs struct {
 	// Regular expression (Go syntax) the secret name must match, e.g. `^db-`.
 	Regexp pulumi.StringInput `pulumi:"regexp"`
@@ -1974,6 +1994,7 @@ func (i *findNamePtrType) ToFindNamePtrOutputWithContext(ctx context.Context) Fi
 	return pulumi.ToOutputWithContext(ctx, i).(FindNamePtrOutput)
 }
 
+// Selects remote secrets by name.
 type FindNameOutput struct{ *pulumi.OutputState }
 
 func (FindNameOutput) ElementType() reflect.Type {
@@ -2253,6 +2274,7 @@ func (o FindRefPtrOutput) Tags() pulumi.StringMapOutput {
 	}).(pulumi.StringMapOutput)
 }
 
+// A remote value: a key in the store's backend, optionally one property of it and a pinned version.
 type RemoteRef struct {
 	// For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
 	ConversionStrategy *ConversionStrategy `pulumi:"conversionStrategy"`
@@ -2277,6 +2299,7 @@ type RemoteRefInput interface {
 	ToRemoteRefOutputWithContext(context.Context) RemoteRefOutput
 }
 
+// A remote value: a key in the store's backend, optionally one property of it and a pinned version.
 type RemoteRefArgs struct {
 	// For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
 	ConversionStrategy ConversionStrategyPtrInput `pulumi:"conversionStrategy"`
@@ -2343,6 +2366,7 @@ func (i *remoteRefPtrType) ToRemoteRefPtrOutputWithContext(ctx context.Context) 
 	return pulumi.ToOutputWithContext(ctx, i).(RemoteRefPtrOutput)
 }
 
+// A remote value: a key in the store's backend, optionally one property of it and a pinned version.
 type RemoteRefOutput struct{ *pulumi.OutputState }
 
 func (RemoteRefOutput) ElementType() reflect.Type {
@@ -2575,6 +2599,7 @@ func (o RewriteArrayOutput) Index(i pulumi.IntInput) RewriteOutput {
 	}).(RewriteOutput)
 }
 
+// Renames keys by regular expression, e.g. `{ source: "^db-", target: "" }`.
 type RewriteRegexp struct {
 	// Regular expression to match, e.g. `^db-(.*)`.
 	Source string `pulumi:"source"`
@@ -2593,6 +2618,7 @@ type RewriteRegexpInput interface {
 	ToRewriteRegexpOutputWithContext(context.Context) RewriteRegexpOutput
 }
 
+// Renames keys by regular expression, e.g. `{ source: "^db-", target: "" }`.
 type RewriteRegexpArgs struct {
 	// Regular expression to match, e.g. `^db-(.*)`.
 	Source pulumi.StringInput `pulumi:"source"`
@@ -2653,6 +2679,7 @@ func (i *rewriteRegexpPtrType) ToRewriteRegexpPtrOutputWithContext(ctx context.C
 	return pulumi.ToOutputWithContext(ctx, i).(RewriteRegexpPtrOutput)
 }
 
+// Renames keys by regular expression, e.g. `{ source: "^db-", target: "" }`.
 type RewriteRegexpOutput struct{ *pulumi.OutputState }
 
 func (RewriteRegexpOutput) ElementType() reflect.Type {
@@ -2731,6 +2758,7 @@ func (o RewriteRegexpPtrOutput) Target() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
+// Renames keys with a Go template, e.g. `{{ .value | upper }}`.
 type RewriteTransform struct {
 	// Go template applied to each key, e.g. `{{ .value | upper }}`.
 	Template string `pulumi:"template"`
@@ -2747,6 +2775,7 @@ type RewriteTransformInput interface {
 	ToRewriteTransformOutputWithContext(context.Context) RewriteTransformOutput
 }
 
+// Renames keys with a Go template, e.g. `{{ .value | upper }}`.
 type RewriteTransformArgs struct {
 	// Go template applied to each key, e.g. `{{ .value | upper }}`.
 	Template pulumi.StringInput `pulumi:"template"`
@@ -2805,6 +2834,7 @@ func (i *rewriteTransformPtrType) ToRewriteTransformPtrOutputWithContext(ctx con
 	return pulumi.ToOutputWithContext(ctx, i).(RewriteTransformPtrOutput)
 }
 
+// Renames keys with a Go template, e.g. `{{ .value | upper }}`.
 type RewriteTransformOutput struct{ *pulumi.OutputState }
 
 func (RewriteTransformOutput) ElementType() reflect.Type {
@@ -3046,6 +3076,7 @@ func (o SecretKeyRefPtrOutput) Namespace() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
+// A Kubernetes service account, for token-based auth.
 type ServiceAccountRef struct {
 	// Audiences of the requested token.
 	Audiences []string `pulumi:"audiences"`
@@ -3066,6 +3097,7 @@ type ServiceAccountRefInput interface {
 	ToServiceAccountRefOutputWithContext(context.Context) ServiceAccountRefOutput
 }
 
+// A Kubernetes service account, for token-based auth.
 type ServiceAccountRefArgs struct {
 	// Audiences of the requested token.
 	Audiences pulumi.StringArrayInput `pulumi:"audiences"`
@@ -3128,6 +3160,7 @@ func (i *serviceAccountRefPtrType) ToServiceAccountRefPtrOutputWithContext(ctx c
 	return pulumi.ToOutputWithContext(ctx, i).(ServiceAccountRefPtrOutput)
 }
 
+// A Kubernetes service account, for token-based auth.
 type ServiceAccountRefOutput struct{ *pulumi.OutputState }
 
 func (ServiceAccountRefOutput) ElementType() reflect.Type {
@@ -3583,6 +3616,7 @@ func (o TargetTemplatePtrOutput) Type() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
+// Vault AppRole auth: a role id and a secret id.
 type VaultAppRole struct {
 	// Mount path of the AppRole auth method; default `approle`.
 	Path *string `pulumi:"path"`
@@ -3603,6 +3637,7 @@ type VaultAppRoleInput interface {
 	ToVaultAppRoleOutputWithContext(context.Context) VaultAppRoleOutput
 }
 
+// Vault AppRole auth: a role id and a secret id.
 type VaultAppRoleArgs struct {
 	// Mount path of the AppRole auth method; default `approle`.
 	Path pulumi.StringPtrInput `pulumi:"path"`
@@ -3665,6 +3700,7 @@ func (i *vaultAppRolePtrType) ToVaultAppRolePtrOutputWithContext(ctx context.Con
 	return pulumi.ToOutputWithContext(ctx, i).(VaultAppRolePtrOutput)
 }
 
+// Vault AppRole auth: a role id and a secret id.
 type VaultAppRoleOutput struct{ *pulumi.OutputState }
 
 func (VaultAppRoleOutput) ElementType() reflect.Type {
@@ -4190,6 +4226,7 @@ func (o VaultBackendPtrOutput) Version() VaultKVVersionPtrOutput {
 	}).(VaultKVVersionPtrOutput)
 }
 
+// Vault Kubernetes auth: a service account token that Vault checks through the TokenReview API.
 type VaultKubernetesAuth struct {
 	// Mount path of the Kubernetes auth method; default `kubernetes`.
 	MountPath *string `pulumi:"mountPath"`
@@ -4210,6 +4247,7 @@ type VaultKubernetesAuthInput interface {
 	ToVaultKubernetesAuthOutputWithContext(context.Context) VaultKubernetesAuthOutput
 }
 
+// Vault Kubernetes auth: a service account token that Vault checks through the TokenReview API.
 type VaultKubernetesAuthArgs struct {
 	// Mount path of the Kubernetes auth method; default `kubernetes`.
 	MountPath pulumi.StringPtrInput `pulumi:"mountPath"`
@@ -4272,6 +4310,7 @@ func (i *vaultKubernetesAuthPtrType) ToVaultKubernetesAuthPtrOutputWithContext(c
 	return pulumi.ToOutputWithContext(ctx, i).(VaultKubernetesAuthPtrOutput)
 }
 
+// Vault Kubernetes auth: a service account token that Vault checks through the TokenReview API.
 type VaultKubernetesAuthOutput struct{ *pulumi.OutputState }
 
 func (VaultKubernetesAuthOutput) ElementType() reflect.Type {
@@ -4365,6 +4404,7 @@ func (o VaultKubernetesAuthPtrOutput) ServiceAccountRef() ServiceAccountRefPtrOu
 	}).(ServiceAccountRefPtrOutput)
 }
 
+// Vault userpass auth: a username and a password.
 type VaultUserPass struct {
 	// The password.
 	Password CredentialSource `pulumi:"password"`
@@ -4385,6 +4425,7 @@ type VaultUserPassInput interface {
 	ToVaultUserPassOutputWithContext(context.Context) VaultUserPassOutput
 }
 
+// Vault userpass auth: a username and a password.
 type VaultUserPassArgs struct {
 	// The password.
 	Password CredentialSourceInput `pulumi:"password"`
@@ -4447,6 +4488,7 @@ func (i *vaultUserPassPtrType) ToVaultUserPassPtrOutputWithContext(ctx context.C
 	return pulumi.ToOutputWithContext(ctx, i).(VaultUserPassPtrOutput)
 }
 
+// Vault userpass auth: a username and a password.
 type VaultUserPassOutput struct{ *pulumi.OutputState }
 
 func (VaultUserPassOutput) ElementType() reflect.Type {

@@ -50,6 +50,9 @@ export interface AWSBackendArgs {
     service?: pulumi.Input<enums.AWSService | undefined>;
 }
 
+/**
+ * AWS auth with a Kubernetes service account token (IRSA).
+ */
 export interface AWSJWTAuthArgs {
     /**
      * The service account whose token is exchanged.
@@ -57,6 +60,9 @@ export interface AWSJWTAuthArgs {
     serviceAccountRef: pulumi.Input<inputs.ServiceAccountRefArgs>;
 }
 
+/**
+ * AWS access keys, each from a credential source.
+ */
 export interface AWSStaticCredentialsArgs {
     /**
      * The access key id.
@@ -90,6 +96,9 @@ export interface CredentialSourceArgs {
     value?: pulumi.Input<string | undefined>;
 }
 
+/**
+ * How the store authenticates to Pulumi Cloud.
+ */
 export interface ESCAuthArgs {
     /**
      * A Pulumi access token allowed to open the environment.
@@ -137,6 +146,9 @@ export interface ESCCredentialArgs {
     path: pulumi.Input<string>;
 }
 
+/**
+ * One key of the target Secret and the remote value it holds, e.g. `{ secretKey: "password", remoteRef: { key: "my-app/config", property: "password" } }`.
+ */
 export interface ExternalSecretDataArgs {
     /**
      * The remote value, e.g. `{ key: "my-app/config", property: "password" }`.
@@ -148,6 +160,9 @@ export interface ExternalSecretDataArgs {
     secretKey: pulumi.Input<string>;
 }
 
+/**
+ * Many keys at once: every key of one remote secret (`extract`) or of every secret a search finds (`find`), optionally renamed (`rewrite`).
+ */
 export interface ExternalSecretDataFromArgs {
     /**
      * Copy every key of a remote secret (or of the object at `property`).
@@ -163,6 +178,9 @@ export interface ExternalSecretDataFromArgs {
     rewrite?: pulumi.Input<pulumi.Input<inputs.RewriteArgs>[] | undefined>;
 }
 
+/**
+ * The Kubernetes Secret the ExternalSecret writes: name, policies, type, labels and template.
+ */
 export interface ExternalSecretTargetArgs {
     /**
      * Annotations of the Secret.
@@ -198,6 +216,9 @@ export interface ExternalSecretTargetArgs {
     type?: pulumi.Input<string | undefined>;
 }
 
+/**
+ * Selects remote secrets by name.
+ */
 export interface FindNameArgs {
     /**
      * Regular expression (Go syntax) the secret name must match, e.g. `^db-`.
@@ -231,6 +252,9 @@ export interface FindRefArgs {
     tags?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
 }
 
+/**
+ * A remote value: a key in the store's backend, optionally one property of it and a pinned version.
+ */
 export interface RemoteRefArgs {
     /**
      * For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
@@ -268,6 +292,9 @@ export interface RewriteArgs {
     transform?: pulumi.Input<inputs.RewriteTransformArgs | undefined>;
 }
 
+/**
+ * Renames keys by regular expression, e.g. `{ source: "^db-", target: "" }`.
+ */
 export interface RewriteRegexpArgs {
     /**
      * Regular expression to match, e.g. `^db-(.*)`.
@@ -279,6 +306,9 @@ export interface RewriteRegexpArgs {
     target: pulumi.Input<string>;
 }
 
+/**
+ * Renames keys with a Go template, e.g. `{{ .value | upper }}`.
+ */
 export interface RewriteTransformArgs {
     /**
      * Go template applied to each key, e.g. `{{ .value | upper }}`.
@@ -304,6 +334,9 @@ export interface SecretKeyRefArgs {
     namespace?: pulumi.Input<string | undefined>;
 }
 
+/**
+ * A Kubernetes service account, for token-based auth.
+ */
 export interface ServiceAccountRefArgs {
     /**
      * Audiences of the requested token.
@@ -381,6 +414,9 @@ export interface TargetTemplateArgs {
     type?: pulumi.Input<string | undefined>;
 }
 
+/**
+ * Vault AppRole auth: a role id and a secret id.
+ */
 export interface VaultAppRoleArgs {
     /**
      * Mount path of the AppRole auth method; default `approle`.
@@ -448,6 +484,9 @@ export interface VaultBackendArgs {
     version?: pulumi.Input<enums.VaultKVVersion | undefined>;
 }
 
+/**
+ * Vault Kubernetes auth: a service account token that Vault checks through the TokenReview API.
+ */
 export interface VaultKubernetesAuthArgs {
     /**
      * Mount path of the Kubernetes auth method; default `kubernetes`.
@@ -463,6 +502,9 @@ export interface VaultKubernetesAuthArgs {
     serviceAccountRef?: pulumi.Input<inputs.ServiceAccountRefArgs | undefined>;
 }
 
+/**
+ * Vault userpass auth: a username and a password.
+ */
 export interface VaultUserPassArgs {
     /**
      * The password.

@@ -50,6 +50,9 @@ export interface AWSBackend {
     service?: enums.AWSService;
 }
 
+/**
+ * AWS auth with a Kubernetes service account token (IRSA).
+ */
 export interface AWSJWTAuth {
     /**
      * The service account whose token is exchanged.
@@ -57,6 +60,9 @@ export interface AWSJWTAuth {
     serviceAccountRef: outputs.ServiceAccountRef;
 }
 
+/**
+ * AWS access keys, each from a credential source.
+ */
 export interface AWSStaticCredentials {
     /**
      * The access key id.
@@ -90,6 +96,9 @@ export interface CredentialSource {
     value?: string;
 }
 
+/**
+ * How the store authenticates to Pulumi Cloud.
+ */
 export interface ESCAuth {
     /**
      * A Pulumi access token allowed to open the environment.
@@ -137,6 +146,9 @@ export interface ESCCredential {
     path: string;
 }
 
+/**
+ * One key of the target Secret and the remote value it holds, e.g. `{ secretKey: "password", remoteRef: { key: "my-app/config", property: "password" } }`.
+ */
 export interface ExternalSecretData {
     /**
      * The remote value, e.g. `{ key: "my-app/config", property: "password" }`.
@@ -148,6 +160,9 @@ export interface ExternalSecretData {
     secretKey: string;
 }
 
+/**
+ * Many keys at once: every key of one remote secret (`extract`) or of every secret a search finds (`find`), optionally renamed (`rewrite`).
+ */
 export interface ExternalSecretDataFrom {
     /**
      * Copy every key of a remote secret (or of the object at `property`).
@@ -163,6 +178,9 @@ export interface ExternalSecretDataFrom {
     rewrite?: outputs.Rewrite[];
 }
 
+/**
+ * The Kubernetes Secret the ExternalSecret writes: name, policies, type, labels and template.
+ */
 export interface ExternalSecretTarget {
     /**
      * Annotations of the Secret.
@@ -198,6 +216,9 @@ export interface ExternalSecretTarget {
     type?: string;
 }
 
+/**
+ * Selects remote secrets by name.
+ */
 export interface FindName {
     /**
      * Regular expression (Go syntax) the secret name must match, e.g. `^db-`.
@@ -231,6 +252,9 @@ export interface FindRef {
     tags?: {[key: string]: string};
 }
 
+/**
+ * A remote value: a key in the store's backend, optionally one property of it and a pinned version.
+ */
 export interface RemoteRef {
     /**
      * For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
@@ -268,6 +292,9 @@ export interface Rewrite {
     transform?: outputs.RewriteTransform;
 }
 
+/**
+ * Renames keys by regular expression, e.g. `{ source: "^db-", target: "" }`.
+ */
 export interface RewriteRegexp {
     /**
      * Regular expression to match, e.g. `^db-(.*)`.
@@ -279,6 +306,9 @@ export interface RewriteRegexp {
     target: string;
 }
 
+/**
+ * Renames keys with a Go template, e.g. `{{ .value | upper }}`.
+ */
 export interface RewriteTransform {
     /**
      * Go template applied to each key, e.g. `{{ .value | upper }}`.
@@ -304,6 +334,9 @@ export interface SecretKeyRef {
     namespace?: string;
 }
 
+/**
+ * A Kubernetes service account, for token-based auth.
+ */
 export interface ServiceAccountRef {
     /**
      * Audiences of the requested token.
@@ -381,6 +414,9 @@ export interface TargetTemplate {
     type?: string;
 }
 
+/**
+ * Vault AppRole auth: a role id and a secret id.
+ */
 export interface VaultAppRole {
     /**
      * Mount path of the AppRole auth method; default `approle`.
@@ -448,6 +484,9 @@ export interface VaultBackend {
     version?: enums.VaultKVVersion;
 }
 
+/**
+ * Vault Kubernetes auth: a service account token that Vault checks through the TokenReview API.
+ */
 export interface VaultKubernetesAuth {
     /**
      * Mount path of the Kubernetes auth method; default `kubernetes`.
@@ -463,6 +502,9 @@ export interface VaultKubernetesAuth {
     serviceAccountRef?: outputs.ServiceAccountRef;
 }
 
+/**
+ * Vault userpass auth: a username and a password.
+ */
 export interface VaultUserPass {
     /**
      * The password.

@@ -260,6 +260,9 @@ class AWSBackendArgs:
 
 
 class AWSJWTAuthArgsDict(TypedDict):
+    """
+    AWS auth with a Kubernetes service account token (IRSA).
+    """
     service_account_ref: pulumi.Input['ServiceAccountRefArgsDict']
     """
     The service account whose token is exchanged.
@@ -270,6 +273,8 @@ class AWSJWTAuthArgs:
     def __init__(__self__, *,
                  service_account_ref: pulumi.Input['ServiceAccountRefArgs']):
         """
+        AWS auth with a Kubernetes service account token (IRSA).
+
         :param pulumi.Input['ServiceAccountRefArgs'] service_account_ref: The service account whose token is exchanged.
         """
         pulumi.set(__self__, "service_account_ref", service_account_ref)
@@ -288,6 +293,9 @@ class AWSJWTAuthArgs:
 
 
 class AWSStaticCredentialsArgsDict(TypedDict):
+    """
+    AWS access keys, each from a credential source.
+    """
     access_key_id: pulumi.Input['CredentialSourceArgsDict']
     """
     The access key id.
@@ -308,6 +316,8 @@ class AWSStaticCredentialsArgs:
                  secret_access_key: pulumi.Input['CredentialSourceArgs'],
                  session_token: pulumi.Input[Optional['CredentialSourceArgs']] = None):
         """
+        AWS access keys, each from a credential source.
+
         :param pulumi.Input['CredentialSourceArgs'] access_key_id: The access key id.
         :param pulumi.Input['CredentialSourceArgs'] secret_access_key: The secret access key.
         :param pulumi.Input['CredentialSourceArgs'] session_token: A session token, for temporary credentials (for example from an ESC `fn::open::aws-login`).
@@ -429,6 +439,9 @@ class CredentialSourceArgs:
 
 
 class ESCAuthArgsDict(TypedDict):
+    """
+    How the store authenticates to Pulumi Cloud.
+    """
     access_token: pulumi.Input['CredentialSourceArgsDict']
     """
     A Pulumi access token allowed to open the environment.
@@ -439,6 +452,8 @@ class ESCAuthArgs:
     def __init__(__self__, *,
                  access_token: pulumi.Input['CredentialSourceArgs']):
         """
+        How the store authenticates to Pulumi Cloud.
+
         :param pulumi.Input['CredentialSourceArgs'] access_token: A Pulumi access token allowed to open the environment.
         """
         pulumi.set(__self__, "access_token", access_token)
@@ -619,6 +634,9 @@ class ESCCredentialArgs:
 
 
 class ExternalSecretDataArgsDict(TypedDict):
+    """
+    One key of the target Secret and the remote value it holds, e.g. `{ secretKey: "password", remoteRef: { key: "my-app/config", property: "password" } }`.
+    """
     remote_ref: pulumi.Input['RemoteRefArgsDict']
     """
     The remote value, e.g. `{ key: "my-app/config", property: "password" }`.
@@ -634,6 +652,8 @@ class ExternalSecretDataArgs:
                  remote_ref: pulumi.Input['RemoteRefArgs'],
                  secret_key: pulumi.Input[_builtins.str]):
         """
+        One key of the target Secret and the remote value it holds, e.g. `{ secretKey: "password", remoteRef: { key: "my-app/config", property: "password" } }`.
+
         :param pulumi.Input['RemoteRefArgs'] remote_ref: The remote value, e.g. `{ key: "my-app/config", property: "password" }`.
         :param pulumi.Input[_builtins.str] secret_key: Key in the Secret.
         """
@@ -666,6 +686,9 @@ class ExternalSecretDataArgs:
 
 
 class ExternalSecretDataFromArgsDict(TypedDict):
+    """
+    Many keys at once: every key of one remote secret (`extract`) or of every secret a search finds (`find`), optionally renamed (`rewrite`).
+    """
     extract: NotRequired[pulumi.Input[Optional['RemoteRefArgsDict']]]
     """
     Copy every key of a remote secret (or of the object at `property`).
@@ -686,6 +709,8 @@ class ExternalSecretDataFromArgs:
                  find: pulumi.Input[Optional['FindRefArgs']] = None,
                  rewrite: pulumi.Input[Optional[Sequence[pulumi.Input['RewriteArgs']]]] = None):
         """
+        Many keys at once: every key of one remote secret (`extract`) or of every secret a search finds (`find`), optionally renamed (`rewrite`).
+
         :param pulumi.Input['RemoteRefArgs'] extract: Copy every key of a remote secret (or of the object at `property`).
         :param pulumi.Input['FindRefArgs'] find: Copy every remote secret that matches (one key per secret).
         :param pulumi.Input[Sequence[pulumi.Input['RewriteArgs']]] rewrite: Rewrite the keys of the extract or find result.
@@ -735,6 +760,9 @@ class ExternalSecretDataFromArgs:
 
 
 class ExternalSecretTargetArgsDict(TypedDict):
+    """
+    The Kubernetes Secret the ExternalSecret writes: name, policies, type, labels and template.
+    """
     annotations: NotRequired[pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]]
     """
     Annotations of the Secret.
@@ -780,6 +808,8 @@ class ExternalSecretTargetArgs:
                  template: pulumi.Input[Optional['TargetTemplateArgs']] = None,
                  type: pulumi.Input[Optional[_builtins.str]] = None):
         """
+        The Kubernetes Secret the ExternalSecret writes: name, policies, type, labels and template.
+
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] annotations: Annotations of the Secret.
         :param pulumi.Input['CreationPolicy'] creation_policy: `Owner` (default), `Orphan`, `Merge` or `None`.
         :param pulumi.Input['DeletionPolicy'] deletion_policy: `Retain` (default) or `Delete` (when every remote key is gone; needs creationPolicy `Owner`).
@@ -904,6 +934,9 @@ class ExternalSecretTargetArgs:
 
 
 class FindNameArgsDict(TypedDict):
+    """
+    Selects remote secrets by name.
+    """
     regexp: pulumi.Input[_builtins.str]
     """
     Regular expression (Go syntax) the secret name must match, e.g. `^db-`.
@@ -914,6 +947,8 @@ class FindNameArgs:
     def __init__(__self__, *,
                  regexp: pulumi.Input[_builtins.str]):
         """
+        Selects remote secrets by name.
+
         :param pulumi.Input[_builtins.str] regexp: Regular expression (Go syntax) the secret name must match, e.g. `^db-`.
         """
         pulumi.set(__self__, "regexp", regexp)
@@ -1046,6 +1081,9 @@ class FindRefArgs:
 
 
 class RemoteRefArgsDict(TypedDict):
+    """
+    A remote value: a key in the store's backend, optionally one property of it and a pinned version.
+    """
     key: pulumi.Input[_builtins.str]
     """
     Remote key, e.g. the Vault path below the store's mount.
@@ -1076,6 +1114,8 @@ class RemoteRefArgs:
                  property: pulumi.Input[Optional[_builtins.str]] = None,
                  version: pulumi.Input[Optional[_builtins.str]] = None):
         """
+        A remote value: a key in the store's backend, optionally one property of it and a pinned version.
+
         :param pulumi.Input[_builtins.str] key: Remote key, e.g. the Vault path below the store's mount.
         :param pulumi.Input['ConversionStrategy'] conversion_strategy: For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
         :param pulumi.Input['DecodingStrategy'] decoding_strategy: `None` (default), `Base64`, `Base64URL` or `Auto`.
@@ -1208,6 +1248,9 @@ class RewriteArgs:
 
 
 class RewriteRegexpArgsDict(TypedDict):
+    """
+    Renames keys by regular expression, e.g. `{ source: "^db-", target: "" }`.
+    """
     source: pulumi.Input[_builtins.str]
     """
     Regular expression to match, e.g. `^db-(.*)`.
@@ -1223,6 +1266,8 @@ class RewriteRegexpArgs:
                  source: pulumi.Input[_builtins.str],
                  target: pulumi.Input[_builtins.str]):
         """
+        Renames keys by regular expression, e.g. `{ source: "^db-", target: "" }`.
+
         :param pulumi.Input[_builtins.str] source: Regular expression to match, e.g. `^db-(.*)`.
         :param pulumi.Input[_builtins.str] target: Replacement, e.g. `$1`.
         """
@@ -1255,6 +1300,9 @@ class RewriteRegexpArgs:
 
 
 class RewriteTransformArgsDict(TypedDict):
+    """
+    Renames keys with a Go template, e.g. `{{ .value | upper }}`.
+    """
     template: pulumi.Input[_builtins.str]
     """
     Go template applied to each key, e.g. `{{ .value | upper }}`.
@@ -1265,6 +1313,8 @@ class RewriteTransformArgs:
     def __init__(__self__, *,
                  template: pulumi.Input[_builtins.str]):
         """
+        Renames keys with a Go template, e.g. `{{ .value | upper }}`.
+
         :param pulumi.Input[_builtins.str] template: Go template applied to each key, e.g. `{{ .value | upper }}`.
         """
         pulumi.set(__self__, "template", template)
@@ -1355,6 +1405,9 @@ class SecretKeyRefArgs:
 
 
 class ServiceAccountRefArgsDict(TypedDict):
+    """
+    A Kubernetes service account, for token-based auth.
+    """
     name: pulumi.Input[_builtins.str]
     """
     Service account name.
@@ -1375,6 +1428,8 @@ class ServiceAccountRefArgs:
                  audiences: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  namespace: pulumi.Input[Optional[_builtins.str]] = None):
         """
+        A Kubernetes service account, for token-based auth.
+
         :param pulumi.Input[_builtins.str] name: Service account name.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] audiences: Audiences of the requested token.
         :param pulumi.Input[_builtins.str] namespace: Namespace (ClusterSecretStore only; a SecretStore uses its own namespace).
@@ -1683,6 +1738,9 @@ class TargetTemplateArgs:
 
 
 class VaultAppRoleArgsDict(TypedDict):
+    """
+    Vault AppRole auth: a role id and a secret id.
+    """
     role_id: pulumi.Input['CredentialSourceArgsDict']
     """
     The role id.
@@ -1703,6 +1761,8 @@ class VaultAppRoleArgs:
                  secret_id: pulumi.Input['CredentialSourceArgs'],
                  path: pulumi.Input[Optional[_builtins.str]] = None):
         """
+        Vault AppRole auth: a role id and a secret id.
+
         :param pulumi.Input['CredentialSourceArgs'] role_id: The role id.
         :param pulumi.Input['CredentialSourceArgs'] secret_id: The secret id.
         :param pulumi.Input[_builtins.str] path: Mount path of the AppRole auth method; default `approle`.
@@ -1976,6 +2036,9 @@ class VaultBackendArgs:
 
 
 class VaultKubernetesAuthArgsDict(TypedDict):
+    """
+    Vault Kubernetes auth: a service account token that Vault checks through the TokenReview API.
+    """
     role: pulumi.Input[_builtins.str]
     """
     Vault role to log in as.
@@ -1996,6 +2059,8 @@ class VaultKubernetesAuthArgs:
                  mount_path: pulumi.Input[Optional[_builtins.str]] = None,
                  service_account_ref: pulumi.Input[Optional['ServiceAccountRefArgs']] = None):
         """
+        Vault Kubernetes auth: a service account token that Vault checks through the TokenReview API.
+
         :param pulumi.Input[_builtins.str] role: Vault role to log in as.
         :param pulumi.Input[_builtins.str] mount_path: Mount path of the Kubernetes auth method; default `kubernetes`.
         :param pulumi.Input['ServiceAccountRefArgs'] service_account_ref: Service account whose token (from the TokenRequest API) is presented to Vault. Required for `sync: provider`; ESO in the cluster can fall back to its own service account.
@@ -2044,6 +2109,9 @@ class VaultKubernetesAuthArgs:
 
 
 class VaultUserPassArgsDict(TypedDict):
+    """
+    Vault userpass auth: a username and a password.
+    """
     password: pulumi.Input['CredentialSourceArgsDict']
     """
     The password.
@@ -2064,6 +2132,8 @@ class VaultUserPassArgs:
                  username: pulumi.Input[_builtins.str],
                  path: pulumi.Input[Optional[_builtins.str]] = None):
         """
+        Vault userpass auth: a username and a password.
+
         :param pulumi.Input['CredentialSourceArgs'] password: The password.
         :param pulumi.Input[_builtins.str] username: The username.
         :param pulumi.Input[_builtins.str] path: Mount path of the userpass auth method; default `userpass`.

@@ -201,6 +201,9 @@ class AWSBackend(dict):
 
 @pulumi.output_type
 class AWSJWTAuth(dict):
+    """
+    AWS auth with a Kubernetes service account token (IRSA).
+    """
     @staticmethod
     def __key_warning(key: str):
         suggest = None
@@ -221,6 +224,8 @@ class AWSJWTAuth(dict):
     def __init__(__self__, *,
                  service_account_ref: 'outputs.ServiceAccountRef'):
         """
+        AWS auth with a Kubernetes service account token (IRSA).
+
         :param 'ServiceAccountRef' service_account_ref: The service account whose token is exchanged.
         """
         pulumi.set(__self__, "service_account_ref", service_account_ref)
@@ -236,6 +241,9 @@ class AWSJWTAuth(dict):
 
 @pulumi.output_type
 class AWSStaticCredentials(dict):
+    """
+    AWS access keys, each from a credential source.
+    """
     @staticmethod
     def __key_warning(key: str):
         suggest = None
@@ -262,6 +270,8 @@ class AWSStaticCredentials(dict):
                  secret_access_key: 'outputs.CredentialSource',
                  session_token: Optional['outputs.CredentialSource'] = None):
         """
+        AWS access keys, each from a credential source.
+
         :param 'CredentialSource' access_key_id: The access key id.
         :param 'CredentialSource' secret_access_key: The secret access key.
         :param 'CredentialSource' session_token: A session token, for temporary credentials (for example from an ESC `fn::open::aws-login`).
@@ -363,6 +373,9 @@ class CredentialSource(dict):
 
 @pulumi.output_type
 class ESCAuth(dict):
+    """
+    How the store authenticates to Pulumi Cloud.
+    """
     @staticmethod
     def __key_warning(key: str):
         suggest = None
@@ -383,6 +396,8 @@ class ESCAuth(dict):
     def __init__(__self__, *,
                  access_token: 'outputs.CredentialSource'):
         """
+        How the store authenticates to Pulumi Cloud.
+
         :param 'CredentialSource' access_token: A Pulumi access token allowed to open the environment.
         """
         pulumi.set(__self__, "access_token", access_token)
@@ -517,6 +532,9 @@ class ESCCredential(dict):
 
 @pulumi.output_type
 class ExternalSecretData(dict):
+    """
+    One key of the target Secret and the remote value it holds, e.g. `{ secretKey: "password", remoteRef: { key: "my-app/config", property: "password" } }`.
+    """
     @staticmethod
     def __key_warning(key: str):
         suggest = None
@@ -540,6 +558,8 @@ class ExternalSecretData(dict):
                  remote_ref: 'outputs.RemoteRef',
                  secret_key: _builtins.str):
         """
+        One key of the target Secret and the remote value it holds, e.g. `{ secretKey: "password", remoteRef: { key: "my-app/config", property: "password" } }`.
+
         :param 'RemoteRef' remote_ref: The remote value, e.g. `{ key: "my-app/config", property: "password" }`.
         :param _builtins.str secret_key: Key in the Secret.
         """
@@ -565,11 +585,16 @@ class ExternalSecretData(dict):
 
 @pulumi.output_type
 class ExternalSecretDataFrom(dict):
+    """
+    Many keys at once: every key of one remote secret (`extract`) or of every secret a search finds (`find`), optionally renamed (`rewrite`).
+    """
     def __init__(__self__, *,
                  extract: Optional['outputs.RemoteRef'] = None,
                  find: Optional['outputs.FindRef'] = None,
                  rewrite: Optional[Sequence['outputs.Rewrite']] = None):
         """
+        Many keys at once: every key of one remote secret (`extract`) or of every secret a search finds (`find`), optionally renamed (`rewrite`).
+
         :param 'RemoteRef' extract: Copy every key of a remote secret (or of the object at `property`).
         :param 'FindRef' find: Copy every remote secret that matches (one key per secret).
         :param Sequence['Rewrite'] rewrite: Rewrite the keys of the extract or find result.
@@ -608,6 +633,9 @@ class ExternalSecretDataFrom(dict):
 
 @pulumi.output_type
 class ExternalSecretTarget(dict):
+    """
+    The Kubernetes Secret the ExternalSecret writes: name, policies, type, labels and template.
+    """
     @staticmethod
     def __key_warning(key: str):
         suggest = None
@@ -637,6 +665,8 @@ class ExternalSecretTarget(dict):
                  template: Optional['outputs.TargetTemplate'] = None,
                  type: Optional[_builtins.str] = None):
         """
+        The Kubernetes Secret the ExternalSecret writes: name, policies, type, labels and template.
+
         :param Mapping[str, _builtins.str] annotations: Annotations of the Secret.
         :param 'CreationPolicy' creation_policy: `Owner` (default), `Orphan`, `Merge` or `None`.
         :param 'DeletionPolicy' deletion_policy: `Retain` (default) or `Delete` (when every remote key is gone; needs creationPolicy `Owner`).
@@ -730,9 +760,14 @@ class ExternalSecretTarget(dict):
 
 @pulumi.output_type
 class FindName(dict):
+    """
+    Selects remote secrets by name.
+    """
     def __init__(__self__, *,
                  regexp: _builtins.str):
         """
+        Selects remote secrets by name.
+
         :param _builtins.str regexp: Regular expression (Go syntax) the secret name must match, e.g. `^db-`.
         """
         pulumi.set(__self__, "regexp", regexp)
@@ -839,6 +874,9 @@ class FindRef(dict):
 
 @pulumi.output_type
 class RemoteRef(dict):
+    """
+    A remote value: a key in the store's backend, optionally one property of it and a pinned version.
+    """
     @staticmethod
     def __key_warning(key: str):
         suggest = None
@@ -865,6 +903,8 @@ class RemoteRef(dict):
                  property: Optional[_builtins.str] = None,
                  version: Optional[_builtins.str] = None):
         """
+        A remote value: a key in the store's backend, optionally one property of it and a pinned version.
+
         :param _builtins.str key: Remote key, e.g. the Vault path below the store's mount.
         :param 'ConversionStrategy' conversion_strategy: For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
         :param 'DecodingStrategy' decoding_strategy: `None` (default), `Base64`, `Base64URL` or `Auto`.
@@ -960,10 +1000,15 @@ class Rewrite(dict):
 
 @pulumi.output_type
 class RewriteRegexp(dict):
+    """
+    Renames keys by regular expression, e.g. `{ source: "^db-", target: "" }`.
+    """
     def __init__(__self__, *,
                  source: _builtins.str,
                  target: _builtins.str):
         """
+        Renames keys by regular expression, e.g. `{ source: "^db-", target: "" }`.
+
         :param _builtins.str source: Regular expression to match, e.g. `^db-(.*)`.
         :param _builtins.str target: Replacement, e.g. `$1`.
         """
@@ -989,9 +1034,14 @@ class RewriteRegexp(dict):
 
 @pulumi.output_type
 class RewriteTransform(dict):
+    """
+    Renames keys with a Go template, e.g. `{{ .value | upper }}`.
+    """
     def __init__(__self__, *,
                  template: _builtins.str):
         """
+        Renames keys with a Go template, e.g. `{{ .value | upper }}`.
+
         :param _builtins.str template: Go template applied to each key, e.g. `{{ .value | upper }}`.
         """
         pulumi.set(__self__, "template", template)
@@ -1053,11 +1103,16 @@ class SecretKeyRef(dict):
 
 @pulumi.output_type
 class ServiceAccountRef(dict):
+    """
+    A Kubernetes service account, for token-based auth.
+    """
     def __init__(__self__, *,
                  name: _builtins.str,
                  audiences: Optional[Sequence[_builtins.str]] = None,
                  namespace: Optional[_builtins.str] = None):
         """
+        A Kubernetes service account, for token-based auth.
+
         :param _builtins.str name: Service account name.
         :param Sequence[_builtins.str] audiences: Audiences of the requested token.
         :param _builtins.str namespace: Namespace (ClusterSecretStore only; a SecretStore uses its own namespace).
@@ -1278,6 +1333,9 @@ class TargetTemplate(dict):
 
 @pulumi.output_type
 class VaultAppRole(dict):
+    """
+    Vault AppRole auth: a role id and a secret id.
+    """
     @staticmethod
     def __key_warning(key: str):
         suggest = None
@@ -1302,6 +1360,8 @@ class VaultAppRole(dict):
                  secret_id: 'outputs.CredentialSource',
                  path: Optional[_builtins.str] = None):
         """
+        Vault AppRole auth: a role id and a secret id.
+
         :param 'CredentialSource' role_id: The role id.
         :param 'CredentialSource' secret_id: The secret id.
         :param _builtins.str path: Mount path of the AppRole auth method; default `approle`.
@@ -1516,6 +1576,9 @@ class VaultBackend(dict):
 
 @pulumi.output_type
 class VaultKubernetesAuth(dict):
+    """
+    Vault Kubernetes auth: a service account token that Vault checks through the TokenReview API.
+    """
     @staticmethod
     def __key_warning(key: str):
         suggest = None
@@ -1540,6 +1603,8 @@ class VaultKubernetesAuth(dict):
                  mount_path: Optional[_builtins.str] = None,
                  service_account_ref: Optional['outputs.ServiceAccountRef'] = None):
         """
+        Vault Kubernetes auth: a service account token that Vault checks through the TokenReview API.
+
         :param _builtins.str role: Vault role to log in as.
         :param _builtins.str mount_path: Mount path of the Kubernetes auth method; default `kubernetes`.
         :param 'ServiceAccountRef' service_account_ref: Service account whose token (from the TokenRequest API) is presented to Vault. Required for `sync: provider`; ESO in the cluster can fall back to its own service account.
@@ -1577,11 +1642,16 @@ class VaultKubernetesAuth(dict):
 
 @pulumi.output_type
 class VaultUserPass(dict):
+    """
+    Vault userpass auth: a username and a password.
+    """
     def __init__(__self__, *,
                  password: 'outputs.CredentialSource',
                  username: _builtins.str,
                  path: Optional[_builtins.str] = None):
         """
+        Vault userpass auth: a username and a password.
+
         :param 'CredentialSource' password: The password.
         :param _builtins.str username: The username.
         :param _builtins.str path: Mount path of the userpass auth method; default `userpass`.
