@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,6 +45,24 @@ func copyProgram(t *testing.T, src string) string {
 		t.Fatal(err)
 	}
 	return dst
+}
+
+// copyGoProgram copies a Go program (rel is relative to the repository
+// root) and points its replace directive for the Go SDK at the
+// repository's sdk/go, which the copy's relative path no longer reaches.
+func copyGoProgram(t *testing.T, rel string) string {
+	t.Helper()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := copyProgram(t, filepath.Join(root, rel))
+	edit := exec.CommandContext(t.Context(), "go", "mod", "edit", "-replace=github.com/esosync/pulumi-esosync/sdk/go="+filepath.Join(root, "sdk", "go"))
+	edit.Dir = dir
+	if out, err := edit.CombinedOutput(); err != nil {
+		t.Fatalf("go mod edit: %v\n%s", err, out)
+	}
+	return dir
 }
 
 func TestPulumiVersion(t *testing.T) {

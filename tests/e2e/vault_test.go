@@ -45,12 +45,25 @@ func vaultClient(t *testing.T, env *harness.Env) *vaultapi.Client {
 // refresh and healed by up, destroy; and checks no fetched value leaks into
 // state, outputs or verbose provider logs.
 func TestVaultExample(t *testing.T) {
-	env := harness.Shared(t)
-	ctx := t.Context()
 	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
+	runVaultScenario(t, copyProgram(t, filepath.Join(root, "examples", "yaml", "vault")), "e2e-vault")
+}
+
+// TestVaultExampleGo runs the same scenario with examples/go/vault, a
+// program on the generated Go SDK (built by the language host with `go
+// build`, the SDK taken from sdk/go through a replace directive).
+func TestVaultExampleGo(t *testing.T) {
+	runVaultScenario(t, copyGoProgram(t, filepath.Join("examples", "go", "vault")), "e2e-vault-go")
+}
+
+// runVaultScenario drives a Vault example program in dir through the
+// pulumi CLI with its resources in namespace ns.
+func runVaultScenario(t *testing.T, dir, ns string) {
+	env := harness.Shared(t)
+	ctx := t.Context()
 	chart, err := harness.ESOChartDir()
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +76,6 @@ func TestVaultExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const ns = "e2e-vault"
 	if _, err := clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
@@ -81,7 +93,6 @@ func TestVaultExample(t *testing.T) {
 
 	pulumi := newPulumi(t)
 	pulumi.Env = append(pulumi.Env, "KUBECONFIG="+env.Kubeconfig)
-	dir := copyProgram(t, filepath.Join(root, "examples", "yaml", "vault"))
 	var logs strings.Builder
 	run := func(args ...string) string {
 		t.Helper()
@@ -117,6 +128,9 @@ func TestVaultExample(t *testing.T) {
 		t.Errorf("outputs = %v", outputs)
 	}
 	firstHash := outputs["dataHash"]
+	if out := run("refresh", "--yes", "--skip-preview"); strings.Contains(out, "updated") {
+		t.Errorf("refresh right after up reports changes:\n%s", tail(out, 20))
+	}
 
 	// Backend change: refresh reports it, up heals it.
 	password2 := randomValue(t, "pw2")
