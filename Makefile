@@ -36,6 +36,7 @@ tools:
 	tests/tools/build.sh vault
 	tests/tools/build.sh eso
 	tests/tools/build.sh moto
+	tests/tools/build.sh python
 
 ## schema: schema.json from the built provider
 schema: build

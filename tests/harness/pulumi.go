@@ -65,6 +65,10 @@ func (p *Pulumi) environ() []string {
 	return append(env, p.Env...)
 }
 
+// Environ is the environment pulumi commands run with, for programs (a
+// pytest suite, say) that drive the CLI themselves.
+func (p *Pulumi) Environ() []string { return p.environ() }
+
 // Run runs `pulumi args...` in dir and returns its combined output.
 func (p *Pulumi) Run(ctx context.Context, dir string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, p.Bin, args...)
