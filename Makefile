@@ -37,6 +37,7 @@ tools:
 	tests/tools/build.sh eso
 	tests/tools/build.sh moto
 	tests/tools/build.sh python
+	tests/tools/build.sh node
 
 ## schema: schema.json from the built provider
 schema: build

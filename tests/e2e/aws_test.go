@@ -16,12 +16,23 @@ import (
 // moto: up extracts every key of app-secret, a new version in Secrets
 // Manager shows at refresh and up brings it in, and nothing fetched leaks.
 func TestAWSExample(t *testing.T) {
-	env := harness.Shared(t)
-	ctx := t.Context()
 	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
+	runAWSScenario(t, copyProgram(t, filepath.Join(root, "examples", "yaml", "aws")), "e2e-aws")
+}
+
+// TestAWSExampleTypeScript runs the same scenario with examples/ts/aws.
+func TestAWSExampleTypeScript(t *testing.T) {
+	runAWSScenario(t, typeScriptProgram(t, filepath.Join("examples", "ts", "aws")), "e2e-aws-ts")
+}
+
+// runAWSScenario drives an AWS example program in dir through the pulumi
+// CLI with its ExternalSecret in namespace ns.
+func runAWSScenario(t *testing.T, dir, ns string) {
+	env := harness.Shared(t)
+	ctx := t.Context()
 	chart, err := harness.ESOChartDir()
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +45,6 @@ func TestAWSExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const ns = "e2e-aws"
 	if _, err := clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
@@ -46,7 +56,6 @@ func TestAWSExample(t *testing.T) {
 	pulumi := newPulumi(t)
 	pulumi.Env = append(pulumi.Env, "KUBECONFIG="+env.Kubeconfig,
 		"AWS_SECRETSMANAGER_ENDPOINT="+env.AWSEndpoint, "AWS_STS_ENDPOINT="+env.AWSEndpoint)
-	dir := copyProgram(t, filepath.Join(root, "examples", "yaml", "aws"))
 	var logs strings.Builder
 	run := func(args ...string) string {
 		t.Helper()

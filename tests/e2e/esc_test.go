@@ -23,12 +23,23 @@ import (
 // again. Nothing fetched (ESC values, the ESC-sourced tokens, Vault values)
 // may appear in state, outputs or logs.
 func TestESCExample(t *testing.T) {
-	env := harness.Shared(t)
-	ctx := t.Context()
 	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
+	runESCScenario(t, copyProgram(t, filepath.Join(root, "examples", "yaml", "esc")), "e2e-esc")
+}
+
+// TestESCExampleTypeScript runs the same scenario with examples/ts/esc.
+func TestESCExampleTypeScript(t *testing.T) {
+	runESCScenario(t, typeScriptProgram(t, filepath.Join("examples", "ts", "esc")), "e2e-esc-ts")
+}
+
+// runESCScenario drives an ESC example program in dir through the pulumi
+// CLI with its ExternalSecrets in namespace ns.
+func runESCScenario(t *testing.T, dir, ns string) {
+	env := harness.Shared(t)
+	ctx := t.Context()
 	chart, err := harness.ESOChartDir()
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +52,6 @@ func TestESCExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const ns = "e2e-esc"
 	if _, err := clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
@@ -83,7 +93,6 @@ func TestESCExample(t *testing.T) {
 
 	pulumi := newPulumi(t)
 	pulumi.Env = append(pulumi.Env, "KUBECONFIG="+env.Kubeconfig)
-	dir := copyProgram(t, filepath.Join(root, "examples", "yaml", "esc"))
 	var logs strings.Builder
 	run := func(args ...string) string {
 		t.Helper()

@@ -25,7 +25,7 @@ src=$here/$component
 [ -f "$src/build.sh" ] || { echo "build.sh: unknown component $component (have $components)" >&2; exit 2; }
 
 cache_root=${ESOSYNC_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/esosync-tools}
-key=$(cd "$src" && find . -type f \( -name go.mod -o -name go.sum -o -name '*.go' -o -name '*.txt' -o -name build.sh \) -print0 |
+key=$(cd "$src" && find . -type f \( -name go.mod -o -name go.sum -o -name '*.go' -o -name '*.txt' -o -name '*.json' -o -name build.sh \) -print0 |
 	LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 out=$cache_root/$component-$key
 links=$repo/.tools/bin

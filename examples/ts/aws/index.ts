@@ -1,0 +1,46 @@
+// The AWS scenario with the generated TypeScript SDK: a Secrets Manager
+// ClusterSecretStore whose access keys are Pulumi secrets, and an
+// ExternalSecret that extracts every key of the JSON secret app-secret.
+import * as pulumi from "@pulumi/pulumi";
+import * as esosync from "@esosync/pulumi-esosync";
+
+const config = new pulumi.Config();
+const webhook = config.getBoolean("esoWebhook") ?? true;
+
+const eso = new esosync.Operator("eso", {
+    chart: config.get("esoChart") ?? "https://charts.external-secrets.io",
+    crds: config.get("esoCrds") ?? "",
+    waitForController: config.getBoolean("waitForController") ?? true,
+    values: { webhook: { create: webhook }, certController: { create: webhook } },
+});
+
+const aws = new esosync.ClusterSecretStore("aws", {
+    backend: {
+        aws: {
+            service: "SecretsManager",
+            region: config.get("awsRegion") ?? "us-east-1",
+            auth: {
+                secretRef: {
+                    accessKeyId: { value: config.requireSecret("awsAccessKeyId") },
+                    secretAccessKey: { value: config.requireSecret("awsSecretAccessKey") },
+                },
+            },
+        },
+    },
+    waitForReady: config.getBoolean("storeWaitForReady") ?? true,
+}, { dependsOn: [eso] });
+
+const app = new esosync.ExternalSecret("app", {
+    namespace: config.get("appNamespace") ?? "default",
+    store: aws.ref,
+    sync: (config.get("syncMode") ?? "controller") as esosync.SyncMode,
+    refreshInterval: "1h",
+    target: { name: "app-secret" },
+    dataFrom: [{ extract: { key: "app-secret" } }],
+});
+
+export const secretName = app.secretName;
+export const keys = app.keys;
+export const dataHash = app.dataHash;
+export const remoteVersions = app.remoteVersions;
+export const ready = app.ready;
