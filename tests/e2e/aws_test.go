@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -57,9 +58,13 @@ func runAWSScenario(t *testing.T, dir, ns string) {
 	pulumi.Env = append(pulumi.Env, "KUBECONFIG="+env.Kubeconfig,
 		"AWS_SECRETSMANAGER_ENDPOINT="+env.AWSEndpoint, "AWS_STS_ENDPOINT="+env.AWSEndpoint)
 	var logs strings.Builder
+	times := newTimings(ns)
+	defer times.log(t)
 	run := func(args ...string) string {
 		t.Helper()
+		began := time.Now()
 		out, err := pulumi.Run(ctx, dir, args...)
+		times.add(args[0], time.Since(began))
 		logs.WriteString(out)
 		if err != nil {
 			t.Fatal(err)
@@ -84,6 +89,9 @@ func runAWSScenario(t *testing.T, dir, ns string) {
 	outputs := stackOutputs(t, run("stack", "output", "--json", "--show-secrets"))
 	if outputs["ready"] != true {
 		t.Errorf("outputs = %v", outputs)
+	}
+	if out := run("refresh", "--yes", "--skip-preview"); strings.Contains(out, "updated") {
+		t.Errorf("refresh right after up reports changes:\n%s", tail(out, 20))
 	}
 
 	pass2 := randomValue(t, "aws-pass2")

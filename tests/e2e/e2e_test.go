@@ -4,11 +4,13 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/esosync/pulumi-esosync/tests/harness"
 )
@@ -63,6 +65,34 @@ func copyGoProgram(t *testing.T, rel string) string {
 		t.Fatalf("go mod edit: %v\n%s", err, out)
 	}
 	return dir
+}
+
+// timings collects how long each up, refresh and destroy of an example
+// took, for the log (the figures reported for every example).
+type timings struct {
+	name string
+	d    map[string][]time.Duration
+}
+
+func newTimings(name string) *timings { return &timings{name: name, d: map[string][]time.Duration{}} }
+
+func (tm *timings) add(cmd string, d time.Duration) {
+	switch cmd {
+	case "up", "refresh", "destroy", "preview":
+		tm.d[cmd] = append(tm.d[cmd], d.Round(100*time.Millisecond))
+	}
+}
+
+func (tm *timings) log(t *testing.T) {
+	var parts []string
+	for _, cmd := range []string{"preview", "up", "refresh", "destroy"} {
+		if len(tm.d[cmd]) > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%v", cmd, tm.d[cmd]))
+		}
+	}
+	line := fmt.Sprintf("example timings (%s): %s", tm.name, strings.Join(parts, " "))
+	t.Log(line)
+	fmt.Println(line)
 }
 
 func TestPulumiVersion(t *testing.T) {

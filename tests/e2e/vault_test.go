@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
 	corev1 "k8s.io/api/core/v1"
@@ -94,9 +95,13 @@ func runVaultScenario(t *testing.T, dir, ns string) {
 	pulumi := newPulumi(t)
 	pulumi.Env = append(pulumi.Env, "KUBECONFIG="+env.Kubeconfig)
 	var logs strings.Builder
+	times := newTimings(ns)
+	defer times.log(t)
 	run := func(args ...string) string {
 		t.Helper()
+		began := time.Now()
 		out, err := pulumi.Run(ctx, dir, args...)
+		times.add(args[0], time.Since(began))
 		logs.WriteString(out)
 		if err != nil {
 			t.Fatal(err)
