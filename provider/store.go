@@ -567,34 +567,6 @@ func (s storeInputs) apply(ctx context.Context, cluster *kube.Cluster, create bo
 	return s.outputs(spec, creds, sourcesHash), nil
 }
 
-// hasESCSources reports whether any credential comes from Pulumi ESC.
-func (s storeInputs) hasESCSources() bool {
-	var srcs []*CredentialSource
-	b := s.backend
-	switch {
-	case b.Vault != nil:
-		a := b.Vault.Auth
-		srcs = append(srcs, a.Token)
-		if a.AppRole != nil {
-			srcs = append(srcs, &a.AppRole.RoleID, &a.AppRole.SecretID)
-		}
-		if a.UserPass != nil {
-			srcs = append(srcs, &a.UserPass.Password)
-		}
-	case b.AWS != nil && b.AWS.Auth != nil && b.AWS.Auth.SecretRef != nil:
-		k := b.AWS.Auth.SecretRef
-		srcs = append(srcs, &k.AccessKeyID, &k.SecretAccessKey, k.SessionToken)
-	case b.ESC != nil:
-		srcs = append(srcs, &b.ESC.Auth.AccessToken)
-	}
-	for _, c := range srcs {
-		if c != nil && c.Esc != nil {
-			return true
-		}
-	}
-	return false
-}
-
 func setStore(live, desired esv1.GenericStore) {
 	live.SetLabels(desired.GetLabels())
 	live.SetAnnotations(desired.GetAnnotations())
@@ -716,15 +688,14 @@ func (s storeInputs) read(ctx context.Context, cluster *kube.Cluster, prev Store
 			out.CredentialsHash = hashCreds(secret.Data)
 		}
 	}
-	if s.hasESCSources() {
-		// Re-read ESC: a rotated value is drift even though the cluster
-		// still holds the old one.
-		if _, _, sourcesHash, err := s.spec(ctx); err != nil {
-			p.GetLogger(ctx).Warningf("refresh of %s %s could not read its ESC credential sources and kept their previous hash: %v",
-				s.kind, s.describe(), err)
-		} else {
-			out.SourcesHash = sourcesHash
-		}
+	// Re-read ESC sources: a rotated value is drift even though the cluster
+	// still holds the old one. Without ESC sources spec does no I/O and
+	// cannot fail.
+	if _, _, sourcesHash, err := s.spec(ctx); err != nil {
+		p.GetLogger(ctx).Warningf("refresh of %s %s could not read its ESC credential sources and kept their previous hash: %v",
+			s.kind, s.describe(), err)
+	} else {
+		out.SourcesHash = sourcesHash
 	}
 	return out, true, nil
 }

@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"fmt"
 	"maps"
 	"net"
 	"net/http"
@@ -68,6 +67,3 @@ func (p *CountingProxy) Reset() {
 
 // Close stops the proxy.
 func (p *CountingProxy) Close() error { return p.server.Close() }
-
-// String renders the counters for logs.
-func (p *CountingProxy) String() string { return fmt.Sprint(p.Counts()) }

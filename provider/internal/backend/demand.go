@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"context"
 	"slices"
 	"sync"
 	"time"
@@ -46,34 +45,6 @@ func Demanded(storeID string) []string {
 	demand.Lock()
 	defer demand.Unlock()
 	return slices.Clone(demand.keys[storeID])
-}
-
-// WaitSettled returns once no demand was recorded for quiet, or after max,
-// or when ctx ends. Without any recorded demand it returns at once.
-func WaitSettled(ctx context.Context, quiet, max time.Duration) {
-	deadline := time.Now().Add(max)
-	for {
-		demand.Lock()
-		last := demand.last
-		demand.Unlock()
-		if last.IsZero() {
-			return
-		}
-		wait := time.Until(last.Add(quiet))
-		if wait <= 0 {
-			return
-		}
-		if left := time.Until(deadline); left <= 0 {
-			return
-		} else if wait > left {
-			wait = left
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-	}
 }
 
 // LastDemand is when demand was last recorded (zero: never).

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"maps"
 	"strings"
 	"sync"
 
@@ -44,7 +45,8 @@ func ResetCache() {
 func init() { backend.RegisterCache(ResetCache) }
 
 // cachedRead returns readSecret's result for path at version, reading Vault
-// at most once per scope, path and version.
+// at most once per scope, path and version. Each caller gets its own
+// top-level map, so one sync's changes cannot reach another's.
 func (c *Client) cachedRead(ctx context.Context, path, version string) (map[string]any, backend.Meta, error) {
 	if c.scope == "" {
 		return c.readSecret(ctx, path, version)
@@ -54,7 +56,7 @@ func (c *Client) cachedRead(ctx context.Context, path, version string) (map[stri
 	r, ok := reads.entries[key]
 	reads.Unlock()
 	if ok {
-		return copyData(r.data), r.meta, r.err
+		return maps.Clone(r.data), r.meta, r.err
 	}
 	v, err, _ := reads.group.Do(key, func() (any, error) {
 		data, meta, err := c.readSecret(ctx, path, version)
@@ -73,20 +75,7 @@ func (c *Client) cachedRead(ctx context.Context, path, version string) (map[stri
 		return nil, backend.Meta{}, err
 	}
 	r = v.(readResult)
-	return copyData(r.data), r.meta, r.err
-}
-
-// copyData gives each caller its own top-level map, so one sync's changes
-// cannot reach another's.
-func copyData(d map[string]any) map[string]any {
-	if d == nil {
-		return nil
-	}
-	out := make(map[string]any, len(d))
-	for k, v := range d {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(r.data), r.meta, r.err
 }
 
 // scopeOf names who reads: the server, namespace and auth identity. Secret
