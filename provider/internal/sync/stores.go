@@ -103,11 +103,7 @@ func awsConfig(ctx context.Context, k Kube, kind, namespace string, a *esv1.AWSP
 		ExternalID:  a.ExternalID,
 	}
 	secret := func(what string, ref esmeta.SecretKeySelector) (string, error) {
-		val, err := resolvers.SecretKeyRef(ctx, k.Client, kind, namespace, &ref)
-		if err != nil {
-			return "", fmt.Errorf("reading %s: %w", what, err)
-		}
-		return val, nil
+		return secretKey(ctx, k, kind, namespace, what, ref)
 	}
 	switch {
 	case a.Auth.SecretRef != nil:
@@ -158,12 +154,20 @@ func escConfig(ctx context.Context, k Kube, kind, namespace string, p *esv1.Pulu
 	if p.AccessToken == nil || p.AccessToken.SecretRef == nil {
 		return cfg, errors.New("pulumi store has no accessToken.secretRef")
 	}
-	token, err := resolvers.SecretKeyRef(ctx, k.Client, kind, namespace, p.AccessToken.SecretRef)
-	if err != nil {
-		return cfg, fmt.Errorf("reading accessToken.secretRef: %w", err)
-	}
+	token, err := secretKey(ctx, k, kind, namespace, "accessToken.secretRef", *p.AccessToken.SecretRef)
 	cfg.AccessToken = token
-	return cfg, nil
+	return cfg, err
+}
+
+// secretKey reads the Secret key a store's spec points at, resolved the way
+// ESO resolves it for a store of kind used from namespace. Errors name the
+// spec field (what), never the value.
+func secretKey(ctx context.Context, k Kube, kind, namespace, what string, ref esmeta.SecretKeySelector) (string, error) {
+	val, err := resolvers.SecretKeyRef(ctx, k.Client, kind, namespace, &ref)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", what, err)
+	}
+	return val, nil
 }
 
 // StoreID names a store for backend.NoteDemand: kind, namespace (empty for
@@ -192,11 +196,7 @@ func vaultConfig(ctx context.Context, k Kube, kind, namespace string, v *esv1.Va
 		return cfg, errors.New("vault store has no auth")
 	}
 	secret := func(what string, ref esmeta.SecretKeySelector) (string, error) {
-		val, err := resolvers.SecretKeyRef(ctx, k.Client, kind, namespace, &ref)
-		if err != nil {
-			return "", fmt.Errorf("reading %s: %w", what, err)
-		}
-		return val, nil
+		return secretKey(ctx, k, kind, namespace, what, ref)
 	}
 	a := v.Auth
 	var err error
