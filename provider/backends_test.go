@@ -2,14 +2,8 @@ package provider_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/esosync/pulumi-esosync/tests/escserver"
 	"github.com/esosync/pulumi-esosync/tests/harness"
@@ -27,15 +21,7 @@ func awsStore(env *harness.Env, secretKey string) map[string]any {
 
 func seedAWS(t *testing.T, env *harness.Env, name, value string) {
 	t.Helper()
-	c := secretsmanager.NewFromConfig(aws.Config{Region: env.AWSRegion,
-		Credentials: credentials.NewStaticCredentialsProvider(env.AWSAccessKeyID, env.AWSSecretAccessKey, "")},
-		func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(env.AWSEndpoint) })
-	_, err := c.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)})
-	var exists *smtypes.ResourceExistsException
-	if errors.As(err, &exists) {
-		_, err = c.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), SecretString: aws.String(value)})
-	}
-	if err != nil {
+	if err := env.PutAWSSecret(context.Background(), name, value, nil); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -49,9 +49,8 @@ func runAWSScenario(t *testing.T, dir, ns string) {
 	if _, err := clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	sm := awsClient(env)
 	user, pass := randomValue(t, "aws-user"), randomValue(t, "aws-pass")
-	putAWS(t, sm, "app-secret", `{"username":"`+user+`","password":"`+pass+`"}`)
+	putAWS(t, env, "app-secret", `{"username":"`+user+`","password":"`+pass+`"}`)
 	values := []string{user, pass}
 
 	pulumi := newPulumi(t)
@@ -96,7 +95,7 @@ func runAWSScenario(t *testing.T, dir, ns string) {
 
 	pass2 := randomValue(t, "aws-pass2")
 	values = append(values, pass2)
-	putAWS(t, sm, "app-secret", `{"username":"`+user+`","password":"`+pass2+`"}`)
+	putAWS(t, env, "app-secret", `{"username":"`+user+`","password":"`+pass2+`"}`)
 	if out := run("refresh", "--yes", "--skip-preview"); !strings.Contains(out, "1 updated") {
 		t.Errorf("refresh after a new AWS version does not report the ExternalSecret changed:\n%s", out)
 	}

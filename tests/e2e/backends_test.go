@@ -1,42 +1,19 @@
 package e2e
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/esosync/pulumi-esosync/tests/escserver"
 	"github.com/esosync/pulumi-esosync/tests/harness"
 )
 
-// awsClient is the real aws-sdk-go-v2 Secrets Manager client on the test
-// bed's moto, with the admin user's keys: tests seed data only through it.
-func awsClient(env *harness.Env) *secretsmanager.Client {
-	cfg := aws.Config{
-		Region:      env.AWSRegion,
-		Credentials: credentials.NewStaticCredentialsProvider(env.AWSAccessKeyID, env.AWSSecretAccessKey, ""),
-	}
-	return secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(env.AWSEndpoint) })
-}
-
-// putAWS creates the secret or, when it exists, makes value its current version.
-func putAWS(t *testing.T, c *secretsmanager.Client, name, value string) {
+// putAWS seeds moto through the real Secrets Manager client (harness.PutAWSSecret).
+func putAWS(t *testing.T, env *harness.Env, name, value string) {
 	t.Helper()
-	ctx := context.Background()
-	_, err := c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)})
-	var exists *smtypes.ResourceExistsException
-	if errors.As(err, &exists) {
-		_, err = c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), SecretString: aws.String(value)})
-	}
-	if err != nil {
-		t.Fatalf("seeding AWS secret %s: %v", name, err)
+	if err := env.PutAWSSecret(t.Context(), name, value, nil); err != nil {
+		t.Fatal(err)
 	}
 }
 

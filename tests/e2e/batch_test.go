@@ -26,10 +26,9 @@ func TestBatchedReads(t *testing.T) {
 	if v := os.Getenv("ESOSYNC_BATCH_N"); v != "" { // smaller runs while investigating
 		fmt.Sscan(v, &n)
 	}
-	sm := awsClient(env)
 	vc := vaultClient(t, env)
 	for i := range distinct {
-		putAWS(t, sm, fmt.Sprintf("batch/aws-%02d", i), fmt.Sprintf(`{"v":"aws-value-%02d"}`, i))
+		putAWS(t, env, fmt.Sprintf("batch/aws-%02d", i), fmt.Sprintf(`{"v":"aws-value-%02d"}`, i))
 		if _, err := vc.KVv2("secret").Put(ctx, fmt.Sprintf("batch/vault-%02d", i), map[string]any{"v": fmt.Sprintf("vault-value-%02d", i)}); err != nil {
 			t.Fatal(err)
 		}

@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 )
@@ -118,6 +120,26 @@ func (e *Env) awsConfig(accessKeyID, secret string) aws.Config {
 		Credentials:  credentials.NewStaticCredentialsProvider(accessKeyID, secret, ""),
 		BaseEndpoint: aws.String(e.AWSEndpoint),
 	}
+}
+
+// PutAWSSecret seeds moto through the real Secrets Manager client with the
+// admin user's keys: it creates name with value (and tags) or, when it
+// exists, makes value its current version (tags are then left as they are).
+func (e *Env) PutAWSSecret(ctx context.Context, name, value string, tags map[string]string) error {
+	sm := secretsmanager.NewFromConfig(e.AWSConfig())
+	in := &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)}
+	for k, v := range tags {
+		in.Tags = append(in.Tags, smtypes.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	_, err := sm.CreateSecret(ctx, in)
+	var exists *smtypes.ResourceExistsException
+	if errors.As(err, &exists) {
+		_, err = sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), SecretString: aws.String(value)})
+	}
+	if err != nil {
+		return fmt.Errorf("seeding AWS secret %s: %w", name, err)
+	}
+	return nil
 }
 
 // NewAWSUser creates an IAM user in moto with policyJSON as its only

@@ -132,20 +132,8 @@ func TestContract(t *testing.T) {
 	aws.ResetCache()
 	put := func(t *testing.T, key string, data map[string]any, tags map[string]string) {
 		t.Helper()
-		value := mustJSON(t, data)
-		in := &secretsmanager.CreateSecretInput{Name: sdkaws.String(key), SecretString: sdkaws.String(value)}
-		for k, v := range tags {
-			in.Tags = append(in.Tags, smtypes.Tag{Key: sdkaws.String(k), Value: sdkaws.String(v)})
-		}
-		_, err := sm(t).CreateSecret(context.Background(), in)
-		var exists *smtypes.ResourceExistsException
-		if errors.As(err, &exists) {
-			_, err = sm(t).PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{
-				SecretId: sdkaws.String(key), SecretString: sdkaws.String(value),
-			})
-		}
-		if err != nil {
-			t.Fatalf("seeding %s: %v", key, err)
+		if err := harness.Shared(t).PutAWSSecret(context.Background(), key, mustJSON(t, data), tags); err != nil {
+			t.Fatal(err)
 		}
 	}
 	contract.Run(t, contract.Fixture{
