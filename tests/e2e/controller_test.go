@@ -6,10 +6,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/esosync/pulumi-esosync/tests/harness"
 )
 
@@ -26,22 +22,7 @@ func TestVaultExampleControllerMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chart, err := harness.ESOChartDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	crds, err := harness.ESOCRDBundle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	clients, err := env.Clientset()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const ns = "e2e-controller"
-	if _, err := clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
 	vc := vaultClient(t, env)
 	put := func(data map[string]any) {
 		t.Helper()
@@ -52,30 +33,14 @@ func TestVaultExampleControllerMode(t *testing.T) {
 	username, password := randomValue(t, "user"), randomValue(t, "pw")
 	put(map[string]any{"username": username, "password": password})
 
-	pulumi := newPulumi(t)
-	pulumi.Env = append(pulumi.Env, "KUBECONFIG="+env.Kubeconfig)
-	dir := copyProgram(t, filepath.Join(root, "examples", "yaml", "vault"))
-	run := func(args ...string) string {
-		t.Helper()
-		out, err := pulumi.Run(ctx, dir, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	run("stack", "init", "dev")
-	for _, kv := range [][2]string{
-		{"vaultAddress", env.VaultAddr}, {"appNamespace", ns}, {"esoChart", chart}, {"esoCrds", crds},
-		// ESO's controller needs the chart's ServiceAccount and RBAC before
-		// it can start, so the first up installs the chart with the provider syncing.
-		{"syncMode", "provider"}, {"syncTimeout", "30s"},
-	} {
-		run("config", "set", kv[0], kv[1])
-	}
+	// ESO's controller needs the chart's ServiceAccount and RBAC before it
+	// can start, so the first up installs the chart with the provider
+	// syncing (startExample's sync: provider).
+	x := startExample(t, copyProgram(t, filepath.Join(root, "examples", "yaml", "vault")), ns)
+	run := x.run
+	run("config", "set", "vaultAddress", env.VaultAddr)
+	run("config", "set", "syncTimeout", "30s")
 	run("config", "set", "--secret", "vaultToken", env.VaultToken)
-	for _, key := range []string{"waitForController", "esoWebhook", "storeWaitForReady"} {
-		run("config", "set", "--type", "bool", key, "false")
-	}
 	run("up", "--yes", "--skip-preview")
 
 	if _, err := env.StartESO(ctx, harness.ESOOptions{}); err != nil {
@@ -118,7 +83,7 @@ func TestVaultExampleControllerMode(t *testing.T) {
 	put(map[string]any{"username": username, "password": password3})
 	run("refresh", "--yes", "--skip-preview")
 	start = time.Now()
-	out, err := pulumi.Run(ctx, dir, "up", "--yes", "--skip-preview")
+	out, err := x.pulumi.Run(ctx, x.dir, "up", "--yes", "--skip-preview")
 	took := time.Since(start)
 	if err == nil {
 		t.Fatalf("up succeeded with the ESO controller stopped:\n%s", out)

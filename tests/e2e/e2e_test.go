@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/esosync/pulumi-esosync/tests/harness"
 )
 
@@ -239,4 +243,66 @@ func TestPreviewNamesBadConfig(t *testing.T) {
 			t.Errorf("preview output does not mention %s:\n%s", want, out)
 		}
 	}
+}
+
+// example is one example program being driven through the pulumi CLI on
+// the test bed: its own PULUMI_HOME and state, a log of everything the CLI
+// printed (for the leak scan) and the timings of up/refresh/destroy.
+type example struct {
+	t      *testing.T
+	pulumi *harness.Pulumi
+	dir    string
+	logs   strings.Builder
+	times  *timings
+}
+
+// startExample creates namespace ns, inits stack dev of the program in dir
+// and sets the configuration every example shares on the test bed: the
+// app namespace, ESO's chart and CRDs from the module, no waiting for ESO's
+// pods or webhook (there is no kubelet), `sync: provider` and no waiting for
+// ESO to validate stores (no ESO controller runs unless a test starts one).
+// env is extra environment for the CLI and the provider.
+func startExample(t *testing.T, dir, ns string, env ...string) *example {
+	t.Helper()
+	bed := harness.Shared(t)
+	chart, err := harness.ESOChartDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds, err := harness.ESOCRDBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients, err := bed.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clients.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	x := &example{t: t, pulumi: newPulumi(t), dir: dir, times: newTimings(ns)}
+	x.pulumi.Env = append(append(x.pulumi.Env, "KUBECONFIG="+bed.Kubeconfig), env...)
+	t.Cleanup(func() { x.times.log(t) })
+	x.run("stack", "init", "dev")
+	for _, kv := range [][2]string{{"appNamespace", ns}, {"esoChart", chart}, {"esoCrds", crds}, {"syncMode", "provider"}} {
+		x.run("config", "set", kv[0], kv[1])
+	}
+	for _, key := range []string{"waitForController", "esoWebhook", "storeWaitForReady"} {
+		x.run("config", "set", "--type", "bool", key, "false")
+	}
+	return x
+}
+
+// run runs `pulumi args...` in the program's directory, fails the test on
+// an error, and returns the output.
+func (x *example) run(args ...string) string {
+	x.t.Helper()
+	began := time.Now()
+	out, err := x.pulumi.Run(x.t.Context(), x.dir, args...)
+	x.times.add(args[0], time.Since(began))
+	x.logs.WriteString(out)
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	return out
 }

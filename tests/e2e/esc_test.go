@@ -6,11 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/esosync/pulumi-esosync/tests/harness"
@@ -41,22 +38,6 @@ func TestESCExampleTypeScript(t *testing.T) {
 func runESCScenario(t *testing.T, dir, ns string) {
 	env := harness.Shared(t)
 	ctx := t.Context()
-	chart, err := harness.ESOChartDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	crds, err := harness.ESOCRDBundle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	clients, err := env.Clientset()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-
 	vc := vaultClient(t, env)
 	newToken := func() string {
 		t.Helper()
@@ -92,33 +73,11 @@ func runESCScenario(t *testing.T, dir, ns string) {
 	setVaultCreds(token1)
 	values := []string{hello, helloSecret, token1, pass1}
 
-	pulumi := newPulumi(t)
-	pulumi.Env = append(pulumi.Env, "KUBECONFIG="+env.Kubeconfig)
-	var logs strings.Builder
-	times := newTimings(ns)
-	defer times.log(t)
-	run := func(args ...string) string {
-		t.Helper()
-		began := time.Now()
-		out, err := pulumi.Run(ctx, dir, args...)
-		times.add(args[0], time.Since(began))
-		logs.WriteString(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	run("stack", "init", "dev")
+	x := startExample(t, dir, ns)
+	run := x.run
 	run("config", "set", "escApiUrl", srv.URL())
 	run("config", "set", "--secret", "escToken", escToken)
 	run("config", "set", "vaultAddress", env.VaultAddr)
-	run("config", "set", "appNamespace", ns)
-	run("config", "set", "esoChart", chart)
-	run("config", "set", "esoCrds", crds)
-	run("config", "set", "--type", "bool", "waitForController", "false")
-	run("config", "set", "--type", "bool", "esoWebhook", "false")
-	run("config", "set", "syncMode", "provider")
-	run("config", "set", "--type", "bool", "storeWaitForReady", "false")
 
 	verbose := []string{"--yes", "--skip-preview", "-v=9", "--logtostderr", "--logflow"}
 	run(append([]string{"up"}, verbose...)...)
@@ -163,7 +122,7 @@ func runESCScenario(t *testing.T, dir, ns string) {
 	state := run("stack", "export", "--show-secrets")
 	shown := run("stack", "output", "--json", "--show-secrets")
 	for _, v := range values {
-		for name, text := range map[string]string{"exported state": state, "stack outputs": shown, "CLI and provider logs": logs.String()} {
+		for name, text := range map[string]string{"exported state": state, "stack outputs": shown, "CLI and provider logs": x.logs.String()} {
 			if strings.Contains(text, v) {
 				t.Errorf("%s contain a value fetched from ESC or Vault", name)
 			}

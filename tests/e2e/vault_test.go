@@ -8,11 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -65,22 +62,6 @@ func TestVaultExampleGo(t *testing.T) {
 func runVaultScenario(t *testing.T, dir, ns string) {
 	env := harness.Shared(t)
 	ctx := t.Context()
-	chart, err := harness.ESOChartDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	crds, err := harness.ESOCRDBundle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	clients, err := env.Clientset()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-
 	vc := vaultClient(t, env)
 	username, password := randomValue(t, "user"), randomValue(t, "pw")
 	put := func(data map[string]any) {
@@ -92,34 +73,10 @@ func runVaultScenario(t *testing.T, dir, ns string) {
 	put(map[string]any{"username": username, "password": password})
 	values := []string{username, password}
 
-	pulumi := newPulumi(t)
-	pulumi.Env = append(pulumi.Env, "KUBECONFIG="+env.Kubeconfig)
-	var logs strings.Builder
-	times := newTimings(ns)
-	defer times.log(t)
-	run := func(args ...string) string {
-		t.Helper()
-		began := time.Now()
-		out, err := pulumi.Run(ctx, dir, args...)
-		times.add(args[0], time.Since(began))
-		logs.WriteString(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	run("stack", "init", "dev")
+	x := startExample(t, dir, ns)
+	run := x.run
 	run("config", "set", "vaultAddress", env.VaultAddr)
 	run("config", "set", "--secret", "vaultToken", env.VaultToken)
-	run("config", "set", "appNamespace", ns)
-	run("config", "set", "esoChart", chart)
-	run("config", "set", "esoCrds", crds)
-	run("config", "set", "--type", "bool", "waitForController", "false")
-	// No kubelet: ESO's admission webhook could never answer.
-	run("config", "set", "--type", "bool", "esoWebhook", "false")
-	// No ESO controller runs in this test: the provider syncs.
-	run("config", "set", "syncMode", "provider")
-	run("config", "set", "--type", "bool", "storeWaitForReady", "false")
 
 	// The first preview runs before ESO's CRDs exist.
 	if preview := run("preview"); !strings.Contains(preview, "4 to create") {
@@ -157,6 +114,10 @@ func runVaultScenario(t *testing.T, dir, ns string) {
 	}
 
 	// Hand edit: refresh reports it, up heals it.
+	clients, err := env.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
 	secret, err := clients.CoreV1().Secrets(ns).Get(ctx, "app-secret", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +140,7 @@ func runVaultScenario(t *testing.T, dir, ns string) {
 	state := run("stack", "export", "--show-secrets")
 	shown := run("stack", "output", "--json", "--show-secrets")
 	for _, v := range values {
-		for name, text := range map[string]string{"exported state": state, "stack outputs": shown, "CLI and provider logs": logs.String()} {
+		for name, text := range map[string]string{"exported state": state, "stack outputs": shown, "CLI and provider logs": x.logs.String()} {
 			if strings.Contains(text, v) {
 				t.Errorf("%s contain a value fetched from Vault", name)
 			}
