@@ -23,21 +23,26 @@ export ESOSYNC_PROVIDER_BINARY := $(CURDIR)/$(PROVIDER)
 
 GO_TEST_FLAGS ?= -count=1 -v -timeout 45m
 
-.PHONY: build tools schema sdk test check-generated demo lint clean
+.PHONY: build tools demo-tools schema sdk test check-generated demo lint clean
 
 ## build: the provider plugin binary in bin/
 build:
 	go build -ldflags "$(LDFLAGS)" -o $(PROVIDER) ./cmd/pulumi-resource-esosync
 
-## tools: pulumi CLI + language hosts + gensdk, kube-apiserver/controller-manager/etcd, Vault, the ESO controller (cached; see tests/tools)
-tools:
-	tests/tools/build.sh kubernetes
-	tests/tools/build.sh pulumi
+## tools: everything the tests run (cached; see tests/tools): Kubernetes (control plane and node), the pulumi CLI,
+## language hosts and gensdk, Vault, the ESO controller, the node's images, moto, the Python and Node SDK environments
+tools: demo-tools
 	tests/tools/build.sh vault
-	tests/tools/build.sh eso
 	tests/tools/build.sh moto
 	tests/tools/build.sh python
 	tests/tools/build.sh node
+
+## demo-tools: only what `make demo` runs: Kubernetes, the pulumi CLI, the ESO controller and the node's images
+demo-tools:
+	tests/tools/build.sh kubernetes
+	tests/tools/build.sh pulumi
+	tests/tools/build.sh eso
+	tests/tools/build.sh images
 
 ## schema: schema.json from the built provider
 schema: build
@@ -65,7 +70,7 @@ test: tools check-generated
 	go test $(GO_TEST_FLAGS) ./...
 
 ## demo: start the local test bed and run the main job against it
-demo: tools build
+demo: demo-tools build
 	go run ./tests/demo
 
 ## lint: gofmt and go vet

@@ -1,7 +1,11 @@
-// Package harness starts the esosync test bed on loopback: a real etcd,
-// kube-apiserver (TLS, token auth, RBAC) and kube-controller-manager, a
-// Vault dev server, and moto emulating AWS Secrets Manager, each on a free
-// 127.0.0.1 port. Integration and end-to-end tests, and `make demo`, use it.
+// Package harness starts the esosync test bed: a real etcd, kube-apiserver
+// (TLS, token auth, RBAC) and kube-controller-manager, a Vault dev server,
+// and moto emulating AWS Secrets Manager. The loopback bed puts each on a
+// free 127.0.0.1 port. The node bed (Options.Node) adds a real node:
+// containerd, the kubelet, kube-scheduler and kube-proxy, so pods run; its
+// servers listen on NodeIP, an address on a bridge the harness creates, and
+// a guard rule keeps pod traffic on the machine. Integration and
+// end-to-end tests, and `make demo`, use it.
 //
 // Binaries come from `make tools` (.tools/bin in the repository, or the
 // directory in ESOSYNC_TOOLS_BIN). Every process is stopped by PID; children
@@ -43,6 +47,15 @@ type Options struct {
 	// IAM), with IAM auth on: requests must be SigV4-signed with the keys of
 	// an IAM user moto knows, and that user's policies are enforced.
 	AWS bool
+	// Node adds a real node to Kubernetes (implies ControllerManager):
+	// containerd with the images of `make tools`, the kubelet,
+	// kube-scheduler and kube-proxy. Needs root; one node bed runs per
+	// machine at a time (Start waits for the machine's lock). The API
+	// server and every server the bed runs listen on NodeIP, reachable from
+	// the host and from pods. Stop removes every process, mount, interface,
+	// iptables rule, cgroup and runtime directory it made and restores the
+	// sysctls it changed.
+	Node bool
 	// Dir holds state, credentials and logs; a temporary directory if empty.
 	Dir string
 	// Logf receives progress lines; nil discards them.
@@ -83,8 +96,18 @@ type Env struct {
 	// allowed secretsmanager:*, sts:* and iam:*.
 	AWSAccessKeyID     string
 	AWSSecretAccessKey string
+	// ListenHost is the address the test bed's servers listen on:
+	// 127.0.0.1, or NodeIP on the node bed (so pods reach them too). Tests
+	// that start servers of their own (the ESC endpoint) use it as well.
+	ListenHost string
+	// NodeReadyAfter is how long the node bed took from Start to Node Ready.
+	NodeReadyAfter time.Duration
+	// TeardownReport says, after Stop of a node bed, what was compared
+	// between the machine before the start and after the teardown.
+	TeardownReport string
 
 	opts      Options
+	node      *node
 	ownsDir   bool
 	processes []*Process
 	// closers stop in-process helpers (moto's error-translating front).
@@ -95,6 +118,9 @@ type Env struct {
 // Start brings up the selected servers and waits until they are ready. On
 // error everything already started is stopped again.
 func Start(ctx context.Context, opts Options) (env *Env, err error) {
+	if opts.Node {
+		opts.Kubernetes, opts.ControllerManager = true, true
+	}
 	if opts.ControllerManager && !opts.Kubernetes {
 		return nil, errors.New("harness: ControllerManager needs Kubernetes")
 	}
@@ -102,7 +128,10 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
-	env = &Env{opts: opts, Dir: opts.Dir, started: time.Now()}
+	env = &Env{opts: opts, Dir: opts.Dir, started: time.Now(), ListenHost: "127.0.0.1"}
+	if opts.Node {
+		env.ListenHost = NodeIP
+	}
 	if env.Dir == "" {
 		if env.Dir, err = os.MkdirTemp("", "esosync-testbed-"); err != nil {
 			return nil, err
@@ -114,6 +143,11 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 			_ = env.Stop()
 		}
 	}()
+	if opts.Node {
+		if err := env.prepareNode(ctx, bin); err != nil {
+			return env, err
+		}
+	}
 	if opts.Kubernetes {
 		if err := env.startKubernetes(ctx, bin); err != nil {
 			return env, err
@@ -140,6 +174,9 @@ func (e *Env) Processes() []*Process { return append([]*Process(nil), e.processe
 // state directory if the harness created it. It is safe to call twice.
 func (e *Env) Stop() error {
 	var errs []error
+	if err := e.stopNode(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, c := range e.closers {
 		if err := c(); err != nil {
 			errs = append(errs, err)
@@ -283,6 +320,10 @@ func (e *Env) startKubernetes(ctx context.Context, bin string) error {
 		return err
 	}
 	etcdClient, etcdPeer, apiPort, kcmPort := ports[0], ports[1], ports[2], ports[3]
+	apiHost := "127.0.0.1"
+	if e.node != nil {
+		apiHost, apiPort = NodeIP, nodeAPIPort
+	}
 
 	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdClient)
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(etcdPeer)
@@ -300,23 +341,28 @@ func (e *Env) startKubernetes(ctx context.Context, bin string) error {
 		return err
 	}
 
-	e.APIServer = "https://127.0.0.1:" + strconv.Itoa(apiPort)
+	e.APIServer = "https://" + apiHost + ":" + strconv.Itoa(apiPort)
 	e.AdminToken = keys.adminToken
 	e.CACertPEM = keys.caPEM
-	apiserver, err := e.start("kube-apiserver", filepath.Join(bin, "kube-apiserver"), []string{
+	args := []string{
 		"--etcd-servers=" + etcdURL,
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + strconv.Itoa(apiPort),
 		"--cert-dir=" + filepath.Join(e.Dir, "apiserver-certs"),
 		"--tls-cert-file=" + keys.servingCert, "--tls-private-key-file=" + keys.servingKey,
 		"--client-ca-file=" + keys.caCert, "--token-auth-file=" + keys.tokens,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + keys.saPub, "--service-account-signing-key-file=" + keys.saKey,
-		"--service-cluster-ip-range=10.0.0.0/24",
-		"--authorization-mode=RBAC",
-		// With a loopback advertise address the endpoint reconciler logs every 10 s.
-		"--endpoint-reconciler-type=none",
 		"--profiling=false",
-	})
+	}
+	if e.node != nil {
+		args = append(args, nodeAPIServerArgs(keys)...)
+	} else {
+		args = append(args,
+			"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+strconv.Itoa(apiPort),
+			"--service-cluster-ip-range=10.0.0.0/24", "--authorization-mode=RBAC",
+			// With a loopback advertise address the endpoint reconciler logs every 10 s.
+			"--endpoint-reconciler-type=none")
+	}
+	apiserver, err := e.start("kube-apiserver", filepath.Join(bin, "kube-apiserver"), args)
 	if err != nil {
 		return err
 	}
@@ -378,6 +424,9 @@ func (e *Env) startKubernetes(ctx context.Context, bin string) error {
 		return err
 	}
 	e.logf("kube-controller-manager ready (%s)", time.Since(e.started).Round(10*time.Millisecond))
+	if e.node != nil {
+		return e.startNodeAgents(ctx, bin, keys)
+	}
 	return nil
 }
 
@@ -390,7 +439,7 @@ func (e *Env) startVault(ctx context.Context, bin string) error {
 	if err != nil {
 		return err
 	}
-	e.VaultAddr = "http://127.0.0.1:" + strconv.Itoa(port)
+	e.VaultAddr = "http://" + e.ListenHost + ":" + strconv.Itoa(port)
 	e.VaultToken = "hvs-esosync-" + token
 	home := filepath.Join(e.Dir, "vault-home")
 	if err := os.MkdirAll(home, 0o700); err != nil {
@@ -398,7 +447,7 @@ func (e *Env) startVault(ctx context.Context, bin string) error {
 	}
 	vault, err := e.start("vault", filepath.Join(bin, "vault"), []string{
 		"server", "-dev",
-		"-dev-listen-address=127.0.0.1:" + strconv.Itoa(port),
+		"-dev-listen-address=" + e.ListenHost + ":" + strconv.Itoa(port),
 		"-dev-root-token-id=" + e.VaultToken,
 		"-dev-no-store-token",
 	},

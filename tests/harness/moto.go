@@ -78,7 +78,7 @@ func (e *Env) startAWS(ctx context.Context, bin string) error {
 		return err
 	}
 
-	front, closeFront, err := startMotoFront(motoURL)
+	front, closeFront, err := startMotoFront(e.ListenHost, motoURL)
 	if err != nil {
 		return err
 	}
@@ -201,12 +201,12 @@ func motoResetAuth(ctx context.Context, client *http.Client, endpoint, count str
 // status, code and message, so clients see AWS's own error codes. Every
 // other response passes through untouched; the Host header is kept, so
 // SigV4 signatures still verify.
-func startMotoFront(motoURL string) (endpoint string, closeFn func() error, err error) {
+func startMotoFront(host, motoURL string) (endpoint string, closeFn func() error, err error) {
 	target, err := url.Parse(motoURL)
 	if err != nil {
 		return "", nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return "", nil, err
 	}

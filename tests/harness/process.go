@@ -103,6 +103,14 @@ func (p *Process) stop(grace time.Duration) error {
 		return nil
 	case <-time.After(grace):
 	}
+	// SIGQUIT first: a Go server then writes every goroutine's stack to its
+	// log, which shows what held up its shutdown.
+	_ = syscall.Kill(p.PID, syscall.SIGQUIT)
+	select {
+	case <-p.exited:
+		return fmt.Errorf("%s (pid %d) ignored SIGTERM for %s and was stopped with SIGQUIT (goroutine dump in %s)", p.Name, p.PID, grace, p.Log)
+	case <-time.After(2 * time.Second):
+	}
 	_ = syscall.Kill(-p.PID, syscall.SIGKILL)
 	select {
 	case <-p.exited:
