@@ -16,6 +16,8 @@ import (
 	"github.com/pulumi/pulumi-go-provider/infer"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 	"helm.sh/helm/v3/pkg/chartutil"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/esosync/pulumi-esosync/provider/internal/helm"
@@ -74,6 +76,10 @@ type OperatorState struct {
 	AppVersion   string   `pulumi:"appVersion"`
 	Revision     int      `pulumi:"revision"`
 	CRDNames     []string `pulumi:"crdNames"`
+	// ControllerAvailable and WebhookAvailable are ESO's readiness as last
+	// observed (by create, update or refresh).
+	ControllerAvailable bool `pulumi:"controllerAvailable"`
+	WebhookAvailable    bool `pulumi:"webhookAvailable"`
 }
 
 // Annotate documents the resource.
@@ -116,7 +122,10 @@ func (o *OperatorArgs) Annotate(a infer.Annotator) {
 		"`installCRDs: false` to the chart and still waits until they are served.")
 	a.SetDefault(&o.InstallCRDs, true)
 	a.Describe(&o.WaitForController, "Wait until the release's Deployments (controller, webhook, cert controller) are "+
-		"Available before reporting success. Turn off only where pods cannot run, or to return early.")
+		"Available and ESO's validating webhook answers admission requests before reporting success, so the first "+
+		"SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before "+
+		"its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone "+
+		"delays that by about 20 s). Turn off only where pods cannot run, or to return early.")
 	a.SetDefault(&o.WaitForController, true)
 	a.Describe(&o.Timeout, "How long an install or upgrade, including the waits, may take, as a Go duration such "+
 		"as `5m` or `90s`.")
@@ -130,6 +139,11 @@ func (s *OperatorState) Annotate(a infer.Annotator) {
 	a.Describe(&s.AppVersion, "ESO version the installed chart deploys, e.g. `v0.20.4`.")
 	a.Describe(&s.Revision, "Helm release revision: 1 after install, incremented by every upgrade.")
 	a.Describe(&s.CRDNames, "Names of the ESO CRDs that were established and served when the release was installed or upgraded.")
+	a.Describe(&s.ControllerAvailable, "Whether ESO's controller Deployment was Available when last observed (at create, "+
+		"update or refresh). A refresh that finds it unavailable warns with the Deployment's reason.")
+	a.Describe(&s.WebhookAvailable, "Whether ESO's validating webhook answered an admission request when last observed: "+
+		"esosync sends it a server-side dry-run of an invalid ExternalSecret and expects the webhook's own denial (not "+
+		"connection refused). True when the release has no webhook (`webhook.create: false`).")
 }
 
 // Check validates the inputs without contacting the cluster, applies the
@@ -454,6 +468,14 @@ func (Operator) Read(ctx context.Context, req infer.ReadRequest[OperatorArgs, Op
 		state.Version = operatorPtr(rel.ChartVersion)
 	}
 	state.Values = operatorUserValues(rel.Config, state.OperatorArgs)
+	controllerErr, webhookErr := checkESO(ctx, cluster, rel)
+	state.ControllerAvailable, state.WebhookAvailable = controllerErr == nil, webhookErr == nil
+	if controllerErr != nil {
+		logger.Warningf("ESO's controller is not available: %v", controllerErr)
+	}
+	if webhookErr != nil {
+		logger.Warningf("ESO's webhook: %v; applying ExternalSecrets and SecretStores fails until it answers", webhookErr)
+	}
 
 	inputs := req.Inputs
 	if imported {
@@ -650,13 +672,105 @@ func (r *operatorRun) deploy(parent context.Context, state *OperatorState, old *
 	state.CRDNames = crdNames
 
 	if *in.WaitForController {
-		deployments := rel.Deployments()
-		r.logger.InfoStatusf("waiting for deployments %s to be Available", strings.Join(deployments, ", "))
-		if err := helm.WaitForDeployments(ctx, r.cluster.Clientset, namespace, deployments, time.Second); err != nil {
-			return fmt.Errorf("%w (waitForController is true; timeout is %s)", err, r.timeout)
+		if err := r.waitForESO(ctx, rel); err != nil {
+			return err
 		}
 	}
+	state.ControllerAvailable, state.WebhookAvailable = r.observeESO(ctx, rel)
 	return nil
+}
+
+// waitForESO waits until the release's Deployments are Available and, if
+// it has ESO's validating webhook, until the webhook answers.
+func (r *operatorRun) waitForESO(ctx context.Context, rel *helm.Release) error {
+	namespace := deref(r.in.Namespace)
+	deployments := rel.Deployments()
+	r.logger.InfoStatusf("waiting for deployments %s to be Available", strings.Join(deployments, ", "))
+	began := time.Now()
+	if err := helm.WaitForDeployments(ctx, r.cluster.Clientset, namespace, deployments, time.Second); err != nil {
+		return fmt.Errorf("%w (waitForController is true; timeout is %s)", err, r.timeout)
+	}
+	r.logger.Infof("deployments %s Available after %s", strings.Join(deployments, ", "), time.Since(began).Round(100*time.Millisecond))
+	probe, ok := esoWebhookProbe(rel)
+	if !ok {
+		return nil
+	}
+	began = time.Now()
+	r.logger.InfoStatusf("waiting for ESO's webhook %s to answer admission requests", probe.Webhook)
+	last := ""
+	err := helm.WaitForWebhook(ctx, r.cluster.REST, probe, 500*time.Millisecond, func(err error) {
+		if msg := err.Error(); msg != last {
+			last = msg
+			r.logger.InfoStatusf("waiting for ESO's webhook %s to answer admission requests: %s", probe.Webhook, msg)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("%w (waitForController is true; timeout is %s)", err, r.timeout)
+	}
+	r.logger.Infof("ESO's webhook %s answers admission requests (waited %s after the Deployments were Available)",
+		probe.Webhook, time.Since(began).Round(100*time.Millisecond))
+	return nil
+}
+
+// observeESO reports, without waiting, whether ESO's controller Deployment
+// is Available and its webhook answers (true when there is none).
+func (r *operatorRun) observeESO(ctx context.Context, rel *helm.Release) (controller, webhook bool) {
+	return observeESO(ctx, r.cluster, rel)
+}
+
+func observeESO(ctx context.Context, cluster *kube.Cluster, rel *helm.Release) (controller, webhook bool) {
+	controllerErr, webhookErr := checkESO(ctx, cluster, rel)
+	return controllerErr == nil, webhookErr == nil
+}
+
+// checkESO says why ESO's controller is not Available and why its webhook
+// does not answer (nil for each that is fine).
+func checkESO(ctx context.Context, cluster *kube.Cluster, rel *helm.Release) (controllerErr, webhookErr error) {
+	if name := esoControllerDeployment(rel); name == "" {
+		controllerErr = errors.New("the release has no controller Deployment")
+	} else {
+		controllerErr = helm.CheckDeployment(ctx, cluster.Clientset, rel.Namespace, name)
+	}
+	if probe, ok := esoWebhookProbe(rel); ok {
+		webhookErr = helm.ProbeWebhook(ctx, cluster.REST, probe)
+	}
+	return controllerErr, webhookErr
+}
+
+// esoControllerDeployment is the release's controller Deployment: the one
+// that is neither the webhook nor the cert controller.
+func esoControllerDeployment(rel *helm.Release) string {
+	for _, d := range rel.Deployments() {
+		if !strings.HasSuffix(d, "-webhook") && !strings.HasSuffix(d, "-cert-controller") {
+			return d
+		}
+	}
+	return ""
+}
+
+// esoWebhookProbe is an ExternalSecret that only ESO's webhook rejects
+// (deletionPolicy Delete needs creationPolicy Owner), for a release that
+// registers ESO's ExternalSecret webhook.
+func esoWebhookProbe(rel *helm.Release) (helm.WebhookProbe, bool) {
+	const config = "externalsecret-validate"
+	if !slices.Contains(rel.ValidatingWebhooks(), config) {
+		return helm.WebhookProbe{}, false
+	}
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "external-secrets.io/v1",
+		"kind":       "ExternalSecret",
+		"metadata":   map[string]any{"name": "esosync-webhook-probe", "namespace": rel.Namespace},
+		"spec": map[string]any{
+			"secretStoreRef": map[string]any{"name": "esosync-webhook-probe", "kind": "SecretStore"},
+			"target":         map[string]any{"creationPolicy": "Merge", "deletionPolicy": "Delete"},
+			"data":           []any{map[string]any{"secretKey": "probe", "remoteRef": map[string]any{"key": "probe"}}},
+		},
+	}}
+	return helm.WebhookProbe{
+		Resource: schema.GroupVersionResource{Group: "external-secrets.io", Version: "v1", Resource: "externalsecrets"},
+		Object:   obj,
+		Webhook:  "validate.externalsecret.external-secrets.io",
+	}, true
 }
 
 // installOrUpgrade upgrades when there was a release before; one that has

@@ -49,6 +49,10 @@ export class Operator extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly chartVersion: pulumi.Output<string>;
     /**
+     * Whether ESO's controller Deployment was Available when last observed (at create, update or refresh). A refresh that finds it unavailable warns with the Deployment's reason.
+     */
+    declare public /*out*/ readonly controllerAvailable: pulumi.Output<boolean>;
+    /**
      * Names of the ESO CRDs that were established and served when the release was installed or upgraded.
      */
     declare public /*out*/ readonly crdNames: pulumi.Output<string[]>;
@@ -89,9 +93,13 @@ export class Operator extends pulumi.CustomResource {
      */
     declare public readonly version: pulumi.Output<string | undefined>;
     /**
-     * Wait until the release's Deployments (controller, webhook, cert controller) are Available before reporting success. Turn off only where pods cannot run, or to return early.
+     * Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.
      */
     declare public readonly waitForController: pulumi.Output<boolean | undefined>;
+    /**
+     * Whether ESO's validating webhook answered an admission request when last observed: esosync sends it a server-side dry-run of an invalid ExternalSecret and expects the webhook's own denial (not connection refused). True when the release has no webhook (`webhook.create: false`).
+     */
+    declare public /*out*/ readonly webhookAvailable: pulumi.Output<boolean>;
 
     /**
      * Create a Operator resource with the given unique name, arguments, and options.
@@ -115,13 +123,16 @@ export class Operator extends pulumi.CustomResource {
             resourceInputs["waitForController"] = (args?.waitForController) ?? true;
             resourceInputs["appVersion"] = undefined /*out*/;
             resourceInputs["chartVersion"] = undefined /*out*/;
+            resourceInputs["controllerAvailable"] = undefined /*out*/;
             resourceInputs["crdNames"] = undefined /*out*/;
             resourceInputs["revision"] = undefined /*out*/;
             resourceInputs["status"] = undefined /*out*/;
+            resourceInputs["webhookAvailable"] = undefined /*out*/;
         } else {
             resourceInputs["appVersion"] = undefined /*out*/;
             resourceInputs["chart"] = undefined /*out*/;
             resourceInputs["chartVersion"] = undefined /*out*/;
+            resourceInputs["controllerAvailable"] = undefined /*out*/;
             resourceInputs["crdNames"] = undefined /*out*/;
             resourceInputs["crds"] = undefined /*out*/;
             resourceInputs["installCrds"] = undefined /*out*/;
@@ -133,6 +144,7 @@ export class Operator extends pulumi.CustomResource {
             resourceInputs["values"] = undefined /*out*/;
             resourceInputs["version"] = undefined /*out*/;
             resourceInputs["waitForController"] = undefined /*out*/;
+            resourceInputs["webhookAvailable"] = undefined /*out*/;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
         const replaceOnChanges = { replaceOnChanges: ["namespace", "releaseName"] };
@@ -178,7 +190,7 @@ export interface OperatorArgs {
      */
     version?: pulumi.Input<string | undefined>;
     /**
-     * Wait until the release's Deployments (controller, webhook, cert controller) are Available before reporting success. Turn off only where pods cannot run, or to return early.
+     * Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.
      */
     waitForController?: pulumi.Input<boolean | undefined>;
 }

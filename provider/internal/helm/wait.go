@@ -2,6 +2,7 @@ package helm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -119,4 +120,17 @@ func deploymentNotReady(d *appsv1.Deployment) string {
 		}
 	}
 	return fmt.Sprintf("deployment %s has no Available condition yet", d.Name)
+}
+
+// CheckDeployment reports, without waiting, why a Deployment is not
+// Available with its current spec (nil when it is).
+func CheckDeployment(ctx context.Context, clientset kubernetes.Interface, namespace, name string) error {
+	d, err := clientset.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if msg := deploymentNotReady(d); msg != "" {
+		return errors.New(msg)
+	}
+	return nil
 }

@@ -23,6 +23,8 @@ type Operator struct {
 	Chart pulumi.StringPtrOutput `pulumi:"chart"`
 	// Version of the installed chart, from its Chart.yaml.
 	ChartVersion pulumi.StringOutput `pulumi:"chartVersion"`
+	// Whether ESO's controller Deployment was Available when last observed (at create, update or refresh). A refresh that finds it unavailable warns with the Deployment's reason.
+	ControllerAvailable pulumi.BoolOutput `pulumi:"controllerAvailable"`
 	// Names of the ESO CRDs that were established and served when the release was installed or upgraded.
 	CrdNames pulumi.StringArrayOutput `pulumi:"crdNames"`
 	// Path or http(s) URL of a CRD bundle: one YAML stream of CustomResourceDefinitions, such as `deploy/crds/bundle.yaml` in ESO's source tree. Needed when the chart itself carries no CRD manifests (charts built from source do not; the released chart templates them). When set and `installCrds` is true, esosync server-side applies the bundle (field manager `esosync`) before installing the chart and sets the chart value `installCRDs: false`, so the CRDs are not also templated by the chart.
@@ -43,8 +45,10 @@ type Operator struct {
 	Values pulumi.MapOutput `pulumi:"values"`
 	// Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it.
 	Version pulumi.StringPtrOutput `pulumi:"version"`
-	// Wait until the release's Deployments (controller, webhook, cert controller) are Available before reporting success. Turn off only where pods cannot run, or to return early.
+	// Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.
 	WaitForController pulumi.BoolPtrOutput `pulumi:"waitForController"`
+	// Whether ESO's validating webhook answered an admission request when last observed: esosync sends it a server-side dry-run of an invalid ExternalSecret and expects the webhook's own denial (not connection refused). True when the release has no webhook (`webhook.create: false`).
+	WebhookAvailable pulumi.BoolOutput `pulumi:"webhookAvailable"`
 }
 
 // NewOperator registers a new resource with the given unique name, arguments, and options.
@@ -126,7 +130,7 @@ type operatorArgs struct {
 	Values map[string]interface{} `pulumi:"values"`
 	// Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it.
 	Version *string `pulumi:"version"`
-	// Wait until the release's Deployments (controller, webhook, cert controller) are Available before reporting success. Turn off only where pods cannot run, or to return early.
+	// Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.
 	WaitForController *bool `pulumi:"waitForController"`
 }
 
@@ -148,7 +152,7 @@ type OperatorArgs struct {
 	Values pulumi.MapInput
 	// Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it.
 	Version pulumi.StringPtrInput
-	// Wait until the release's Deployments (controller, webhook, cert controller) are Available before reporting success. Turn off only where pods cannot run, or to return early.
+	// Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.
 	WaitForController pulumi.BoolPtrInput
 }
 
@@ -254,6 +258,11 @@ func (o OperatorOutput) ChartVersion() pulumi.StringOutput {
 	return o.ApplyT(func(v *Operator) pulumi.StringOutput { return v.ChartVersion }).(pulumi.StringOutput)
 }
 
+// Whether ESO's controller Deployment was Available when last observed (at create, update or refresh). A refresh that finds it unavailable warns with the Deployment's reason.
+func (o OperatorOutput) ControllerAvailable() pulumi.BoolOutput {
+	return o.ApplyT(func(v *Operator) pulumi.BoolOutput { return v.ControllerAvailable }).(pulumi.BoolOutput)
+}
+
 // Names of the ESO CRDs that were established and served when the release was installed or upgraded.
 func (o OperatorOutput) CrdNames() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v *Operator) pulumi.StringArrayOutput { return v.CrdNames }).(pulumi.StringArrayOutput)
@@ -304,9 +313,14 @@ func (o OperatorOutput) Version() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Operator) pulumi.StringPtrOutput { return v.Version }).(pulumi.StringPtrOutput)
 }
 
-// Wait until the release's Deployments (controller, webhook, cert controller) are Available before reporting success. Turn off only where pods cannot run, or to return early.
+// Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.
 func (o OperatorOutput) WaitForController() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *Operator) pulumi.BoolPtrOutput { return v.WaitForController }).(pulumi.BoolPtrOutput)
+}
+
+// Whether ESO's validating webhook answered an admission request when last observed: esosync sends it a server-side dry-run of an invalid ExternalSecret and expects the webhook's own denial (not connection refused). True when the release has no webhook (`webhook.create: false`).
+func (o OperatorOutput) WebhookAvailable() pulumi.BoolOutput {
+	return o.ApplyT(func(v *Operator) pulumi.BoolOutput { return v.WebhookAvailable }).(pulumi.BoolOutput)
 }
 
 type OperatorArrayOutput struct{ *pulumi.OutputState }

@@ -39,7 +39,7 @@ class OperatorArgs:
         :param pulumi.Input[_builtins.str] timeout: How long an install or upgrade, including the waits, may take, as a Go duration such as `5m` or `90s`.
         :param pulumi.Input[Mapping[str, Any]] values: Values for the chart, as in a values.yaml, e.g. `{ replicaCount: 2 }`. They are stored in the Helm release and in Pulumi state: pass credentials as Pulumi secrets, or better, through Secrets the chart references.
         :param pulumi.Input[_builtins.str] version: Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it.
-        :param pulumi.Input[_builtins.bool] wait_for_controller: Wait until the release's Deployments (controller, webhook, cert controller) are Available before reporting success. Turn off only where pods cannot run, or to return early.
+        :param pulumi.Input[_builtins.bool] wait_for_controller: Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.
         """
         if chart is None:
             chart = 'https://charts.external-secrets.io'
@@ -172,7 +172,7 @@ class OperatorArgs:
     @pulumi.getter(name="waitForController")
     def wait_for_controller(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
-        Wait until the release's Deployments (controller, webhook, cert controller) are Available before reporting success. Turn off only where pods cannot run, or to return early.
+        Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.
         """
         return pulumi.get(self, "wait_for_controller")
 
@@ -212,7 +212,7 @@ class Operator(pulumi.CustomResource):
         :param pulumi.Input[_builtins.str] timeout: How long an install or upgrade, including the waits, may take, as a Go duration such as `5m` or `90s`.
         :param pulumi.Input[Mapping[str, Any]] values: Values for the chart, as in a values.yaml, e.g. `{ replicaCount: 2 }`. They are stored in the Helm release and in Pulumi state: pass credentials as Pulumi secrets, or better, through Secrets the chart references.
         :param pulumi.Input[_builtins.str] version: Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it.
-        :param pulumi.Input[_builtins.bool] wait_for_controller: Wait until the release's Deployments (controller, webhook, cert controller) are Available before reporting success. Turn off only where pods cannot run, or to return early.
+        :param pulumi.Input[_builtins.bool] wait_for_controller: Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.
         """
         ...
     @overload
@@ -281,9 +281,11 @@ class Operator(pulumi.CustomResource):
             __props__.__dict__["wait_for_controller"] = wait_for_controller
             __props__.__dict__["app_version"] = None
             __props__.__dict__["chart_version"] = None
+            __props__.__dict__["controller_available"] = None
             __props__.__dict__["crd_names"] = None
             __props__.__dict__["revision"] = None
             __props__.__dict__["status"] = None
+            __props__.__dict__["webhook_available"] = None
         replace_on_changes = pulumi.ResourceOptions(replace_on_changes=["namespace", "releaseName"])
         opts = pulumi.ResourceOptions.merge(opts, replace_on_changes)
         super(Operator, __self__).__init__(
@@ -311,6 +313,7 @@ class Operator(pulumi.CustomResource):
         __props__.__dict__["app_version"] = None
         __props__.__dict__["chart"] = None
         __props__.__dict__["chart_version"] = None
+        __props__.__dict__["controller_available"] = None
         __props__.__dict__["crd_names"] = None
         __props__.__dict__["crds"] = None
         __props__.__dict__["install_crds"] = None
@@ -322,6 +325,7 @@ class Operator(pulumi.CustomResource):
         __props__.__dict__["values"] = None
         __props__.__dict__["version"] = None
         __props__.__dict__["wait_for_controller"] = None
+        __props__.__dict__["webhook_available"] = None
         return Operator(resource_name, opts=opts, __props__=__props__)
 
     @_builtins.property
@@ -347,6 +351,14 @@ class Operator(pulumi.CustomResource):
         Version of the installed chart, from its Chart.yaml.
         """
         return pulumi.get(self, "chart_version")
+
+    @_builtins.property
+    @pulumi.getter(name="controllerAvailable")
+    def controller_available(self) -> pulumi.Output[_builtins.bool]:
+        """
+        Whether ESO's controller Deployment was Available when last observed (at create, update or refresh). A refresh that finds it unavailable warns with the Deployment's reason.
+        """
+        return pulumi.get(self, "controller_available")
 
     @_builtins.property
     @pulumi.getter(name="crdNames")
@@ -432,7 +444,15 @@ class Operator(pulumi.CustomResource):
     @pulumi.getter(name="waitForController")
     def wait_for_controller(self) -> pulumi.Output[Optional[_builtins.bool]]:
         """
-        Wait until the release's Deployments (controller, webhook, cert controller) are Available before reporting success. Turn off only where pods cannot run, or to return early.
+        Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.
         """
         return pulumi.get(self, "wait_for_controller")
+
+    @_builtins.property
+    @pulumi.getter(name="webhookAvailable")
+    def webhook_available(self) -> pulumi.Output[_builtins.bool]:
+        """
+        Whether ESO's validating webhook answered an admission request when last observed: esosync sends it a server-side dry-run of an invalid ExternalSecret and expects the webhook's own denial (not connection refused). True when the release has no webhook (`webhook.create: false`).
+        """
+        return pulumi.get(self, "webhook_available")
 
