@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -519,7 +520,12 @@ func (s storeInputs) apply(ctx context.Context, cluster *kube.Cluster, create bo
 		return StoreOutputs{}, err
 	}
 	if !s.skipValidation {
-		if err := validateStore(ctx, cluster, obj, s.credNamespace); err != nil {
+		err := validateStore(ctx, cluster, obj, s.credNamespace)
+		switch {
+		case errors.Is(err, sync.ErrInClusterCredentials) && s.waitForReady:
+			// ESO's validation below is the only one possible.
+			p.GetLogger(ctx).Infof("%s %s: not validated from outside the cluster (%v); waiting for ESO's validation instead", s.kind, s.describe(), err)
+		case err != nil:
 			return fail(err)
 		}
 	}

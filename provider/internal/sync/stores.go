@@ -228,7 +228,7 @@ func vaultConfig(ctx context.Context, k Kube, kind, namespace string, v *esv1.Va
 			}
 			ka.JWT, err = secret("auth.kubernetes.secretRef", ref)
 		default:
-			err = errors.New("auth.kubernetes: a serviceAccountRef is required when esosync syncs from outside the cluster")
+			err = ErrInClusterCredentials
 		}
 		cfg.Auth.Kubernetes = ka
 	default:
@@ -236,6 +236,13 @@ func vaultConfig(ctx context.Context, k Kube, kind, namespace string, v *esv1.Va
 	}
 	return cfg, err
 }
+
+// ErrInClusterCredentials is returned for a store whose credentials exist
+// only inside ESO's pod: Vault Kubernetes auth without serviceAccountRef or
+// secretRef, where ESO presents its own pod's ServiceAccount token. esosync
+// cannot log in with it from where Pulumi runs; ESO can.
+var ErrInClusterCredentials = errors.New("auth.kubernetes: without serviceAccountRef ESO logs in with its own pod's " +
+	"ServiceAccount token, which esosync cannot present from outside the cluster; set serviceAccountRef for `sync: provider`")
 
 // serviceAccountToken asks the API server for a short-lived token of the
 // service account, with ESO's audiences and lifetime.
