@@ -78,8 +78,9 @@ type OperatorState struct {
 	CRDNames     []string `pulumi:"crdNames"`
 	// ControllerAvailable and WebhookAvailable are ESO's readiness as last
 	// observed (by create, update or refresh).
-	ControllerAvailable bool `pulumi:"controllerAvailable"`
-	WebhookAvailable    bool `pulumi:"webhookAvailable"`
+	// Optional: states written before they existed must still decode.
+	ControllerAvailable bool `pulumi:"controllerAvailable,optional"`
+	WebhookAvailable    bool `pulumi:"webhookAvailable,optional"`
 }
 
 // Annotate documents the resource.

@@ -358,12 +358,21 @@ func TestOperatorLifecycle(t *testing.T) {
 	}
 
 	// Turning on the wait only waits: there is no kubelet, so stand in for
-	// the deployment controller and report the Deployments Available.
+	// the deployment controller and report the Deployments Available. No
+	// webhook pod can serve on this bed, so the wait then fails on ESO's
+	// webhook, naming it (tests/node proves the wait succeeding with pods),
+	// and the release is left alone.
 	markDeploymentsAvailable(t, env, ns)
-	inputs3 := check(mergeInputs(base, map[string]any{"values": scaled, "waitForController": true}))
+	inputs3 := check(mergeInputs(base, map[string]any{"values": scaled, "waitForController": true, "timeout": "5s"}))
 	waited, err := s.Update(p.UpdateRequest{ID: id, Urn: urn, State: updated.Properties, OldInputs: inputs2, Inputs: inputs3})
-	if err != nil {
-		t.Fatalf("Update waitForController: %v", err)
+	if err == nil {
+		t.Fatal("Update waitForController succeeded without a webhook pod")
+	}
+	if waited.PartialState == nil {
+		t.Fatalf("Update waitForController = %+v, %v; want partial state", waited, err)
+	}
+	if reasons := strings.Join(waited.PartialState.Reasons, "\n"); !strings.Contains(reasons, "webhook validate.externalsecret.external-secrets.io") {
+		t.Errorf("reasons = %q, want ESO's webhook named", reasons)
 	}
 	wantOutputs(t, waited.Properties, map[string]any{"status": "deployed", "revision": 2.0})
 

@@ -51,7 +51,7 @@ export class Operator extends pulumi.CustomResource {
     /**
      * Whether ESO's controller Deployment was Available when last observed (at create, update or refresh). A refresh that finds it unavailable warns with the Deployment's reason.
      */
-    declare public /*out*/ readonly controllerAvailable: pulumi.Output<boolean>;
+    declare public /*out*/ readonly controllerAvailable: pulumi.Output<boolean | undefined>;
     /**
      * Names of the ESO CRDs that were established and served when the release was installed or upgraded.
      */
@@ -99,7 +99,7 @@ export class Operator extends pulumi.CustomResource {
     /**
      * Whether ESO's validating webhook answered an admission request when last observed: esosync sends it a server-side dry-run of an invalid ExternalSecret and expects the webhook's own denial (not connection refused). True when the release has no webhook (`webhook.create: false`).
      */
-    declare public /*out*/ readonly webhookAvailable: pulumi.Output<boolean>;
+    declare public /*out*/ readonly webhookAvailable: pulumi.Output<boolean | undefined>;
 
     /**
      * Create a Operator resource with the given unique name, arguments, and options.

@@ -28,13 +28,10 @@ func randomValue(t *testing.T, prefix string) string {
 
 func vaultClient(t *testing.T, env *harness.Env) *vaultapi.Client {
 	t.Helper()
-	cfg := vaultapi.DefaultConfig()
-	cfg.Address = env.VaultAddr
-	c, err := vaultapi.NewClient(cfg)
+	c, err := env.VaultClient()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetToken(env.VaultToken)
 	return c
 }
 

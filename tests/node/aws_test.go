@@ -47,12 +47,9 @@ func TestAWSFlow(t *testing.T) {
 // runFlow runs a flow and prints its figures.
 func runFlow(t *testing.T, env *harness.Env, flow *story.Flow) {
 	t.Helper()
-	logf := report(t)
-	r, err := flow.Run(t.Context(), env, t.TempDir(), logf)
+	r, err := flow.Run(t.Context(), env, t.TempDir(), report(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range r.Steps {
-		logf("timing: %-32s %s", s.Name, s.Took.Round(100*1e6))
-	}
+	reportSteps(t, r.Steps)
 }

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/esosync/pulumi-esosync/tests/harness"
+	"github.com/esosync/pulumi-esosync/tests/story"
 )
 
 func TestMain(m *testing.M) {
@@ -21,5 +23,13 @@ func report(t *testing.T) func(format string, args ...any) {
 		t.Helper()
 		t.Logf(format, args...)
 		fmt.Printf(t.Name()+": "+format+"\n", args...)
+	}
+}
+
+// reportSteps prints how long each step of a flow took.
+func reportSteps(t *testing.T, steps []story.Step) {
+	logf := report(t)
+	for _, s := range steps {
+		logf("timing: %-32s %s", s.Name, s.Took.Round(100*time.Millisecond))
 	}
 }

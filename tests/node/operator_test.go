@@ -29,11 +29,7 @@ func TestOperatorWebhookWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chart, err := harness.ESOChartDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	crds, err := harness.ESOCRDBundle()
+	chart, crds, err := story.ESOChart()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +95,5 @@ func TestOperatorWebhookWait(t *testing.T) {
 	if _, err := stack.Run(ctx, "destroy", "--yes", "--skip-preview"); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range stack.Steps {
-		logf("timing: %-16s %s", s.Name, s.Took.Round(100*1e6))
-	}
+	reportSteps(t, stack.Steps)
 }

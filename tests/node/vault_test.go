@@ -25,7 +25,10 @@ func TestVaultFlow(t *testing.T) {
 	env := harness.Shared(t)
 	ctx := t.Context()
 	const ns = "node-vault"
-	vc := vaultClient(t, env)
+	vc, err := env.VaultClient()
+	if err != nil {
+		t.Fatal(err)
+	}
 	token := setUpVault(t, env, vc)
 	clients, err := env.Clientset()
 	if err != nil {
@@ -69,18 +72,6 @@ func TestVaultFlow(t *testing.T) {
 		Fetched: []string{token},
 	}
 	runFlow(t, env, flow)
-}
-
-func vaultClient(t *testing.T, env *harness.Env) *vaultapi.Client {
-	t.Helper()
-	cfg := vaultapi.DefaultConfig()
-	cfg.Address = env.VaultAddr
-	vc, err := vaultapi.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vc.SetToken(env.VaultToken)
-	return vc
 }
 
 // setUpVault gives Vault a read policy, a token with it (returned), and

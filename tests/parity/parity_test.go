@@ -100,13 +100,10 @@ func newBed(t *testing.T, env *harness.Env) (*bed, error) {
 	if _, err := clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, err
 	}
-	cfg := vaultapi.DefaultConfig()
-	cfg.Address = env.VaultAddr
-	v, err := vaultapi.NewClient(cfg)
+	v, err := env.VaultClient()
 	if err != nil {
 		return nil, err
 	}
-	v.SetToken(env.VaultToken)
 	if err := v.Sys().Mount("kv1", &vaultapi.MountInput{Type: "kv", Options: map[string]string{"version": "1"}}); err != nil && !strings.Contains(err.Error(), "path is already in use") {
 		return nil, err
 	}

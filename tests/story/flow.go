@@ -66,7 +66,7 @@ func (f *Flow) Run(ctx context.Context, env *harness.Env, work string, logf func
 		return nil, err
 	}
 	stack.Pulumi.Env = append(stack.Pulumi.Env, f.CLIEnv...)
-	chart, crds, err := esoChart()
+	chart, crds, err := ESOChart()
 	if err != nil {
 		return nil, err
 	}
@@ -214,8 +214,8 @@ func summary(out string) string {
 	return "(no resource summary)"
 }
 
-// esoChart is ESO's chart and CRD bundle from the module go.mod pins.
-func esoChart() (chart, crds string, err error) {
+// ESOChart is ESO's chart and CRD bundle from the module go.mod pins.
+func ESOChart() (chart, crds string, err error) {
 	if chart, err = harness.ESOChartDir(); err != nil {
 		return "", "", err
 	}

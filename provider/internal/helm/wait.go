@@ -61,10 +61,13 @@ func (r *Release) Deployments() []string {
 
 // CRDs names the CRDs the release templated (charts that ship CRDs as
 // templates rather than in crds/).
-func (r *Release) CRDs() []string {
+func (r *Release) CRDs() []string { return r.namesOfKind("CustomResourceDefinition") }
+
+// namesOfKind names the release's objects of a cluster-scoped kind.
+func (r *Release) namesOfKind(kind string) []string {
 	var names []string
 	for _, o := range ManifestObjects(r.Manifest) {
-		if o.Kind == "CustomResourceDefinition" {
+		if o.Kind == kind {
 			names = append(names, o.Name)
 		}
 	}

@@ -16,13 +16,7 @@ import (
 
 // ValidatingWebhooks names the release's ValidatingWebhookConfigurations.
 func (r *Release) ValidatingWebhooks() []string {
-	var names []string
-	for _, o := range ManifestObjects(r.Manifest) {
-		if o.Kind == "ValidatingWebhookConfiguration" {
-			names = append(names, o.Name)
-		}
-	}
-	return names
+	return r.namesOfKind("ValidatingWebhookConfiguration")
 }
 
 // WebhookProbe is an object that a validating webhook must reject: a

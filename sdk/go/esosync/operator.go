@@ -24,7 +24,7 @@ type Operator struct {
 	// Version of the installed chart, from its Chart.yaml.
 	ChartVersion pulumi.StringOutput `pulumi:"chartVersion"`
 	// Whether ESO's controller Deployment was Available when last observed (at create, update or refresh). A refresh that finds it unavailable warns with the Deployment's reason.
-	ControllerAvailable pulumi.BoolOutput `pulumi:"controllerAvailable"`
+	ControllerAvailable pulumi.BoolPtrOutput `pulumi:"controllerAvailable"`
 	// Names of the ESO CRDs that were established and served when the release was installed or upgraded.
 	CrdNames pulumi.StringArrayOutput `pulumi:"crdNames"`
 	// Path or http(s) URL of a CRD bundle: one YAML stream of CustomResourceDefinitions, such as `deploy/crds/bundle.yaml` in ESO's source tree. Needed when the chart itself carries no CRD manifests (charts built from source do not; the released chart templates them). When set and `installCrds` is true, esosync server-side applies the bundle (field manager `esosync`) before installing the chart and sets the chart value `installCRDs: false`, so the CRDs are not also templated by the chart.
@@ -48,7 +48,7 @@ type Operator struct {
 	// Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.
 	WaitForController pulumi.BoolPtrOutput `pulumi:"waitForController"`
 	// Whether ESO's validating webhook answered an admission request when last observed: esosync sends it a server-side dry-run of an invalid ExternalSecret and expects the webhook's own denial (not connection refused). True when the release has no webhook (`webhook.create: false`).
-	WebhookAvailable pulumi.BoolOutput `pulumi:"webhookAvailable"`
+	WebhookAvailable pulumi.BoolPtrOutput `pulumi:"webhookAvailable"`
 }
 
 // NewOperator registers a new resource with the given unique name, arguments, and options.
@@ -259,8 +259,8 @@ func (o OperatorOutput) ChartVersion() pulumi.StringOutput {
 }
 
 // Whether ESO's controller Deployment was Available when last observed (at create, update or refresh). A refresh that finds it unavailable warns with the Deployment's reason.
-func (o OperatorOutput) ControllerAvailable() pulumi.BoolOutput {
-	return o.ApplyT(func(v *Operator) pulumi.BoolOutput { return v.ControllerAvailable }).(pulumi.BoolOutput)
+func (o OperatorOutput) ControllerAvailable() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *Operator) pulumi.BoolPtrOutput { return v.ControllerAvailable }).(pulumi.BoolPtrOutput)
 }
 
 // Names of the ESO CRDs that were established and served when the release was installed or upgraded.
@@ -319,8 +319,8 @@ func (o OperatorOutput) WaitForController() pulumi.BoolPtrOutput {
 }
 
 // Whether ESO's validating webhook answered an admission request when last observed: esosync sends it a server-side dry-run of an invalid ExternalSecret and expects the webhook's own denial (not connection refused). True when the release has no webhook (`webhook.create: false`).
-func (o OperatorOutput) WebhookAvailable() pulumi.BoolOutput {
-	return o.ApplyT(func(v *Operator) pulumi.BoolOutput { return v.WebhookAvailable }).(pulumi.BoolOutput)
+func (o OperatorOutput) WebhookAvailable() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *Operator) pulumi.BoolPtrOutput { return v.WebhookAvailable }).(pulumi.BoolPtrOutput)
 }
 
 type OperatorArrayOutput struct{ *pulumi.OutputState }

@@ -354,7 +354,7 @@ class Operator(pulumi.CustomResource):
 
     @_builtins.property
     @pulumi.getter(name="controllerAvailable")
-    def controller_available(self) -> pulumi.Output[_builtins.bool]:
+    def controller_available(self) -> pulumi.Output[Optional[_builtins.bool]]:
         """
         Whether ESO's controller Deployment was Available when last observed (at create, update or refresh). A refresh that finds it unavailable warns with the Deployment's reason.
         """
@@ -450,7 +450,7 @@ class Operator(pulumi.CustomResource):
 
     @_builtins.property
     @pulumi.getter(name="webhookAvailable")
-    def webhook_available(self) -> pulumi.Output[_builtins.bool]:
+    def webhook_available(self) -> pulumi.Output[Optional[_builtins.bool]]:
         """
         Whether ESO's validating webhook answered an admission request when last observed: esosync sends it a server-side dry-run of an invalid ExternalSecret and expects the webhook's own denial (not connection refused). True when the release has no webhook (`webhook.create: false`).
         """
