@@ -676,8 +676,11 @@ func (r *operatorRun) deploy(parent context.Context, state *OperatorState, old *
 		if err := r.waitForESO(ctx, rel); err != nil {
 			return err
 		}
+		// The wait has just seen both: no need to look again.
+		state.ControllerAvailable, state.WebhookAvailable = true, true
+		return nil
 	}
-	state.ControllerAvailable, state.WebhookAvailable = r.observeESO(ctx, rel)
+	state.ControllerAvailable, state.WebhookAvailable = observeESO(ctx, r.cluster, rel)
 	return nil
 }
 
@@ -715,10 +718,6 @@ func (r *operatorRun) waitForESO(ctx context.Context, rel *helm.Release) error {
 
 // observeESO reports, without waiting, whether ESO's controller Deployment
 // is Available and its webhook answers (true when there is none).
-func (r *operatorRun) observeESO(ctx context.Context, rel *helm.Release) (controller, webhook bool) {
-	return observeESO(ctx, r.cluster, rel)
-}
-
 func observeESO(ctx context.Context, cluster *kube.Cluster, rel *helm.Release) (controller, webhook bool) {
 	controllerErr, webhookErr := checkESO(ctx, cluster, rel)
 	return controllerErr == nil, webhookErr == nil

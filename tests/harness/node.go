@@ -39,22 +39,18 @@ type node struct {
 	socket string // containerd's CRI socket
 	lock   *os.File
 	record nodeRecord
-	before *HostState
 	// imported receives the result of importing the images into containerd,
 	// which runs while the control plane starts.
 	imported chan error
-	procs    map[string]*Process
 }
 
-// nodeRecord is what the machine looked like before a node bed started.
+// nodeRecord is where a node bed keeps its state and what the machine
+// looked like before it started.
 type nodeRecord struct {
-	Dir       string            `json:"dir"`
-	Socket    string            `json:"socket"`
-	KubeProxy string            `json:"kubeProxy"`
-	Sysctls   map[string]string `json:"sysctls"`
-	Paths     []string          `json:"paths"`
-	Cgroups   []string          `json:"cgroups"`
-	IPTables  []string          `json:"iptables"`
+	Dir       string     `json:"dir"`
+	Socket    string     `json:"socket"`
+	KubeProxy string     `json:"kubeProxy"`
+	Before    *HostState `json:"before"`
 }
 
 // prepareNode takes the machine's node-bed lock, cleans up after a killed
@@ -69,7 +65,7 @@ func (e *Env) prepareNode(ctx context.Context, bin string) error {
 			return fmt.Errorf("harness: the node bed needs %s (Debian packages containerd runc containernetworking-plugins iptables conntrack iproute2; .ci/run installs them)", tool)
 		}
 	}
-	n := &node{dir: filepath.Join(e.Dir, "node"), procs: map[string]*Process{}}
+	n := &node{dir: filepath.Join(e.Dir, "node")}
 	n.socket = filepath.Join(n.dir, "containerd", "containerd.sock")
 	if err := os.MkdirAll(nodeRunDir, 0o700); err != nil {
 		return err
@@ -92,9 +88,7 @@ func (e *Env) prepareNode(ctx context.Context, bin string) error {
 	if err != nil {
 		return err
 	}
-	n.before = before
-	n.record = nodeRecord{Dir: n.dir, Socket: n.socket, KubeProxy: filepath.Join(bin, "kube-proxy"),
-		Sysctls: before.Sysctls, Paths: before.Paths, Cgroups: before.Cgroups, IPTables: before.IPTables}
+	n.record = nodeRecord{Dir: n.dir, Socket: n.socket, KubeProxy: filepath.Join(bin, "kube-proxy"), Before: before}
 	data, _ := json.Marshal(n.record)
 	if err := os.WriteFile(nodeRecordFile, data, 0o600); err != nil {
 		return err
@@ -164,7 +158,6 @@ func (e *Env) startContainerd(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n.procs["containerd"] = p
 	return waitFor(ctx, p, 30*time.Second, func() error {
 		return exec.Command("ctr", "--address", n.socket, "version").Run()
 	})
@@ -315,12 +308,8 @@ func (e *Env) publishAPIEndpoint(ctx context.Context) error {
 }
 
 func (e *Env) startNodeProcess(name, bin string, args ...string) error {
-	p, err := e.start(name, bin, args)
-	if err != nil {
-		return err
-	}
-	e.node.procs[name] = p
-	return nil
+	_, err := e.start(name, bin, args)
+	return err
 }
 
 func (e *Env) startKubelet(bin string, keys *pki) error {
@@ -398,7 +387,7 @@ func (e *Env) waitNodeReady(ctx context.Context) error {
 		return err
 	}
 	kubeletStarted := time.Now()
-	err = waitFor(ctx, e.node.procs["kubelet"], nodeStartup, func() error {
+	err = waitFor(ctx, e.processByName("kubelet"), nodeStartup, func() error {
 		node, err := clients.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -424,7 +413,7 @@ func (e *Env) waitNodeReady(ctx context.Context) error {
 // check-then-insert each, and never moves an existing one, so the guard is
 // moved until it has stayed first for a while after KUBE-FORWARD appeared.
 func (e *Env) guardAboveKubeProxy(ctx context.Context) error {
-	if err := waitFor(ctx, e.node.procs["kube-proxy"], 60*time.Second, func() error {
+	if err := waitFor(ctx, e.processByName("kube-proxy"), 60*time.Second, func() error {
 		return exec.Command("iptables", "-w", "-C", "FORWARD", "-m", "comment", "--comment", "kubernetes forwarding rules", "-j", "KUBE-FORWARD").Run()
 	}); err != nil {
 		return err
@@ -465,26 +454,19 @@ func (e *Env) stopNode() error {
 	var errs []error
 	stopAll := func(names ...string) {
 		for _, name := range names {
-			if p := n.procs[name]; p != nil {
+			if p := e.processByName(name); p != nil {
 				if err := p.stop(15 * time.Second); err != nil {
 					errs = append(errs, err)
 				}
 			}
 		}
 	}
-	stopAll("kube-scheduler", "kubelet")
 	// The API server goes before the pods: it closes its connections to
 	// them (ESO's watches) while they can still answer; a pod removed first
 	// leaves connections without a peer that hold the API server's
 	// graceful shutdown past its SIGTERM grace.
-	for _, name := range []string{"kube-controller-manager", "kube-apiserver"} {
-		if p := e.processByName(name); p != nil {
-			if err := p.stop(15 * time.Second); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if p := n.procs["containerd"]; p != nil && !p.Exited() {
+	stopAll("kube-scheduler", "kubelet", "kube-controller-manager", "kube-apiserver")
+	if p := e.processByName("containerd"); p != nil && !p.Exited() {
 		removed, err := removePodSandboxes(n.socket)
 		if err != nil {
 			errs = append(errs, err)
@@ -493,7 +475,7 @@ func (e *Env) stopNode() error {
 	}
 	stopAll("kube-proxy", "containerd")
 	errs = append(errs, cleanUpNodeHost(n.record))
-	errs = append(errs, e.checkHostRestored(n.before))
+	errs = append(errs, e.checkHostRestored(n.record.Before))
 	if errors.Join(errs...) == nil {
 		_ = os.Remove(nodeRecordFile)
 	}
@@ -532,11 +514,13 @@ func cleanUpNodeHost(r nodeRecord) error {
 	}
 	if r.KubeProxy != "" {
 		if out, err := exec.Command(r.KubeProxy, "--cleanup").CombinedOutput(); err != nil {
-			errs = append(errs, fmt.Errorf("kube-proxy --cleanup: %v: %s", err, tail2(out)))
+			errs = append(errs, fmt.Errorf("kube-proxy --cleanup: %v: %s", err, outputTail(out)))
 		}
 	}
-	errs = append(errs, unmountUnder(r.Dir), tearDownNodeNetwork(), removeAddedKubeRules(r.IPTables), writeSysctls(r.Sysctls),
-		removeCgroups(r.Cgroups), removeHostPaths(r.Dir, r.Paths))
+	errs = append(errs, unmountUnder(r.Dir), tearDownNodeNetwork())
+	if b := r.Before; b != nil {
+		errs = append(errs, removeAddedKubeRules(b.IPTables), writeSysctls(b.Sysctls), removeCgroups(b.Cgroups), removeHostPaths(r.Dir, b.Paths))
+	}
 	return errors.Join(errs...)
 }
 
@@ -595,7 +579,7 @@ func (e *Env) processByName(name string) *Process {
 	return nil
 }
 
-func tail2(out []byte) string {
+func outputTail(out []byte) string {
 	s := strings.TrimSpace(string(out))
 	if len(s) > 500 {
 		s = s[len(s)-500:]

@@ -42,7 +42,7 @@ type HostState struct {
 	Paths []string
 	// Cgroups are the kubelet's cgroup directories (kubepods*).
 	Cgroups []string
-	// Processes counts the containerd shims on the machine.
+	// Shims are the PIDs of the containerd shims on the machine.
 	Shims []int
 }
 

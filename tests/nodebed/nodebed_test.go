@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/esosync/pulumi-esosync/tests/harness"
+	"github.com/esosync/pulumi-esosync/tests/story"
 )
 
 // TestNodeBed starts a node bed, runs a pod on it and stops it, requiring
@@ -174,7 +175,7 @@ func runTestPod(t *testing.T, clients kubernetes.Interface, name, value string) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Status.Phase == corev1.PodRunning && podReady(got) {
+		if got.Status.Phase == corev1.PodRunning && story.PodReady(got) {
 			return got
 		}
 		if time.Now().After(deadline) {
@@ -182,15 +183,6 @@ func runTestPod(t *testing.T, clients kubernetes.Interface, name, value string) 
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func podEvents(ctx context.Context, clients kubernetes.Interface, name string) string {

@@ -104,10 +104,10 @@ func (a *App) waitRolledOut(ctx context.Context, hash string) (string, error) {
 			last = fmt.Sprintf("%d pod(s)", len(pods.Items))
 			if len(pods.Items) == 1 {
 				p := pods.Items[0]
-				if p.DeletionTimestamp == nil && p.Annotations[DataHashAnnotation] == hash && podReady(&p) {
+				if p.DeletionTimestamp == nil && p.Annotations[DataHashAnnotation] == hash && PodReady(&p) {
 					return p.Name, nil
 				}
-				last = fmt.Sprintf("pod %s: phase %s, ready %v", p.Name, p.Status.Phase, podReady(&p))
+				last = fmt.Sprintf("pod %s: phase %s, ready %v", p.Name, p.Status.Phase, PodReady(&p))
 			}
 		}
 		select {
@@ -126,7 +126,7 @@ func (a *App) Served(ctx context.Context) (map[string]string, string, error) {
 		return nil, "", err
 	}
 	for _, p := range pods.Items {
-		if p.DeletionTimestamp != nil || !podReady(&p) {
+		if p.DeletionTimestamp != nil || !PodReady(&p) {
 			continue
 		}
 		env := map[string]string{}
@@ -153,7 +153,8 @@ func (a *App) Delete(ctx context.Context) error {
 	return fmt.Errorf("the pods of app %s/%s were not removed", a.Namespace, a.Name)
 }
 
-func podReady(p *corev1.Pod) bool {
+// PodReady reports whether the pod's Ready condition is True.
+func PodReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
 			return c.Status == corev1.ConditionTrue

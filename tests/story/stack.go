@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -164,20 +165,11 @@ var waitLines = regexp.MustCompile(`(deployments [^\n<"]* Available after [^\n<"
 func OperatorWaits(out string) []string {
 	var lines []string
 	for _, m := range waitLines.FindAllString(out, -1) {
-		if line := strings.TrimSpace(m); !containsLine(lines, line) {
+		if line := strings.TrimSpace(m); !slices.Contains(lines, line) {
 			lines = append(lines, line)
 		}
 	}
 	return lines
-}
-
-func containsLine(lines []string, l string) bool {
-	for _, x := range lines {
-		if x == l {
-			return true
-		}
-	}
-	return false
 }
 
 // EnsureNamespace creates namespace ns if it is missing.
