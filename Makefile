@@ -20,10 +20,11 @@ export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK := true
 export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING := true
 export ESOSYNC_PROVIDER_BINARY := $(CURDIR)/$(PROVIDER)
+export ESOSYNC_PROVIDER_VERSION := $(VERSION)
 
 GO_TEST_FLAGS ?= -count=1 -v -timeout 45m
 
-.PHONY: build tools demo-tools schema sdk test check-generated demo lint clean
+.PHONY: build tools demo-tools schema sdk unit test check-generated demo lint clean
 
 ## build: the provider plugin binary in bin/
 build:
@@ -36,6 +37,7 @@ tools: demo-tools
 	tests/tools/build.sh moto
 	tests/tools/build.sh python
 	tests/tools/build.sh node
+	tests/tools/build.sh golangci-lint
 
 ## demo-tools: only what `make demo` runs: Kubernetes, the pulumi CLI, the ESO controller and the node's images
 demo-tools:
@@ -65,6 +67,10 @@ check-generated: build
 	fi; \
 	echo "check-generated: schema.json and sdk/ match the provider"
 
+## unit: every test that needs no test bed (no tools, no cluster): seconds warm
+unit:
+	go test -short -count=1 ./...
+
 ## test: the whole suite against the real test bed (cluster, Vault, pulumi CLI)
 test: tools check-generated
 	go test $(GO_TEST_FLAGS) ./...
@@ -73,10 +79,12 @@ test: tools check-generated
 demo: demo-tools build
 	go run ./tests/demo
 
-## lint: gofmt and go vet
+## lint: gofmt, go vet and golangci-lint (.golangci.yml; built by `make tools`)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	tests/tools/build.sh golangci-lint >/dev/null
+	$(TOOLS_BIN)/golangci-lint run ./...
 	cd tests/tools/pulumi && go vet ./cmd/...
 	cd tests/tools/images && go vet ./...
 	@echo "lint: clean"

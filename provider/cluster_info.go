@@ -49,7 +49,7 @@ func (r *GetClusterInfoResult) Annotate(a infer.Annotator) {
 // Invoke connects to the cluster and describes it.
 func (GetClusterInfo) Invoke(ctx context.Context, _ infer.FunctionRequest[GetClusterInfoArgs]) (infer.FunctionResponse[GetClusterInfoResult], error) {
 	var out infer.FunctionResponse[GetClusterInfoResult]
-	cluster, err := infer.GetConfig[Config](ctx).Cluster().Get()
+	cluster, err := engineOf(ctx).Cluster()
 	if err != nil {
 		return out, err
 	}

@@ -2,10 +2,16 @@ package provider
 
 import (
 	"context"
+	"os"
+	"time"
 
 	"github.com/pulumi/pulumi-go-provider/infer"
+	"k8s.io/utils/ptr"
 
+	"github.com/esosync/pulumi-esosync/provider/internal/backend"
+	"github.com/esosync/pulumi-esosync/provider/internal/escsource"
 	"github.com/esosync/pulumi-esosync/provider/internal/kube"
+	"github.com/esosync/pulumi-esosync/provider/internal/reconcile"
 )
 
 // Config is the esosync provider configuration (`esosync:kubeconfig`, ...).
@@ -21,8 +27,15 @@ type Config struct {
 	EscAPIURL       *string `pulumi:"escApiUrl,optional"`
 	EscOrganization *string `pulumi:"escOrganization,optional"`
 
-	cluster *kube.Lazy
+	// engine is this configured provider's reconcile engine and session.
+	engine *reconcile.Engine
 }
+
+// Environment variables the configuration defaults from.
+const (
+	envESCAccessToken = "PULUMI_ACCESS_TOKEN"
+	envESCAPIURL      = "ESC_API_URL"
+)
 
 // Annotate documents the configuration in the schema.
 func (c *Config) Annotate(a infer.Annotator) {
@@ -31,31 +44,65 @@ func (c *Config) Annotate(a infer.Annotator) {
 	a.Describe(&c.Context, "Name of the kubeconfig context to use. Defaults to the kubeconfig's current-context.")
 	a.Describe(&c.Namespace, "Namespace for namespaced resources that do not set one. "+
 		"Defaults to the context's namespace, then `default`.")
-	a.Describe(&c.EscAccessToken, "Pulumi access token used to open ESC environments named by `esc` credential sources. "+
-		"Defaults to the PULUMI_ACCESS_TOKEN environment variable.")
-	a.Describe(&c.EscAPIURL, "Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then "+
-		"`https://api.pulumi.com/api/esc`.")
+	a.Describe(&c.EscAccessToken, "Pulumi access token used to open ESC environments named by `esc` credential sources.")
+	a.SetDefault(&c.EscAccessToken, "", envESCAccessToken)
+	a.Describe(&c.EscAPIURL, "Base URL of the Pulumi ESC API.")
+	a.SetDefault(&c.EscAPIURL, escsource.DefaultAPIURL, envESCAPIURL)
 	a.Describe(&c.EscOrganization, "Organization of `esc` credential sources written as `project/environment`. "+
 		"Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); "+
-		"defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.")
+		"the default is the organization of every stack on a self-managed (DIY) backend.")
+	a.SetDefault(&c.EscOrganization, escsource.DefaultOrganization)
 }
 
-// Configure validates the settings and prepares a lazily connecting client.
+// Configure validates the settings and starts this provider's session: a
+// lazily connecting cluster and fresh backend caches, demand and counters.
+// The engine configures a provider once per pulumi operation.
 func (c *Config) Configure(context.Context) error {
-	settings := kube.Settings{Kubeconfig: deref(c.Kubeconfig), Context: deref(c.Context), Namespace: deref(c.Namespace)}
+	settings := kube.Settings{Kubeconfig: ptr.Deref(c.Kubeconfig, ""), Context: ptr.Deref(c.Context, ""), Namespace: ptr.Deref(c.Namespace, "")}
 	if err := settings.Validate(); err != nil {
 		return err
 	}
-	c.cluster = kube.NewLazy(settings)
+	// The schema's env defaults are applied by the engine's CheckConfig;
+	// a caller that configures directly still gets them here.
+	esc := escsource.Source{
+		APIURL:       firstSet(c.EscAPIURL, os.Getenv(envESCAPIURL)),
+		Token:        firstSet(c.EscAccessToken, os.Getenv(envESCAccessToken)),
+		Organization: ptr.Deref(c.EscOrganization, ""),
+	}
+	c.engine = reconcile.New(kube.NewLazy(settings), backend.NewSession(), esc)
 	return nil
 }
 
-// Cluster returns the provider's lazily connected cluster.
-func (c Config) Cluster() *kube.Lazy { return c.cluster }
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
+func firstSet(v *string, fallback string) string {
+	if v != nil && *v != "" {
+		return *v
 	}
-	return *s
+	return fallback
 }
+
+// engineOf is the reconcile engine of the provider serving ctx.
+func engineOf(ctx context.Context) *reconcile.Engine { return infer.GetConfig[Config](ctx).engine }
+
+// defaultNamespace is the provider's default namespace, without contacting
+// the cluster.
+func defaultNamespace(ctx context.Context) string {
+	cfg := infer.GetConfig[Config](ctx)
+	return cfg.engine.DefaultNamespace(ptr.Deref(cfg.Namespace, ""))
+}
+
+// waitContext bounds a wait: by the resource's customTimeouts (the
+// context's deadline) when given, else by the deprecated timeout input,
+// else by def.
+func waitContext(ctx context.Context, timeout *string, def string) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	d, err := time.ParseDuration(ptr.Deref(timeout, def))
+	if err != nil || d <= 0 {
+		d, _ = time.ParseDuration(def)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// timeUntil is the time left before deadline, at least a second.
+func timeUntil(deadline time.Time) time.Duration { return max(time.Until(deadline), time.Second) }

@@ -14,11 +14,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/esosync/pulumi-esosync/provider"
 	"github.com/esosync/pulumi-esosync/tests/harness"
 )
 
-// resource drives one resource through the in-process provider server the
+// testResource drives one resource through the in-process provider server the
 // way the Pulumi engine does.
 type testResource struct {
 	t      *testing.T
@@ -55,7 +54,7 @@ func (r *testResource) check(inputs property.Map) property.Map {
 func (r *testResource) create() error {
 	r.t.Helper()
 	r.inputs = r.check(r.inputs)
-	provider.ResetBackendCaches() // each step stands for a pulumi operation, i.e. a new provider process
+	newOperation(r.t, r.s) // each step stands for a pulumi operation, i.e. a new provider session
 	resp, err := r.s.Create(p.CreateRequest{Urn: urnOf(r.urn), Properties: r.inputs})
 	if err == nil {
 		r.id, r.state = resp.ID, resp.Properties
@@ -73,7 +72,7 @@ func (r *testResource) mustCreate() {
 // read refreshes the state and returns the ID the provider reported.
 func (r *testResource) read() string {
 	r.t.Helper()
-	provider.ResetBackendCaches()
+	newOperation(r.t, r.s)
 	resp, err := r.s.Read(p.ReadRequest{ID: r.id, Urn: urnOf(r.urn), Properties: r.state, Inputs: r.inputs})
 	if err != nil {
 		r.t.Fatalf("Read: %v", err)
@@ -96,7 +95,7 @@ func (r *testResource) diff(inputs property.Map) p.DiffResponse {
 func (r *testResource) update(inputs property.Map) error {
 	r.t.Helper()
 	inputs = r.check(inputs)
-	provider.ResetBackendCaches()
+	newOperation(r.t, r.s)
 	resp, err := r.s.Update(p.UpdateRequest{ID: r.id, Urn: urnOf(r.urn), State: r.state, Inputs: inputs, OldInputs: r.inputs})
 	if err == nil {
 		r.inputs, r.state = inputs, resp.Properties

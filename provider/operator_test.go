@@ -112,9 +112,9 @@ func TestOperatorCheck(t *testing.T) {
 		{"chart empty", map[string]any{"chart": ""}, "chart", "must not be empty"},
 		{"chart OCI reference", map[string]any{"chart": "oci://ghcr.io/external-secrets/charts/external-secrets"}, "chart", "only http(s)"},
 		{"chart file not an archive", map[string]any{"chart": notCRDs}, "chart", "neither a chart directory nor a .tgz"},
-		{"version empty", map[string]any{"version": ""}, "version", "must not be empty"},
-		{"version a range", map[string]any{"version": "~0.20"}, "version", "not an exact chart version"},
-		{"version differs from local chart", local(map[string]any{"version": "9.9.9"}), "version", `local chart's version "` + ch.Metadata.Version + `"`},
+		{"chartVersion empty", map[string]any{"chartVersion": ""}, "chartVersion", "must not be empty"},
+		{"version a range", map[string]any{"chartVersion": "~0.20"}, "chartVersion", "not an exact chart version"},
+		{"version differs from local chart", local(map[string]any{"chartVersion": "9.9.9"}), "chartVersion", `local chart's version "` + ch.Metadata.Version + `"`},
 		{"namespace invalid", map[string]any{"namespace": "Bad_NS"}, "namespace", "not a valid namespace name"},
 		{"release name invalid", map[string]any{"releaseName": "Not.Valid!"}, "releaseName", "not a valid Helm release name"},
 		{"crds empty means none: the module chart has no CRDs", local(map[string]any{"crds": ""}), "crds", "carries no CRD manifests"},
@@ -153,19 +153,19 @@ func TestOperatorCheck(t *testing.T) {
 			name:   "defaults",
 			inputs: map[string]any{},
 			want: map[string]any{
-				"namespace": "external-secrets", "releaseName": "external-secrets", "version": "0.20.4",
+				"namespace": "external-secrets", "releaseName": "external-secrets", "chartVersion": "0.20.4",
 				"chart": "https://charts.external-secrets.io", "installCrds": true, "waitForController": true, "timeout": "5m",
 			},
 		},
 		{
 			name:   "local chart: version comes from its Chart.yaml",
 			inputs: local(map[string]any{"values": map[string]any{"replicaCount": 2}}),
-			want:   map[string]any{"version": ch.Metadata.Version, "chart": chartDir, "crds": bundle},
+			want:   map[string]any{"chartVersion": ch.Metadata.Version, "chart": chartDir, "crds": bundle},
 		},
 		{
 			name:   "local chart with its own version spelled with a v",
-			inputs: local(map[string]any{"version": "v" + ch.Metadata.Version}),
-			want:   map[string]any{"version": "v" + ch.Metadata.Version},
+			inputs: local(map[string]any{"chartVersion": "v" + ch.Metadata.Version}),
+			want:   map[string]any{"chartVersion": "v" + ch.Metadata.Version},
 		},
 		{
 			name:   "CRDs managed elsewhere",
@@ -176,7 +176,7 @@ func TestOperatorCheck(t *testing.T) {
 			name: "unknown values are not validated at preview",
 			inputs: map[string]any{
 				"timeout": property.New(property.Computed), "chart": property.New(property.Computed),
-				"crds": property.New(property.Computed), "version": property.New(property.Computed),
+				"crds": property.New(property.Computed), "chartVersion": property.New(property.Computed),
 			},
 			want: map[string]any{"namespace": "external-secrets"},
 		},
@@ -207,9 +207,9 @@ func TestOperatorCheck(t *testing.T) {
 	}
 }
 
-// TestOperatorVersionDiff pins the work-around for pulumi-go-provider
-// dropping inputs named "version" before Diff: changing only the version
-// must still upgrade the release.
+// TestOperatorVersionDiff pins why the input is chartVersion, not version
+// (pulumi-go-provider drops inputs named "version" before Diff): changing
+// only the chart version must upgrade the release.
 func TestOperatorVersionDiff(t *testing.T) {
 	s := newServer(t)
 	urn := operatorURN("eso")
@@ -221,7 +221,7 @@ func TestOperatorVersionDiff(t *testing.T) {
 		}
 		return resp.Inputs
 	}
-	old := check(map[string]any{"namespace": "eso-diff", "version": "0.20.4"})
+	old := check(map[string]any{"namespace": "eso-diff", "chartVersion": "0.20.4"})
 	state := old.Set("status", property.New("deployed")).Set("chartVersion", property.New("0.20.4")).
 		Set("appVersion", property.New("v0.20.4")).Set("revision", property.New(1.0)).
 		Set("crdNames", property.New([]property.Value{}))
@@ -233,12 +233,12 @@ func TestOperatorVersionDiff(t *testing.T) {
 		changed []string
 		replace bool
 	}{
-		{name: "nothing", inputs: map[string]any{"namespace": "eso-diff", "version": "0.20.4"}},
+		{name: "nothing", inputs: map[string]any{"namespace": "eso-diff", "chartVersion": "0.20.4"}},
 		{name: "defaults spelled out", inputs: map[string]any{"namespace": "eso-diff", "timeout": "5m", "installCrds": true}},
-		{name: "version only", inputs: map[string]any{"namespace": "eso-diff", "version": "0.21.0"}, changed: []string{"version"}},
-		{name: "unknown version", inputs: map[string]any{"namespace": "eso-diff", "version": property.New(property.Computed)}, changed: []string{"version"}},
-		{name: "values", inputs: map[string]any{"namespace": "eso-diff", "version": "0.20.4", "values": map[string]any{"replicaCount": 2}}, changed: []string{"values"}},
-		{name: "release name replaces", inputs: map[string]any{"namespace": "eso-diff", "version": "0.20.4", "releaseName": "eso"}, changed: []string{"releaseName"}, replace: true},
+		{name: "version only", inputs: map[string]any{"namespace": "eso-diff", "chartVersion": "0.21.0"}, changed: []string{"chartVersion"}},
+		{name: "unknown version", inputs: map[string]any{"namespace": "eso-diff", "chartVersion": property.New(property.Computed)}, changed: []string{"chartVersion"}},
+		{name: "values", inputs: map[string]any{"namespace": "eso-diff", "chartVersion": "0.20.4", "values": map[string]any{"replicaCount": 2}}, changed: []string{"values"}},
+		{name: "release name replaces", inputs: map[string]any{"namespace": "eso-diff", "chartVersion": "0.20.4", "releaseName": "eso"}, changed: []string{"releaseName"}, replace: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -321,7 +321,7 @@ func TestOperatorLifecycle(t *testing.T) {
 	}
 	wantOutputs(t, created.Properties, map[string]any{
 		"status": "deployed", "chartVersion": ch.Metadata.Version, "appVersion": ch.Metadata.AppVersion,
-		"revision": 1.0, "version": ch.Metadata.Version, "namespace": ns, "releaseName": release,
+		"revision": 1.0, "namespace": ns, "releaseName": release,
 	})
 	crdNames := strings.Fields(stringsOf(created.Properties.Get("crdNames")))
 	for _, core := range []string{"externalsecrets.external-secrets.io", "secretstores.external-secrets.io", "clustersecretstores.external-secrets.io"} {
@@ -494,9 +494,9 @@ func TestOperatorReadUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := operatorInputs(map[string]any{
-		"namespace": "external-secrets", "releaseName": "external-secrets", "version": "0.20.4",
+		"namespace": "external-secrets", "releaseName": "external-secrets", "chartVersion": "0.20.4",
 		"chart": "https://charts.external-secrets.io", "installCrds": true, "waitForController": true, "timeout": "5m",
-		"status": "deployed", "chartVersion": "0.20.4", "appVersion": "v0.20.4", "revision": 1, "crdNames": []any{},
+		"status": "deployed", "appVersion": "v0.20.4", "revision": 1, "crdNames": []any{},
 	})
 	resp, err := s.Read(p.ReadRequest{ID: "external-secrets/external-secrets", Urn: operatorURN("eso"), Properties: state})
 	if err != nil {

@@ -9,8 +9,6 @@ import (
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
-
-	"github.com/esosync/pulumi-esosync/provider/internal/backend"
 )
 
 // Name is the Pulumi package name; resource tokens are esosync:index:<Name>.
@@ -71,9 +69,3 @@ func languageMap() map[string]any {
 		},
 	}
 }
-
-// ResetBackendCaches forgets every cached backend read. Reads are cached
-// for the life of the provider process, which the engine starts for one
-// pulumi operation; only tests that simulate several operations in one
-// process need this.
-func ResetBackendCaches() { backend.ResetCaches() }

@@ -37,7 +37,31 @@ func newServer(t *testing.T) integration.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return &server{Server: s}
+}
+
+// server remembers the in-process server's configuration, so a test step
+// can stand for a new pulumi operation: the engine configures the provider
+// anew, which starts a fresh session (backend caches, demand, counters).
+type server struct {
+	integration.Server
+	cfg *p.ConfigureRequest
+}
+
+// Configure configures the provider and remembers how.
+func (s *server) Configure(req p.ConfigureRequest) error {
+	s.cfg = &req
+	return s.Server.Configure(req)
+}
+
+// newOperation configures s again, as the engine does for each operation.
+func newOperation(t *testing.T, s integration.Server) {
+	t.Helper()
+	if w, ok := s.(*server); ok && w.cfg != nil {
+		if err := w.Server.Configure(*w.cfg); err != nil {
+			t.Fatalf("Configure: %v", err)
+		}
+	}
 }
 
 func config(kv map[string]string) p.ConfigureRequest {

@@ -1,44 +1,108 @@
 package provider
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"maps"
-	"regexp"
-	"slices"
-	"strings"
-	"time"
-
-	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
-	esmeta "github.com/external-secrets/external-secrets/apis/meta/v1"
-	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/esosync/pulumi-esosync/provider/internal/kube"
-	"github.com/esosync/pulumi-esosync/provider/internal/sync"
 )
 
-// Labels and annotations esosync puts on what it creates.
+// SecretStore is ESO's namespaced SecretStore.
+type SecretStore struct{}
+
+// SecretStoreArgs are the inputs of a SecretStore.
+type SecretStoreArgs struct {
+	Name           *string           `pulumi:"name,optional"`
+	Namespace      *string           `pulumi:"namespace,optional"`
+	Backend        StoreBackend      `pulumi:"backend"`
+	Controller     *string           `pulumi:"controller,optional"`
+	Labels         map[string]string `pulumi:"labels,optional"`
+	Annotations    map[string]string `pulumi:"annotations,optional"`
+	SkipValidation *bool             `pulumi:"skipValidation,optional"`
+	WaitForReady   *bool             `pulumi:"waitForReady,optional"`
+	Timeout        *string           `pulumi:"timeout,optional"`
+}
+
+// SecretStoreState is the state of a SecretStore.
+type SecretStoreState struct {
+	SecretStoreArgs
+	StoreOutputs
+}
+
+// ClusterSecretStore is ESO's cluster-wide ClusterSecretStore.
+type ClusterSecretStore struct{}
+
+// ClusterSecretStoreArgs are the inputs of a ClusterSecretStore.
+type ClusterSecretStoreArgs struct {
+	Name                 *string           `pulumi:"name,optional"`
+	Backend              StoreBackend      `pulumi:"backend"`
+	CredentialsNamespace *string           `pulumi:"credentialsNamespace,optional"`
+	Controller           *string           `pulumi:"controller,optional"`
+	Labels               map[string]string `pulumi:"labels,optional"`
+	Annotations          map[string]string `pulumi:"annotations,optional"`
+	SkipValidation       *bool             `pulumi:"skipValidation,optional"`
+	WaitForReady         *bool             `pulumi:"waitForReady,optional"`
+	Timeout              *string           `pulumi:"timeout,optional"`
+}
+
+// ClusterSecretStoreState is the state of a ClusterSecretStore.
+type ClusterSecretStoreState struct {
+	ClusterSecretStoreArgs
+	StoreOutputs
+}
+
+// Annotate documents SecretStore.
+func (s *SecretStore) Annotate(a infer.Annotator) {
+	a.Describe(s, "An External Secrets Operator SecretStore (namespaced). At create and update esosync logs in to the backend "+
+		"with the store's credentials and checks access to its mount, failing with the backend's reason. "+
+		"Credentials given as `value` go into a Secret esosync manages next to the store.")
+}
+
+// Annotate documents SecretStoreArgs.
+func (s *SecretStoreArgs) Annotate(a infer.Annotator) {
+	a.Describe(&s.Name, "Name of the SecretStore. Defaults to the Pulumi resource name.")
+	a.Describe(&s.Namespace, "Namespace of the SecretStore. Defaults to the provider's namespace.")
+	a.Describe(&s.Backend, "The backend (ESO's `spec.provider`).")
+	a.Describe(&s.Controller, "ESO controller class that should handle this store.")
+	a.Describe(&s.Labels, "Labels for the SecretStore resource.")
+	a.Describe(&s.Annotations, "Annotations for the SecretStore resource.")
+	a.Describe(&s.SkipValidation, "Do not log in to the backend at create/update (for backends only reachable from inside the cluster).")
+	a.SetDefault(&s.SkipValidation, false)
+	a.Describe(&s.WaitForReady, waitForReadyDoc)
+	a.SetDefault(&s.WaitForReady, true)
+	a.Describe(&s.Timeout, storeTimeoutDoc)
+	a.Deprecate(&s.Timeout, timeoutDeprecation)
+}
+
+// Annotate documents ClusterSecretStore.
+func (s *ClusterSecretStore) Annotate(a infer.Annotator) {
+	a.Describe(s, "An External Secrets Operator ClusterSecretStore, usable by ExternalSecrets in every namespace. "+
+		"Validated against the backend at create and update. Credentials given as `value` go into a Secret "+
+		"esosync manages in `credentialsNamespace`.")
+}
+
+// Annotate documents ClusterSecretStoreArgs.
+func (s *ClusterSecretStoreArgs) Annotate(a infer.Annotator) {
+	a.Describe(&s.Name, "Name of the ClusterSecretStore. Defaults to the Pulumi resource name.")
+	a.Describe(&s.Backend, "The backend (ESO's `spec.provider`).")
+	a.Describe(&s.CredentialsNamespace, "Namespace of the Secret esosync writes for `value` credentials. "+
+		"Defaults to the provider's namespace.")
+	a.Describe(&s.Controller, "ESO controller class that should handle this store.")
+	a.Describe(&s.Labels, "Labels for the ClusterSecretStore resource.")
+	a.Describe(&s.Annotations, "Annotations for the ClusterSecretStore resource.")
+	a.Describe(&s.SkipValidation, "Do not log in to the backend at create/update.")
+	a.SetDefault(&s.SkipValidation, false)
+	a.Describe(&s.WaitForReady, waitForReadyDoc)
+	a.SetDefault(&s.WaitForReady, true)
+	a.Describe(&s.Timeout, storeTimeoutDoc)
+	a.Deprecate(&s.Timeout, timeoutDeprecation)
+}
+
 const (
-	managedByLabel  = "app.kubernetes.io/managed-by"
-	managedByValue  = "esosync"
-	storeOwnerAnnot = "esosync.io/store"
-	// credentialsChangedAnnot is set on a store when esosync rewrote its
-	// credentials, so that ESO re-validates it at once.
-	credentialsChangedAnnot = "esosync.io/credentials-changed-at"
-	credentialsSuffix       = "-esosync-credentials"
-	defaultVaultMount       = "secret"
-	defaultKVVersion        = "v2"
-	defaultESONamspace      = "external-secrets"
+	waitForReadyDoc = "Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), " +
+		"and fail with ESO's message otherwise, as `sync: controller` (the default) relies on it. Default true; set false where no " +
+		"ESO controller runs (only `sync: provider` ExternalSecrets)."
+	storeTimeoutDoc = "Deprecated: use the `customTimeouts` resource option. How long to wait for ESO with `waitForReady`, " +
+		"as a Go duration, when no customTimeouts is given. Default `2m`."
+	// timeoutDeprecation is the deprecation message of every `timeout` input.
+	timeoutDeprecation = "Use the customTimeouts resource option; timeout is honoured only when none is given."
 )
 
 // StoreBackend holds exactly one backend configuration. ESO calls this
@@ -164,6 +228,11 @@ type StoreOutputs struct {
 	CredentialsHash   string   `pulumi:"credentialsHash" provider:"secret"`
 	// SourcesHash is empty unless a credential comes from ESC.
 	SourcesHash string `pulumi:"credentialSourcesHash,optional" provider:"secret"`
+	// Ready, Reason and Message are what refresh found; optional so that
+	// states written before they existed decode (nil Ready: ready).
+	Ready   *bool   `pulumi:"ready,optional"`
+	Reason  *string `pulumi:"reason,optional"`
+	Message *string `pulumi:"message,optional"`
 }
 
 // Annotate documents StoreOutputs.
@@ -174,563 +243,116 @@ func (o *StoreOutputs) Annotate(a infer.Annotator) {
 	a.Describe(&o.CredentialsHash, "Hash of the managed credentials as last seen in the cluster.")
 	a.Describe(&o.SourcesHash, "Hash of the credentials read from Pulumi ESC environments, as last read (at deploy or refresh). "+
 		"It changes when a value in ESC is rotated; the next `pulumi up` then rewrites the credentials Secret.")
+	a.Describe(&o.Ready, "Whether the store in the cluster matches its inputs, as last observed: false when refresh found its "+
+		"managed credentials Secret edited, deleted or behind a rotated ESC value. The next `pulumi up` repairs it.")
+	a.Describe(&o.Reason, "Why the store is not ready, e.g. `CredentialsDrift`.")
+	a.Describe(&o.Message, "Human-readable detail for `reason`.")
 }
 
-// storeInputs is what SecretStore and ClusterSecretStore have in common.
-type storeInputs struct {
-	kind           string
-	name           string
-	namespace      string // SecretStore namespace; "" for a ClusterSecretStore
-	credNamespace  string // where the managed credentials Secret lives
-	backend        StoreBackend
-	controller     *string
-	labels         map[string]string
-	annotations    map[string]string
-	skipValidation bool
-	waitForReady   bool
-	timeout        string
-	esc            escSource
-}
+// AWSService is the AWS secrets service a store reads.
+type AWSService string
 
-// checkStore validates a store's inputs; path prefixes are the input names.
-func checkStore(pr *problems, s storeInputs, clusterScoped bool) {
-	b := s.backend
-	set := 0
-	for _, on := range []bool{b.Vault != nil, b.AWS != nil, b.ESC != nil} {
-		if on {
-			set++
-		}
-	}
-	if set != 1 {
-		pr.add("backend", "set exactly one backend: vault, aws or esc (%d set)", set)
-		return
-	}
-	switch {
-	case b.Vault != nil:
-		checkVault(pr, b.Vault, clusterScoped)
-	case b.AWS != nil:
-		checkAWS(pr, b.AWS, clusterScoped)
-	case b.ESC != nil:
-		checkESC(pr, b.ESC, clusterScoped)
+// AWS services; only Secrets Manager is implemented.
+const (
+	AWSSecretsManager AWSService = "SecretsManager"
+)
+
+// Values lists the enum for the schema.
+func (AWSService) Values() []infer.EnumValue[AWSService] {
+	return []infer.EnumValue[AWSService]{
+		{Name: "SecretsManager", Value: AWSSecretsManager, Description: "AWS Secrets Manager."},
 	}
 }
 
-func checkVault(pr *problems, v *VaultBackend, clusterScoped bool) {
-	pr.httpURL("backend.vault.server", v.Server)
-	oneOf(pr, "backend.vault.version", v.Version, "v1", "v2")
-	if v.Path != nil && (*v.Path == "" || (*v.Path)[0] == '/' || (*v.Path)[len(*v.Path)-1] == '/') {
-		pr.add("backend.vault.path", "%q must be a mount path without leading or trailing slash, e.g. \"secret\"", *v.Path)
-	}
-	pr.pemBundle("backend.vault.caBundle", v.CABundle)
-	a := v.Auth
-	set := 0
-	for _, on := range []bool{a.Token != nil, a.AppRole != nil, a.Kubernetes != nil, a.UserPass != nil} {
-		if on {
-			set++
-		}
-	}
-	if set != 1 {
-		pr.add("backend.vault.auth", "set exactly one of token, appRole, kubernetes or userPass (%d set)", set)
-	}
-	if a.Token != nil {
-		pr.credential("backend.vault.auth.token", a.Token, clusterScoped)
-	}
-	if a.AppRole != nil {
-		pr.credential("backend.vault.auth.appRole.roleId", &a.AppRole.RoleID, clusterScoped)
-		pr.credential("backend.vault.auth.appRole.secretId", &a.AppRole.SecretID, clusterScoped)
-	}
-	if k := a.Kubernetes; k != nil {
-		if k.Role == "" {
-			pr.add("backend.vault.auth.kubernetes.role", "must not be empty")
-		}
-		if k.ServiceAccountRef != nil {
-			pr.dnsName("backend.vault.auth.kubernetes.serviceAccountRef.name", k.ServiceAccountRef.Name, true)
-			pr.namespace("backend.vault.auth.kubernetes.serviceAccountRef.namespace", k.ServiceAccountRef.Namespace)
-		}
-	}
-	if u := a.UserPass; u != nil {
-		if u.Username == "" {
-			pr.add("backend.vault.auth.userPass.username", "must not be empty")
-		}
-		pr.credential("backend.vault.auth.userPass.password", &u.Password, clusterScoped)
-	}
+// AWSBackend is ESO's AWS provider.
+type AWSBackend struct {
+	Service    *AWSService `pulumi:"service,optional"`
+	Region     string      `pulumi:"region"`
+	Prefix     *string     `pulumi:"prefix,optional"`
+	Role       *string     `pulumi:"role,optional"`
+	ExternalID *string     `pulumi:"externalId,optional"`
+	Auth       *AWSAuth    `pulumi:"auth,optional"`
 }
 
-// awsRegion is the shape of every AWS region name (us-east-1, ap-southeast-4, us-gov-west-1, eu-isoe-west-1).
-var awsRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
-
-func checkAWS(pr *problems, b *AWSBackend, clusterScoped bool) {
-	oneOf(pr, "backend.aws.service", b.Service, AWSSecretsManager)
-	if !awsRegion.MatchString(b.Region) {
-		pr.add("backend.aws.region", "%q is not an AWS region such as \"us-east-1\"", b.Region)
-	}
-	if b.Role != nil && !strings.HasPrefix(*b.Role, "arn:") {
-		pr.add("backend.aws.role", "%q is not an IAM role ARN such as \"arn:aws:iam::123456789012:role/reader\"", *b.Role)
-	}
-	if b.Auth == nil {
-		return
-	}
-	if (b.Auth.SecretRef != nil) == (b.Auth.JWT != nil) {
-		pr.add("backend.aws.auth", "set exactly one of secretRef or jwt (or leave auth unset for the default credential chain)")
-		return
-	}
-	if c := b.Auth.SecretRef; c != nil {
-		pr.credential("backend.aws.auth.secretRef.accessKeyId", &c.AccessKeyID, clusterScoped)
-		pr.credential("backend.aws.auth.secretRef.secretAccessKey", &c.SecretAccessKey, clusterScoped)
-		if c.SessionToken != nil {
-			pr.credential("backend.aws.auth.secretRef.sessionToken", c.SessionToken, clusterScoped)
-		}
-	}
-	if j := b.Auth.JWT; j != nil {
-		pr.dnsName("backend.aws.auth.jwt.serviceAccountRef.name", j.ServiceAccountRef.Name, true)
-		pr.namespace("backend.aws.auth.jwt.serviceAccountRef.namespace", j.ServiceAccountRef.Namespace)
-	}
+// Annotate documents AWSBackend.
+func (b *AWSBackend) Annotate(a infer.Annotator) {
+	a.Describe(b, "AWS Secrets Manager (ESO's `aws` provider).")
+	a.Describe(&b.Service, "The AWS service: `SecretsManager` (the default).")
+	a.Describe(&b.Region, "AWS region, e.g. `eu-west-1`.")
+	a.Describe(&b.Prefix, "Prefix added to every remote key, e.g. `prod/` makes key `db` read secret `prod/db`.")
+	a.Describe(&b.Role, "IAM role ARN to assume (STS AssumeRole) with the base credentials.")
+	a.Describe(&b.ExternalID, "External ID passed when assuming `role`.")
+	a.Describe(&b.Auth, "How to authenticate. Leave unset for the default credential chain (ESO: the controller pod's; "+
+		"`sync: provider`: the environment where Pulumi runs).")
 }
 
-func checkESC(pr *problems, b *ESCBackend, clusterScoped bool) {
-	// The same limits the ESC API (and esc-sdk, client-side) enforces.
-	if n := len(b.Organization); n < 3 || n > 40 {
-		pr.add("backend.esc.organization", "%q must be 3 to 40 characters", b.Organization)
-	}
-	for _, f := range []struct{ path, v string }{{"backend.esc.project", b.Project}, {"backend.esc.environment", b.Environment}} {
-		if n := len(f.v); n < 1 || n > 100 || strings.ContainsAny(f.v, "/ ") {
-			pr.add(f.path, "%q must be 1 to 100 characters without slashes or spaces", f.v)
-		}
-	}
-	if b.APIURL != nil {
-		pr.httpURL("backend.esc.apiUrl", *b.APIURL)
-	}
-	pr.credential("backend.esc.auth.accessToken", &b.Auth.AccessToken, clusterScoped)
+// AWSAuth holds exactly one AWS auth method.
+type AWSAuth struct {
+	SecretRef *AWSStaticCredentials `pulumi:"secretRef,optional"`
+	JWT       *AWSJWTAuth           `pulumi:"jwt,optional"`
 }
 
-// credentials collects the managed credentials while a spec is built:
-// value and esc sources land in the Secret esosync manages, secretRef
-// sources are referenced where they are.
-type credentials struct {
-	ctx    context.Context
-	s      storeInputs
-	creds  map[string][]byte
-	fromES map[string][]byte // the subset read from ESC
-	err    error
+// Annotate documents AWSAuth.
+func (x *AWSAuth) Annotate(a infer.Annotator) {
+	a.Describe(x, "AWS auth method. Set exactly one.")
+	a.Describe(&x.SecretRef, "Static access keys.")
+	a.Describe(&x.JWT, "A Kubernetes service account token exchanged through STS AssumeRoleWithWebIdentity "+
+		"(IRSA: the role comes from the service account's `eks.amazonaws.com/role-arn` annotation).")
 }
 
-// ref returns the selector the store spec points at for the credential at
-// field (a schema path, for errors) stored under key.
-func (c *credentials) ref(field, key string, src *CredentialSource) esmeta.SecretKeySelector {
-	if src.SecretRef != nil {
-		return esmeta.SecretKeySelector{Name: src.SecretRef.Name, Key: src.SecretRef.Key, Namespace: src.SecretRef.Namespace}
-	}
-	switch {
-	case src.Esc != nil:
-		v, err := c.s.esc.read(c.ctx, field, src.Esc)
-		if err != nil && c.err == nil {
-			c.err = err
-		}
-		c.creds[key] = []byte(v)
-		c.fromES[key] = []byte(v)
-	default:
-		c.creds[key] = []byte(deref(src.Value))
-	}
-	sel := esmeta.SecretKeySelector{Name: c.s.name + credentialsSuffix, Key: key}
-	if c.s.kind == ClusterSecretStoreKind {
-		sel.Namespace = &c.s.credNamespace
-	}
-	return sel
+// AWSStaticCredentials are access keys, each from a credential source.
+type AWSStaticCredentials struct {
+	AccessKeyID     CredentialSource  `pulumi:"accessKeyId"`
+	SecretAccessKey CredentialSource  `pulumi:"secretAccessKey"`
+	SessionToken    *CredentialSource `pulumi:"sessionToken,optional"`
 }
 
-// spec builds ESO's store spec and the managed credentials it points at,
-// opening ESC environments for esc credential sources. sourcesHash is the
-// hash of the ESC-read values ("" when there are none).
-func (s storeInputs) spec(ctx context.Context) (spec esv1.SecretStoreSpec, creds map[string][]byte, sourcesHash string, err error) {
-	c := &credentials{ctx: ctx, s: s, creds: map[string][]byte{}, fromES: map[string][]byte{}}
-	provider := &esv1.SecretStoreProvider{}
-	switch b := s.backend; {
-	case b.Vault != nil:
-		provider.Vault = s.vaultSpec(c)
-	case b.AWS != nil:
-		provider.AWS = s.awsSpec(c)
-	case b.ESC != nil:
-		provider.Pulumi = s.escSpec(c)
-	}
-	if c.err != nil {
-		return spec, nil, "", c.err
-	}
-	spec = esv1.SecretStoreSpec{Provider: provider, Controller: deref(s.controller)}
-	if len(c.creds) == 0 {
-		c.creds = nil
-	}
-	if len(c.fromES) > 0 {
-		sourcesHash = hashCreds(c.fromES)
-	}
-	return spec, c.creds, sourcesHash, nil
+// Annotate documents AWSStaticCredentials.
+func (c *AWSStaticCredentials) Annotate(a infer.Annotator) {
+	a.Describe(c, "AWS access keys, each from a credential source.")
+	a.Describe(&c.AccessKeyID, "The access key id.")
+	a.Describe(&c.SecretAccessKey, "The secret access key.")
+	a.Describe(&c.SessionToken, "A session token, for temporary credentials (for example from an ESC `fn::open::aws-login`).")
 }
 
-func (s storeInputs) vaultSpec(c *credentials) *esv1.VaultProvider {
-	v := s.backend.Vault
-	vp := &esv1.VaultProvider{
-		Server:    v.Server,
-		Path:      strPtr(ptrOr(v.Path, defaultVaultMount)),
-		Version:   esv1.VaultKVStoreVersion(ptrOr(v.Version, defaultKVVersion)),
-		Namespace: v.Namespace,
-		Auth:      &esv1.VaultAuth{},
-	}
-	if v.CABundle != nil {
-		vp.CABundle = []byte(*v.CABundle)
-	}
-	a := v.Auth
-	const at = "backend.vault.auth."
-	switch {
-	case a.Token != nil:
-		sel := c.ref(at+"token", "token", a.Token)
-		vp.Auth.TokenSecretRef = &sel
-	case a.AppRole != nil:
-		ar := &esv1.VaultAppRole{Path: ptrOr(a.AppRole.Path, "approle"), SecretRef: c.ref(at+"appRole.secretId", "appRole.secretId", &a.AppRole.SecretID)}
-		roleRef := c.ref(at+"appRole.roleId", "appRole.roleId", &a.AppRole.RoleID)
-		ar.RoleRef = &roleRef
-		vp.Auth.AppRole = ar
-	case a.Kubernetes != nil:
-		ka := &esv1.VaultKubernetesAuth{Path: ptrOr(a.Kubernetes.MountPath, "kubernetes"), Role: a.Kubernetes.Role}
-		if sa := a.Kubernetes.ServiceAccountRef; sa != nil {
-			ka.ServiceAccountRef = &esmeta.ServiceAccountSelector{Name: sa.Name, Namespace: sa.Namespace, Audiences: sa.Audiences}
-		}
-		vp.Auth.Kubernetes = ka
-	case a.UserPass != nil:
-		vp.Auth.UserPass = &esv1.VaultUserPassAuth{Path: ptrOr(a.UserPass.Path, "userpass"), Username: a.UserPass.Username,
-			SecretRef: c.ref(at+"userPass.password", "userPass.password", &a.UserPass.Password)}
-	}
-	return vp
+// AWSJWTAuth is service-account token auth.
+type AWSJWTAuth struct {
+	ServiceAccountRef ServiceAccountRef `pulumi:"serviceAccountRef"`
 }
 
-func (s storeInputs) awsSpec(c *credentials) *esv1.AWSProvider {
-	b := s.backend.AWS
-	ap := &esv1.AWSProvider{
-		Service:    esv1.AWSServiceType(ptrOr(b.Service, AWSSecretsManager)),
-		Region:     b.Region,
-		Role:       deref(b.Role),
-		ExternalID: deref(b.ExternalID),
-		Prefix:     deref(b.Prefix),
-	}
-	if b.Auth == nil {
-		return ap
-	}
-	const at = "backend.aws.auth."
-	if k := b.Auth.SecretRef; k != nil {
-		ref := &esv1.AWSAuthSecretRef{
-			AccessKeyID:     c.ref(at+"secretRef.accessKeyId", "accessKeyId", &k.AccessKeyID),
-			SecretAccessKey: c.ref(at+"secretRef.secretAccessKey", "secretAccessKey", &k.SecretAccessKey),
-		}
-		if k.SessionToken != nil {
-			sel := c.ref(at+"secretRef.sessionToken", "sessionToken", k.SessionToken)
-			ref.SessionToken = &sel
-		}
-		ap.Auth.SecretRef = ref
-	}
-	if j := b.Auth.JWT; j != nil {
-		sa := j.ServiceAccountRef
-		ap.Auth.JWTAuth = &esv1.AWSJWTAuth{ServiceAccountRef: &esmeta.ServiceAccountSelector{Name: sa.Name, Namespace: sa.Namespace, Audiences: sa.Audiences}}
-	}
-	return ap
+// Annotate documents AWSJWTAuth.
+func (j *AWSJWTAuth) Annotate(a infer.Annotator) {
+	a.Describe(j, "AWS auth with a Kubernetes service account token (IRSA).")
+	a.Describe(&j.ServiceAccountRef, "The service account whose token is exchanged.")
 }
 
-func (s storeInputs) escSpec(c *credentials) *esv1.PulumiProvider {
-	b := s.backend.ESC
-	sel := c.ref("backend.esc.auth.accessToken", "accessToken", &b.Auth.AccessToken)
-	return &esv1.PulumiProvider{
-		APIURL:       ptrOr(b.APIURL, defaultESCAPIURL),
-		AccessToken:  &esv1.PulumiProviderSecretRef{SecretRef: &sel},
-		Organization: b.Organization,
-		Project:      b.Project,
-		Environment:  b.Environment,
-	}
+// ESCBackend is ESO's `pulumi` provider: values of a Pulumi ESC environment.
+type ESCBackend struct {
+	Organization string  `pulumi:"organization"`
+	Project      string  `pulumi:"project"`
+	Environment  string  `pulumi:"environment"`
+	APIURL       *string `pulumi:"apiUrl,optional"`
+	Auth         ESCAuth `pulumi:"auth"`
 }
 
-func (s storeInputs) object(spec esv1.SecretStoreSpec) esv1.GenericStore {
-	meta := metav1.ObjectMeta{Name: s.name, Namespace: s.namespace, Labels: map[string]string{managedByLabel: managedByValue}, Annotations: s.annotations}
-	maps.Copy(meta.Labels, s.labels)
-	if s.kind == ClusterSecretStoreKind {
-		return &esv1.ClusterSecretStore{ObjectMeta: meta, Spec: spec}
-	}
-	return &esv1.SecretStore{ObjectMeta: meta, Spec: spec}
+// Annotate documents ESCBackend.
+func (b *ESCBackend) Annotate(a infer.Annotator) {
+	a.Describe(b, "A Pulumi ESC environment (ESO's `pulumi` provider). Remote keys are paths in the environment's "+
+		"properties in ESC syntax, e.g. `app.db[\"pass word\"]` or `list[0]`.")
+	a.Describe(&b.Organization, "Pulumi organization.")
+	a.Describe(&b.Project, "ESC project.")
+	a.Describe(&b.Environment, "ESC environment name.")
+	a.Describe(&b.APIURL, "Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.")
+	a.Describe(&b.Auth, "How to authenticate to Pulumi Cloud.")
 }
 
-func (s storeInputs) outputs(spec esv1.SecretStoreSpec, creds map[string][]byte, sourcesHash string) StoreOutputs {
-	out := StoreOutputs{Ref: StoreRef{Kind: s.kind, Name: s.name}, SpecHash: hashJSON(spec), CredentialsHash: hashCreds(creds), SourcesHash: sourcesHash}
-	if s.kind == SecretStoreKind {
-		out.Ref.Namespace = strPtr(s.namespace)
-	}
-	if creds != nil {
-		out.CredentialsSecret = strPtr(s.name + credentialsSuffix)
-	}
-	return out
+// ESCAuth holds the Pulumi access token.
+type ESCAuth struct {
+	AccessToken CredentialSource `pulumi:"accessToken"`
 }
 
-// apply writes the managed credentials, validates the store against its
-// backend, then creates or updates the store CR. Nothing is left behind when
-// validation fails on create.
-func (s storeInputs) apply(ctx context.Context, cluster *kube.Cluster, create bool) (StoreOutputs, error) {
-	spec, creds, sourcesHash, err := s.spec(ctx)
-	if err != nil {
-		return StoreOutputs{}, err
-	}
-	c, err := cluster.Client()
-	if err != nil {
-		return StoreOutputs{}, err
-	}
-	obj := s.object(spec)
-	if create {
-		existing := s.object(esv1.SecretStoreSpec{})
-		if err := c.Get(ctx, client.ObjectKeyFromObject(existing), existing); err == nil {
-			return StoreOutputs{}, fmt.Errorf("%s %s already exists; import it or choose another name", s.kind, s.describe())
-		} else if !apierrors.IsNotFound(err) && !isNoMatch(err) {
-			return StoreOutputs{}, fmt.Errorf("reading %s %s: %w", s.kind, s.describe(), err)
-		}
-	}
-	// What the credentials Secret held before, so a failed update can put
-	// it back: the store must keep working with its old credentials.
-	var previous map[string][]byte
-	if !create {
-		live := &corev1.Secret{}
-		if err := c.Get(ctx, s.credentialsKey(), live); err == nil && live.Annotations[storeOwnerAnnot] == s.owner() {
-			previous = live.Data
-		}
-	}
-	createdCreds, changedCreds, err := s.writeCredentials(ctx, c, creds)
-	if err != nil {
-		return StoreOutputs{}, err
-	}
-	if changedCreds && !create {
-		// ESO does not watch the credentials Secret: touching the store makes
-		// it validate the new credentials now rather than at its next resync.
-		ann := maps.Clone(obj.GetAnnotations())
-		if ann == nil {
-			ann = map[string]string{}
-		}
-		ann[credentialsChangedAnnot] = time.Now().UTC().Format(time.RFC3339Nano)
-		obj.SetAnnotations(ann)
-	}
-	fail := func(err error) (StoreOutputs, error) {
-		switch {
-		case createdCreds:
-			_ = s.deleteCredentials(ctx, c)
-		case changedCreds && previous != nil:
-			if _, _, rerr := s.writeCredentials(ctx, c, previous); rerr != nil {
-				err = fmt.Errorf("%w (and restoring the previous credentials failed: %v)", err, rerr)
-			}
-		}
-		return StoreOutputs{}, err
-	}
-	if !s.skipValidation {
-		err := validateStore(ctx, cluster, obj, s.credNamespace)
-		switch {
-		case errors.Is(err, sync.ErrInClusterCredentials) && s.waitForReady:
-			// ESO's validation below is the only one possible.
-			p.GetLogger(ctx).Infof("%s %s: not validated from outside the cluster (%v); waiting for ESO's validation instead", s.kind, s.describe(), err)
-		case err != nil:
-			return fail(err)
-		}
-	}
-	if create {
-		if err := c.Create(ctx, obj); err != nil {
-			return fail(fmt.Errorf("creating %s %s: %w", s.kind, s.describe(), crdHint(err)))
-		}
-	} else {
-		// ESO writes the store's status meanwhile: retry on conflicts.
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			live := s.object(esv1.SecretStoreSpec{})
-			if err := c.Get(ctx, client.ObjectKeyFromObject(live), live); err != nil {
-				if !apierrors.IsNotFound(err) {
-					return fmt.Errorf("reading %s %s: %w", s.kind, s.describe(), err)
-				}
-				if err := c.Create(ctx, obj); err != nil {
-					return fmt.Errorf("re-creating %s %s: %w", s.kind, s.describe(), crdHint(err))
-				}
-				return nil
-			}
-			setStore(live, obj)
-			return c.Update(ctx, live)
-		})
-		if err != nil {
-			return fail(fmt.Errorf("updating %s %s: %w", s.kind, s.describe(), err))
-		}
-		if creds == nil {
-			if err := s.deleteCredentials(ctx, c); err != nil {
-				return StoreOutputs{}, err
-			}
-		}
-	}
-	if s.waitForReady {
-		timeout, _ := time.ParseDuration(s.timeout)
-		wctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		log := p.GetLogger(ctx)
-		log.InfoStatusf("waiting up to %s for External Secrets Operator to validate %s %s", timeout, s.kind, s.describe())
-		if err := sync.AwaitStore(wctx, c, s.object(esv1.SecretStoreSpec{}), 500*time.Millisecond, func(reason, message string) {
-			log.InfoStatusf("External Secrets Operator: %s: %s", reason, message)
-		}); err != nil {
-			return s.outputs(spec, creds, sourcesHash), err
-		}
-	}
-	return s.outputs(spec, creds, sourcesHash), nil
+// Annotate documents ESCAuth.
+func (x *ESCAuth) Annotate(a infer.Annotator) {
+	a.Describe(x, "How the store authenticates to Pulumi Cloud.")
+	a.Describe(&x.AccessToken, "A Pulumi access token allowed to open the environment.")
 }
-
-func setStore(live, desired esv1.GenericStore) {
-	live.SetLabels(desired.GetLabels())
-	live.SetAnnotations(desired.GetAnnotations())
-	*live.GetSpec() = *desired.GetSpec()
-}
-
-// validateStore logs in to the backend with the store's credentials, as ESO
-// would, and checks access to the store's scope.
-func validateStore(ctx context.Context, cluster *kube.Cluster, store esv1.GenericStore, namespace string) error {
-	c, err := cluster.Client()
-	if err != nil {
-		return err
-	}
-	k := sync.Kube{Client: c, Clientset: cluster.Clientset}
-	bc, err := sync.OpenStore(ctx, k, store, namespace)
-	if err != nil {
-		return fmt.Errorf("store %s is not valid: %w", store.GetName(), err)
-	}
-	defer func() { _ = bc.Close(ctx) }()
-	if err := bc.Validate(ctx); err != nil {
-		return fmt.Errorf("store %s is not valid: %w", store.GetName(), err)
-	}
-	return nil
-}
-
-func (s storeInputs) describe() string {
-	if s.namespace != "" {
-		return s.namespace + "/" + s.name
-	}
-	return s.name
-}
-
-func (s storeInputs) credentialsKey() client.ObjectKey {
-	return client.ObjectKey{Namespace: s.credNamespace, Name: s.name + credentialsSuffix}
-}
-
-func (s storeInputs) owner() string { return string(s.kind) + "/" + s.describe() }
-
-// writeCredentials creates or updates the managed credentials Secret. It
-// refuses to touch a Secret of that name that esosync does not manage.
-func (s storeInputs) writeCredentials(ctx context.Context, c client.Client, creds map[string][]byte) (created, changed bool, err error) {
-	if creds == nil {
-		return false, false, nil
-	}
-	key := s.credentialsKey()
-	live := &corev1.Secret{}
-	err = c.Get(ctx, key, live)
-	switch {
-	case apierrors.IsNotFound(err):
-		secret := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace,
-				Labels:      map[string]string{managedByLabel: managedByValue},
-				Annotations: map[string]string{storeOwnerAnnot: s.owner()}},
-			Type: corev1.SecretTypeOpaque,
-			Data: creds,
-		}
-		if err := c.Create(ctx, secret); err != nil {
-			return false, false, fmt.Errorf("creating credentials Secret %s: %w", key, err)
-		}
-		return true, true, nil
-	case err != nil:
-		return false, false, fmt.Errorf("reading credentials Secret %s: %w", key, err)
-	}
-	if live.Annotations[storeOwnerAnnot] != s.owner() {
-		return false, false, fmt.Errorf("credentials Secret %s exists and is not managed by esosync for %s; esosync will not overwrite it", key, s.owner())
-	}
-	if hashCreds(live.Data) == hashCreds(creds) {
-		return false, false, nil
-	}
-	live.Data = creds
-	if err := c.Update(ctx, live); err != nil {
-		return false, false, fmt.Errorf("updating credentials Secret %s: %w", key, err)
-	}
-	return false, true, nil
-}
-
-// deleteCredentials deletes the managed credentials Secret if esosync owns it.
-func (s storeInputs) deleteCredentials(ctx context.Context, c client.Client) error {
-	live := &corev1.Secret{}
-	if err := c.Get(ctx, s.credentialsKey(), live); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("reading credentials Secret %s: %w", s.credentialsKey(), err)
-	}
-	if live.Annotations[storeOwnerAnnot] != s.owner() {
-		return nil
-	}
-	if err := c.Delete(ctx, live); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("deleting credentials Secret %s: %w", s.credentialsKey(), err)
-	}
-	return nil
-}
-
-// read reports the store as it is in the cluster. found is false only when
-// the CR is really gone.
-func (s storeInputs) read(ctx context.Context, cluster *kube.Cluster, prev StoreOutputs) (out StoreOutputs, found bool, err error) {
-	c, err := cluster.Client()
-	if err != nil {
-		return prev, true, err
-	}
-	live := s.object(esv1.SecretStoreSpec{})
-	if err := c.Get(ctx, client.ObjectKeyFromObject(live), live); err != nil {
-		if apierrors.IsNotFound(err) || isNoMatch(err) {
-			return prev, false, nil
-		}
-		return prev, true, err
-	}
-	out = prev
-	out.SpecHash = hashJSON(*live.GetSpec())
-	if prev.CredentialsSecret != nil {
-		secret := &corev1.Secret{}
-		switch err := c.Get(ctx, s.credentialsKey(), secret); {
-		case apierrors.IsNotFound(err):
-			out.CredentialsHash = hashCreds(nil)
-		case err != nil:
-			return prev, true, err
-		default:
-			out.CredentialsHash = hashCreds(secret.Data)
-		}
-	}
-	// Re-read ESC sources: a rotated value is drift even though the cluster
-	// still holds the old one. Without ESC sources spec does no I/O and
-	// cannot fail.
-	if _, _, sourcesHash, err := s.spec(ctx); err != nil {
-		p.GetLogger(ctx).Warningf("refresh of %s %s could not read its ESC credential sources and kept their previous hash: %v",
-			s.kind, s.describe(), err)
-	} else {
-		out.SourcesHash = sourcesHash
-	}
-	return out, true, nil
-}
-
-func (s storeInputs) delete(ctx context.Context, cluster *kube.Cluster) error {
-	c, err := cluster.Client()
-	if err != nil {
-		return err
-	}
-	obj := s.object(esv1.SecretStoreSpec{})
-	if err := c.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) && !isNoMatch(err) {
-		return fmt.Errorf("deleting %s %s: %w", s.kind, s.describe(), err)
-	}
-	return s.deleteCredentials(ctx, c)
-}
-
-func hashJSON(v any) string {
-	b, _ := json.Marshal(v)
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-func hashCreds(creds map[string][]byte) string {
-	if creds == nil {
-		return ""
-	}
-	return sync.DataHash(creds)
-}
-
-func strPtr(s string) *string { return &s }
-
-func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

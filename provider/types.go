@@ -147,10 +147,3 @@ func (SyncMode) Values() []infer.EnumValue[SyncMode] {
 		{Name: "None", Value: SyncNone, Description: "Only write the ExternalSecret resource; leave syncing to ESO."},
 	}
 }
-
-func ptrOr[T any](p *T, def T) T {
-	if p == nil {
-		return def
-	}
-	return *p
-}

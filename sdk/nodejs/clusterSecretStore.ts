@@ -70,9 +70,21 @@ export class ClusterSecretStore extends pulumi.CustomResource {
      */
     declare public readonly labels: pulumi.Output<{[key: string]: string} | undefined>;
     /**
+     * Human-readable detail for `reason`.
+     */
+    declare public /*out*/ readonly message: pulumi.Output<string | undefined>;
+    /**
      * Name of the ClusterSecretStore. Defaults to the Pulumi resource name.
      */
     declare public readonly name: pulumi.Output<string | undefined>;
+    /**
+     * Whether the store in the cluster matches its inputs, as last observed: false when refresh found its managed credentials Secret edited, deleted or behind a rotated ESC value. The next `pulumi up` repairs it.
+     */
+    declare public /*out*/ readonly ready: pulumi.Output<boolean | undefined>;
+    /**
+     * Why the store is not ready, e.g. `CredentialsDrift`.
+     */
+    declare public /*out*/ readonly reason: pulumi.Output<string | undefined>;
     /**
      * Reference to this store; pass it as an ExternalSecret's `store`.
      */
@@ -86,7 +98,9 @@ export class ClusterSecretStore extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly specHash: pulumi.Output<string>;
     /**
-     * How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+     * Deprecated: use the `customTimeouts` resource option. How long to wait for ESO with `waitForReady`, as a Go duration, when no customTimeouts is given. Default `2m`.
+     *
+     * @deprecated Use the customTimeouts resource option; timeout is honoured only when none is given.
      */
     declare public readonly timeout: pulumi.Output<string | undefined>;
     /**
@@ -114,12 +128,15 @@ export class ClusterSecretStore extends pulumi.CustomResource {
             resourceInputs["credentialsNamespace"] = args?.credentialsNamespace;
             resourceInputs["labels"] = args?.labels;
             resourceInputs["name"] = args?.name;
-            resourceInputs["skipValidation"] = args?.skipValidation;
+            resourceInputs["skipValidation"] = (args?.skipValidation) ?? false;
             resourceInputs["timeout"] = args?.timeout;
-            resourceInputs["waitForReady"] = args?.waitForReady;
+            resourceInputs["waitForReady"] = (args?.waitForReady) ?? true;
             resourceInputs["credentialSourcesHash"] = undefined /*out*/;
             resourceInputs["credentialsHash"] = undefined /*out*/;
             resourceInputs["credentialsSecret"] = undefined /*out*/;
+            resourceInputs["message"] = undefined /*out*/;
+            resourceInputs["ready"] = undefined /*out*/;
+            resourceInputs["reason"] = undefined /*out*/;
             resourceInputs["ref"] = undefined /*out*/;
             resourceInputs["specHash"] = undefined /*out*/;
         } else {
@@ -131,7 +148,10 @@ export class ClusterSecretStore extends pulumi.CustomResource {
             resourceInputs["credentialsNamespace"] = undefined /*out*/;
             resourceInputs["credentialsSecret"] = undefined /*out*/;
             resourceInputs["labels"] = undefined /*out*/;
+            resourceInputs["message"] = undefined /*out*/;
             resourceInputs["name"] = undefined /*out*/;
+            resourceInputs["ready"] = undefined /*out*/;
+            resourceInputs["reason"] = undefined /*out*/;
             resourceInputs["ref"] = undefined /*out*/;
             resourceInputs["skipValidation"] = undefined /*out*/;
             resourceInputs["specHash"] = undefined /*out*/;
@@ -178,7 +198,9 @@ export interface ClusterSecretStoreArgs {
      */
     skipValidation?: pulumi.Input<boolean | undefined>;
     /**
-     * How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+     * Deprecated: use the `customTimeouts` resource option. How long to wait for ESO with `waitForReady`, as a Go duration, when no customTimeouts is given. Default `2m`.
+     *
+     * @deprecated Use the customTimeouts resource option; timeout is honoured only when none is given.
      */
     timeout?: pulumi.Input<string | undefined>;
     /**

@@ -82,7 +82,7 @@ export class ExternalSecret extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly reason: pulumi.Output<string>;
     /**
-     * How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never). Default `1h`.
+     * How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never).
      */
     declare public readonly refreshInterval: pulumi.Output<string | undefined>;
     /**
@@ -98,7 +98,7 @@ export class ExternalSecret extends pulumi.CustomResource {
      */
     declare public readonly store: pulumi.Output<outputs.StoreRef>;
     /**
-     * Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster; default), `provider` (the provider itself), `none` (only write the ExternalSecret).
+     * Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster), `provider` (the provider itself), `none` (only write the ExternalSecret).
      */
     declare public readonly sync: pulumi.Output<enums.SyncMode | undefined>;
     /**
@@ -110,7 +110,9 @@ export class ExternalSecret extends pulumi.CustomResource {
      */
     declare public readonly target: pulumi.Output<outputs.ExternalSecretTarget | undefined>;
     /**
-     * How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
+     * Deprecated: use the `customTimeouts` resource option. How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration, when no customTimeouts is given.
+     *
+     * @deprecated Use the customTimeouts resource option (create/update); timeout is honoured only when none is given.
      */
     declare public readonly timeout: pulumi.Output<string | undefined>;
 
@@ -134,9 +136,9 @@ export class ExternalSecret extends pulumi.CustomResource {
             resourceInputs["labels"] = args?.labels;
             resourceInputs["name"] = args?.name;
             resourceInputs["namespace"] = args?.namespace;
-            resourceInputs["refreshInterval"] = args?.refreshInterval;
+            resourceInputs["refreshInterval"] = (args?.refreshInterval) ?? "1h";
             resourceInputs["store"] = args?.store;
-            resourceInputs["sync"] = args?.sync;
+            resourceInputs["sync"] = (args?.sync) ?? "controller";
             resourceInputs["target"] = args?.target;
             resourceInputs["timeout"] = args?.timeout;
             resourceInputs["dataHash"] = undefined /*out*/;
@@ -202,7 +204,7 @@ export interface ExternalSecretArgs {
      */
     namespace?: pulumi.Input<string | undefined>;
     /**
-     * How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never). Default `1h`.
+     * How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never).
      */
     refreshInterval?: pulumi.Input<string | undefined>;
     /**
@@ -210,7 +212,7 @@ export interface ExternalSecretArgs {
      */
     store: pulumi.Input<inputs.StoreRefArgs>;
     /**
-     * Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster; default), `provider` (the provider itself), `none` (only write the ExternalSecret).
+     * Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster), `provider` (the provider itself), `none` (only write the ExternalSecret).
      */
     sync?: pulumi.Input<enums.SyncMode | undefined>;
     /**
@@ -218,7 +220,9 @@ export interface ExternalSecretArgs {
      */
     target?: pulumi.Input<inputs.ExternalSecretTargetArgs | undefined>;
     /**
-     * How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
+     * Deprecated: use the `customTimeouts` resource option. How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration, when no customTimeouts is given.
+     *
+     * @deprecated Use the customTimeouts resource option (create/update); timeout is honoured only when none is given.
      */
     timeout?: pulumi.Input<string | undefined>;
 }

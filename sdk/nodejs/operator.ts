@@ -45,9 +45,9 @@ export class Operator extends pulumi.CustomResource {
      */
     declare public readonly chart: pulumi.Output<string | undefined>;
     /**
-     * Version of the installed chart, from its Chart.yaml.
+     * Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it. Refresh reports the installed chart's version here. (Called `version` before esosync 0.2.0.)
      */
-    declare public /*out*/ readonly chartVersion: pulumi.Output<string>;
+    declare public readonly chartVersion: pulumi.Output<string | undefined>;
     /**
      * Whether ESO's controller Deployment was Available when last observed (at create, update or refresh). A refresh that finds it unavailable warns with the Deployment's reason.
      */
@@ -81,17 +81,15 @@ export class Operator extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly status: pulumi.Output<string>;
     /**
-     * How long an install or upgrade, including the waits, may take, as a Go duration such as `5m` or `90s`.
+     * Deprecated: use the `customTimeouts` resource option. How long an install, upgrade or uninstall, including the waits, may take when no customTimeouts is given, as a Go duration such as `5m` or `90s`.
+     *
+     * @deprecated Use the customTimeouts resource option; timeout is honoured only when none is given.
      */
     declare public readonly timeout: pulumi.Output<string | undefined>;
     /**
      * Values for the chart, as in a values.yaml, e.g. `{ replicaCount: 2 }`. They are stored in the Helm release and in Pulumi state: pass credentials as Pulumi secrets, or better, through Secrets the chart references.
      */
     declare public readonly values: pulumi.Output<{[key: string]: any} | undefined>;
-    /**
-     * Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it.
-     */
-    declare public readonly version: pulumi.Output<string | undefined>;
     /**
      * Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.
      */
@@ -113,16 +111,15 @@ export class Operator extends pulumi.CustomResource {
         opts = opts || {};
         if (!opts.id) {
             resourceInputs["chart"] = (args?.chart) ?? "https://charts.external-secrets.io";
+            resourceInputs["chartVersion"] = args?.chartVersion;
             resourceInputs["crds"] = args?.crds;
             resourceInputs["installCrds"] = (args?.installCrds) ?? true;
             resourceInputs["namespace"] = (args?.namespace) ?? "external-secrets";
             resourceInputs["releaseName"] = (args?.releaseName) ?? "external-secrets";
             resourceInputs["timeout"] = (args?.timeout) ?? "5m";
             resourceInputs["values"] = args?.values;
-            resourceInputs["version"] = args?.version;
             resourceInputs["waitForController"] = (args?.waitForController) ?? true;
             resourceInputs["appVersion"] = undefined /*out*/;
-            resourceInputs["chartVersion"] = undefined /*out*/;
             resourceInputs["controllerAvailable"] = undefined /*out*/;
             resourceInputs["crdNames"] = undefined /*out*/;
             resourceInputs["revision"] = undefined /*out*/;
@@ -142,7 +139,6 @@ export class Operator extends pulumi.CustomResource {
             resourceInputs["status"] = undefined /*out*/;
             resourceInputs["timeout"] = undefined /*out*/;
             resourceInputs["values"] = undefined /*out*/;
-            resourceInputs["version"] = undefined /*out*/;
             resourceInputs["waitForController"] = undefined /*out*/;
             resourceInputs["webhookAvailable"] = undefined /*out*/;
         }
@@ -162,6 +158,10 @@ export interface OperatorArgs {
      */
     chart?: pulumi.Input<string | undefined>;
     /**
+     * Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it. Refresh reports the installed chart's version here. (Called `version` before esosync 0.2.0.)
+     */
+    chartVersion?: pulumi.Input<string | undefined>;
+    /**
      * Path or http(s) URL of a CRD bundle: one YAML stream of CustomResourceDefinitions, such as `deploy/crds/bundle.yaml` in ESO's source tree. Needed when the chart itself carries no CRD manifests (charts built from source do not; the released chart templates them). When set and `installCrds` is true, esosync server-side applies the bundle (field manager `esosync`) before installing the chart and sets the chart value `installCRDs: false`, so the CRDs are not also templated by the chart.
      */
     crds?: pulumi.Input<string | undefined>;
@@ -178,17 +178,15 @@ export interface OperatorArgs {
      */
     releaseName?: pulumi.Input<string | undefined>;
     /**
-     * How long an install or upgrade, including the waits, may take, as a Go duration such as `5m` or `90s`.
+     * Deprecated: use the `customTimeouts` resource option. How long an install, upgrade or uninstall, including the waits, may take when no customTimeouts is given, as a Go duration such as `5m` or `90s`.
+     *
+     * @deprecated Use the customTimeouts resource option; timeout is honoured only when none is given.
      */
     timeout?: pulumi.Input<string | undefined>;
     /**
      * Values for the chart, as in a values.yaml, e.g. `{ replicaCount: 2 }`. They are stored in the Helm release and in Pulumi state: pass credentials as Pulumi secrets, or better, through Secrets the chart references.
      */
     values?: pulumi.Input<{[key: string]: any} | undefined>;
-    /**
-     * Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it.
-     */
-    version?: pulumi.Input<string | undefined>;
     /**
      * Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.
      */

@@ -12,53 +12,50 @@ import (
 // moto: up extracts every key of app-secret, a new version in Secrets
 // Manager shows at refresh and up brings it in, and nothing fetched leaks.
 func TestAWSExample(t *testing.T) {
-	root, err := harness.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	runAWSScenario(t, copyProgram(t, filepath.Join(root, "examples", "yaml", "aws")), "e2e-aws")
+	runAWSScenario(t, filepath.Join("examples", "yaml", "aws"), "e2e-aws")
 }
 
 // TestAWSExampleTypeScript runs the same scenario with examples/ts/aws.
 func TestAWSExampleTypeScript(t *testing.T) {
-	runAWSScenario(t, typeScriptProgram(t, filepath.Join("examples", "ts", "aws")), "e2e-aws-ts")
+	runAWSScenario(t, filepath.Join("examples", "ts", "aws"), "e2e-aws-ts")
 }
 
-// runAWSScenario drives an AWS example program in dir through the pulumi
-// CLI with its ExternalSecret in namespace ns.
-func runAWSScenario(t *testing.T, dir, ns string) {
+// runAWSScenario drives the AWS example program rel (relative to the
+// repository root), with the test bed's overrides, through the pulumi CLI
+// with its ExternalSecret in namespace ns.
+func runAWSScenario(t *testing.T, rel, ns string) {
 	env := harness.Shared(t)
 	user, pass := randomValue(t, "aws-user"), randomValue(t, "aws-pass")
 	putAWS(t, env, "app-secret", `{"username":"`+user+`","password":"`+pass+`"}`)
 	values := []string{user, pass}
 
-	x := startExample(t, dir, ns, "AWS_SECRETSMANAGER_ENDPOINT="+env.AWSEndpoint, "AWS_STS_ENDPOINT="+env.AWSEndpoint)
+	x := startExample(t, exampleProgram(t, rel, newTestbed(t, ns)), ns,
+		"AWS_SECRETSMANAGER_ENDPOINT="+env.AWSEndpoint, "AWS_STS_ENDPOINT="+env.AWSEndpoint)
 	run := x.run
 	run("config", "set", "awsRegion", env.AWSRegion)
 	run("config", "set", "--secret", "awsAccessKeyId", env.AWSAccessKeyID)
 	run("config", "set", "--secret", "awsSecretAccessKey", env.AWSSecretAccessKey)
 
-	verbose := []string{"--yes", "--skip-preview", "-v=9", "--logtostderr", "--logflow"}
-	run(append([]string{"up"}, verbose...)...)
+	x.up(verbose...)
 	assertSecret(t, env, ns, "app-secret", map[string]string{"username": user, "password": pass})
 	outputs := stackOutputs(t, run("stack", "output", "--json", "--show-secrets"))
 	if outputs["ready"] != true {
 		t.Errorf("outputs = %v", outputs)
 	}
-	if out := run("refresh", "--yes", "--skip-preview"); strings.Contains(out, "updated") {
-		t.Errorf("refresh right after up reports changes:\n%s", tail(out, 20))
+	if c := x.refresh(); len(c.changed()) != 0 {
+		t.Errorf("refresh right after up reports changes: %v\n%s", c, x.lastTail())
 	}
 
 	pass2 := randomValue(t, "aws-pass2")
 	values = append(values, pass2)
 	putAWS(t, env, "app-secret", `{"username":"`+user+`","password":"`+pass2+`"}`)
-	if out := run("refresh", "--yes", "--skip-preview"); !strings.Contains(out, "1 updated") {
-		t.Errorf("refresh after a new AWS version does not report the ExternalSecret changed:\n%s", out)
+	if c := x.refresh(); c["update"] != 1 {
+		t.Errorf("refresh after a new AWS version does not report the ExternalSecret changed: %v\n%s", c, x.last)
 	}
-	run(append([]string{"up"}, verbose...)...)
+	x.up(verbose...)
 	assertSecret(t, env, ns, "app-secret", map[string]string{"username": user, "password": pass2})
-	if out := run("up", "--yes", "--skip-preview"); !strings.Contains(out, "4 unchanged") {
-		t.Errorf("a second up is not a no-op:\n%s", tail(out, 20))
+	if c := x.up(); c["same"] != 4 || len(c.changed()) != 0 {
+		t.Errorf("a second up is not a no-op: %v\n%s", c, x.lastTail())
 	}
 
 	state := run("stack", "export", "--show-secrets")

@@ -24,7 +24,9 @@ func TestBatchedReads(t *testing.T) {
 	ctx := t.Context()
 	n, distinct := 200, 40
 	if v := os.Getenv("ESOSYNC_BATCH_N"); v != "" { // smaller runs while investigating
-		fmt.Sscan(v, &n)
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			t.Fatalf("ESOSYNC_BATCH_N=%q: %v", v, err)
+		}
 	}
 	vc := vaultClient(t, env)
 	for i := range distinct {
@@ -105,8 +107,8 @@ func TestBatchedReads(t *testing.T) {
 	// ExternalSecret is announced before the first batch goes out.
 	out := run("up", "--yes", "--skip-preview", "--parallel", "1000")
 	took := time.Since(began).Round(time.Second)
-	if !strings.Contains(out, fmt.Sprintf("%d created", 3*n+5)) {
-		t.Errorf("up did not create every resource:\n%s", tail(out, 40))
+	if c := lastChanges(t, pulumi, dir, "update"); c["create"] != 3*n+5 {
+		t.Errorf("up did not create every resource: %v\n%s", c, tail(out, 40))
 	}
 	aws, vault := awsProxy.Counts(), vaultProxy.Counts()
 	batch, get := aws["secretsmanager.BatchGetSecretValue"], aws["secretsmanager.GetSecretValue"]
@@ -130,8 +132,9 @@ func TestBatchedReads(t *testing.T) {
 	vaultProxy.Reset()
 	srv.ResetCounts()
 	began = time.Now()
-	if out := run("refresh", "--yes", "--skip-preview"); strings.Contains(out, "updated") {
-		t.Errorf("refresh right after up reports changes:\n%s", tail(out, 20))
+	out = run("refresh", "--yes", "--skip-preview")
+	if c := lastChanges(t, pulumi, dir, "refresh"); len(c.changed()) != 0 {
+		t.Errorf("refresh right after up reports changes: %v\n%s", c, tail(out, 20))
 	}
 	aws, vault = awsProxy.Counts(), vaultProxy.Counts()
 	line = fmt.Sprintf("batched reads (refresh, default parallelism, %s): AWS BatchGetSecretValue=%d GetSecretValue=%d; ESC opens=%d; Vault reads=%d",

@@ -23,6 +23,7 @@ func TestVaultExampleControllerMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	const ns = "e2e-controller"
+	rel := filepath.Join("examples", "yaml", "vault")
 	vc := vaultClient(t, env)
 	put := func(data map[string]any) {
 		t.Helper()
@@ -35,22 +36,24 @@ func TestVaultExampleControllerMode(t *testing.T) {
 
 	// ESO's controller needs the chart's ServiceAccount and RBAC before it
 	// can start, so the first up installs the chart with the provider
-	// syncing (startExample's sync: provider).
-	x := startExample(t, copyProgram(t, filepath.Join(root, "examples", "yaml", "vault")), ns)
+	// syncing (the test bed's sync: provider). The wait for ESO to sync is
+	// bounded by customTimeouts of 30 s.
+	tb := newTestbed(t, ns)
+	tb.SyncTimeout = "30s"
+	x := startExample(t, exampleProgram(t, rel, tb), ns)
 	run := x.run
 	run("config", "set", "vaultAddress", env.VaultAddr)
-	run("config", "set", "syncTimeout", "30s")
 	run("config", "set", "--secret", "vaultToken", env.VaultToken)
-	run("up", "--yes", "--skip-preview")
+	x.up()
 
 	if _, err := env.StartESO(ctx, harness.ESOOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.StopESO() })
-	run("config", "set", "syncMode", "controller")
-	run("config", "set", "--type", "bool", "storeWaitForReady", "true")
+	tb.Sync, tb.StoreWaitForReady = "controller", true
+	tb.writeYAML(t, filepath.Join(root, rel), x.dir)
 	start := time.Now()
-	run("up", "--yes", "--skip-preview")
+	x.up()
 	t.Logf("up in controller mode took %s", time.Since(start).Round(time.Millisecond))
 	assertSecret(t, env, ns, "app-secret", map[string]string{"username": username, "password": password})
 	outputs := stackOutputs(t, run("stack", "output", "--json"))
@@ -62,17 +65,17 @@ func TestVaultExampleControllerMode(t *testing.T) {
 	// A Vault change: refresh sees it, up makes ESO sync now (refreshInterval is 1h).
 	password2 := randomValue(t, "pw2")
 	put(map[string]any{"username": username, "password": password2})
-	if out := run("refresh", "--yes", "--skip-preview"); !strings.Contains(out, "1 updated") {
-		t.Errorf("refresh after a Vault change does not report drift:\n%s", out)
+	if c := x.refresh(); c["update"] != 1 {
+		t.Errorf("refresh after a Vault change does not report drift: %v\n%s", c, x.last)
 	}
-	run("up", "--yes", "--skip-preview")
+	x.up()
 	assertSecret(t, env, ns, "app-secret", map[string]string{"username": username, "password": password2})
 	outputs = stackOutputs(t, run("stack", "output", "--json"))
 	if outputs["dataHash"] == firstHash {
 		t.Error("dataHash did not change after a Vault change + refresh + up")
 	}
-	if out := run("up", "--yes", "--skip-preview"); !strings.Contains(out, "4 unchanged") {
-		t.Errorf("up without a Vault change is not a no-op:\n%s", out)
+	if c := x.up(); c["same"] != 4 || len(c.changed()) != 0 {
+		t.Errorf("up without a Vault change is not a no-op: %v\n%s", c, x.last)
 	}
 
 	// ESO stopped: up fails within the timeout and names ESO's last report.
@@ -81,7 +84,7 @@ func TestVaultExampleControllerMode(t *testing.T) {
 	}
 	password3 := randomValue(t, "pw3")
 	put(map[string]any{"username": username, "password": password3})
-	run("refresh", "--yes", "--skip-preview")
+	x.refresh()
 	start = time.Now()
 	out, err := x.pulumi.Run(ctx, x.dir, "up", "--yes", "--skip-preview")
 	took := time.Since(start)
@@ -99,7 +102,7 @@ func TestVaultExampleControllerMode(t *testing.T) {
 	if _, err := env.StartESO(ctx, harness.ESOOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	run("up", "--yes", "--skip-preview")
+	x.up()
 	assertSecret(t, env, ns, "app-secret", map[string]string{"username": username, "password": password3})
 
 	run("destroy", "--yes", "--skip-preview")

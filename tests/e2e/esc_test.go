@@ -21,21 +21,18 @@ import (
 // again. Nothing fetched (ESC values, the ESC-sourced tokens, Vault values)
 // may appear in state, outputs or logs.
 func TestESCExample(t *testing.T) {
-	root, err := harness.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	runESCScenario(t, copyProgram(t, filepath.Join(root, "examples", "yaml", "esc")), "e2e-esc")
+	runESCScenario(t, filepath.Join("examples", "yaml", "esc"), "e2e-esc")
 }
 
 // TestESCExampleTypeScript runs the same scenario with examples/ts/esc.
 func TestESCExampleTypeScript(t *testing.T) {
-	runESCScenario(t, typeScriptProgram(t, filepath.Join("examples", "ts", "esc")), "e2e-esc-ts")
+	runESCScenario(t, filepath.Join("examples", "ts", "esc"), "e2e-esc-ts")
 }
 
-// runESCScenario drives an ESC example program in dir through the pulumi
-// CLI with its ExternalSecrets in namespace ns.
-func runESCScenario(t *testing.T, dir, ns string) {
+// runESCScenario drives the ESC example program rel (relative to the
+// repository root), with the test bed's overrides, through the pulumi CLI
+// with its ExternalSecrets in namespace ns.
+func runESCScenario(t *testing.T, rel, ns string) {
 	env := harness.Shared(t)
 	ctx := t.Context()
 	vc := vaultClient(t, env)
@@ -73,20 +70,19 @@ func runESCScenario(t *testing.T, dir, ns string) {
 	setVaultCreds(token1)
 	values := []string{hello, helloSecret, token1, pass1}
 
-	x := startExample(t, dir, ns)
+	x := startExample(t, exampleProgram(t, rel, newTestbed(t, ns)), ns)
 	run := x.run
 	run("config", "set", "escApiUrl", srv.URL())
 	run("config", "set", "--secret", "escToken", escToken)
 	run("config", "set", "vaultAddress", env.VaultAddr)
 
-	verbose := []string{"--yes", "--skip-preview", "-v=9", "--logtostderr", "--logflow"}
-	run(append([]string{"up"}, verbose...)...)
+	x.up(verbose...)
 	assertSecret(t, env, ns, "app-config", map[string]string{"hello": hello, "hello-secret": helloSecret})
 	assertSecret(t, env, ns, "db-secret", map[string]string{"user": "app", "pass": pass1})
 	assertCredentials(t, env, "vault", token1)
 	hash1 := storeSourcesHash(t, run("stack", "export", "--show-secrets"), "vault")
-	if out := run("refresh", "--yes", "--skip-preview"); strings.Contains(out, "updated") {
-		t.Errorf("refresh right after up reports changes:\n%s", out)
+	if c := x.refresh(); len(c.changed()) != 0 {
+		t.Errorf("refresh right after up reports changes: %v\n%s", c, x.last)
 	}
 
 	// Rotation: a new token in ESC, the old one revoked, and a new value
@@ -98,25 +94,25 @@ func runESCScenario(t *testing.T, dir, ns string) {
 		t.Fatal(err)
 	}
 	putDB(pass2)
-	refresh := run("refresh", "--yes", "--skip-preview")
+	refresh, refreshOut := x.refresh(), x.last
 	hash2 := storeSourcesHash(t, run("stack", "export", "--show-secrets"), "vault")
 	if hash2 == hash1 || hash2 == "" {
 		t.Errorf("refresh did not record the rotated ESC credential (credentialSourcesHash %q -> %q)", hash1, hash2)
 	}
-	t.Logf("refresh after the rotation:\n%s", tail(refresh, 14))
-	if !strings.Contains(refresh, "updated") {
-		t.Errorf("refresh after the rotation does not show the store drifted:\n%s", refresh)
+	t.Logf("refresh after the rotation: %v", refresh)
+	if refresh["update"] == 0 {
+		t.Errorf("refresh after the rotation does not show the store drifted: %v\n%s", refresh, refreshOut)
 	}
 	assertCredentials(t, env, "vault", token1) // refresh changes nothing in the cluster
-	up := run("up", "--yes", "--skip-preview")
-	t.Logf("up after the rotation:\n%s", tail(up, 12))
-	if !strings.Contains(up, "2 updated") {
-		t.Errorf("up after the rotation did not update the store and its ExternalSecret:\n%s", tail(up, 30))
+	up := x.up()
+	t.Logf("up after the rotation: %v", up)
+	if up["update"] != 2 {
+		t.Errorf("up after the rotation did not update the store and its ExternalSecret: %v\n%s", up, tail(x.last, 30))
 	}
 	assertCredentials(t, env, "vault", token2)
 	assertSecret(t, env, ns, "db-secret", map[string]string{"user": "app", "pass": pass2})
-	if out := run("up", "--yes", "--skip-preview"); !strings.Contains(out, "7 unchanged") {
-		t.Errorf("a second up is not a no-op:\n%s", tail(out, 20))
+	if c := x.up(); c["same"] != 7 || len(c.changed()) != 0 {
+		t.Errorf("a second up is not a no-op: %v\n%s", c, x.lastTail())
 	}
 
 	state := run("stack", "export", "--show-secrets")

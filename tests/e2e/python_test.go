@@ -13,8 +13,10 @@ import (
 // TestVaultExamplePython runs tests/e2e/python under pytest, with the test
 // bed's Python (the pulumi SDK 3.259.0 from PyPI, `make tools`) and the
 // generated SDK from sdk/python installed into a scratch directory: the
-// pytest suite drives examples/python/vault through the pulumi CLI.
+// pytest suite drives examples/python/vault, with the test bed's
+// overrides, through the pulumi CLI.
 func TestVaultExamplePython(t *testing.T) {
+	const ns = "e2e-vault-python"
 	env := harness.Shared(t)
 	ctx := t.Context()
 	root, err := harness.RepoRoot()
@@ -39,14 +41,6 @@ func TestVaultExamplePython(t *testing.T) {
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("installing the generated Python SDK: %v\n%s", err, out)
 	}
-	chart, err := harness.ESOChartDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	crds, err := harness.ESOCRDBundle()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, env.CACertPEM, 0o600); err != nil {
 		t.Fatal(err)
@@ -56,12 +50,11 @@ func TestVaultExamplePython(t *testing.T) {
 		"KUBECONFIG="+env.Kubeconfig,
 		"PULUMI_MINI_PYTHON="+python,
 		"PYTHONPATH="+site,
-		"ESOSYNC_PROGRAM_DIR="+copyProgram(t, filepath.Join(root, "examples", "python", "vault")),
+		"ESOSYNC_PROGRAM_DIR="+exampleProgram(t, filepath.Join("examples", "python", "vault"), newTestbed(t, ns)),
+		"ESOSYNC_NAMESPACE="+ns,
 		"ESOSYNC_KUBE_SERVER="+env.APIServer,
 		"ESOSYNC_KUBE_TOKEN="+env.AdminToken,
 		"ESOSYNC_KUBE_CA="+ca,
-		"ESOSYNC_ESO_CHART="+chart,
-		"ESOSYNC_ESO_CRDS="+crds,
 		"VAULT_ADDR="+env.VaultAddr,
 		"VAULT_TOKEN="+env.VaultToken,
 	)

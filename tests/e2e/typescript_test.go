@@ -14,14 +14,14 @@ import (
 // @pulumi/pulumi 3.259.0 from the npm registry (`make tools`), and the
 // program runs through @pulumi/pulumi's own entry point.
 func TestVaultExampleTypeScript(t *testing.T) {
-	runVaultScenario(t, typeScriptProgram(t, filepath.Join("examples", "ts", "vault")), "e2e-vault-ts")
+	runVaultScenario(t, filepath.Join("examples", "ts", "vault"), "e2e-vault-ts")
 }
 
-// typeScriptProgram copies the program rel (relative to the repository)
-// and gives it a node_modules: the test bed's packages, and the generated
-// SDK compiled from sdk/nodejs as @esosync/pulumi-esosync. Everything
-// resolves to one copy of @pulumi/pulumi, as a real install would.
-func typeScriptProgram(t *testing.T, rel string) string {
+// typeScriptProgram copies the TypeScript program in src and gives it a
+// node_modules: the test bed's packages, and the generated SDK compiled
+// from sdk/nodejs as @esosync/pulumi-esosync. Everything resolves to one
+// copy of @pulumi/pulumi, as a real install would.
+func typeScriptProgram(t *testing.T, src string) string {
 	t.Helper()
 	root, err := harness.RepoRoot()
 	if err != nil {
@@ -56,7 +56,7 @@ func typeScriptProgram(t *testing.T, rel string) string {
 		t.Fatal(err)
 	}
 
-	dir := copyProgram(t, filepath.Join(root, rel))
+	dir := copyProgram(t, src)
 	nm := filepath.Join(dir, "node_modules")
 	entries, err := os.ReadDir(modules)
 	if err != nil {

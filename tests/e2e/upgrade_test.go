@@ -12,7 +12,6 @@ import (
 	"github.com/pulumi/providertest/pulumitest/assertpreview"
 	"github.com/pulumi/providertest/pulumitest/opttest"
 
-	"github.com/esosync/pulumi-esosync/provider"
 	"github.com/esosync/pulumi-esosync/tests/harness"
 )
 
@@ -41,7 +40,7 @@ func TestProviderUpgrade(t *testing.T) {
 	}
 	t.Setenv("KUBECONFIG", env.Kubeconfig)
 	test := pulumitest.NewPulumiTest(t, filepath.Join("testdata", "upgrade"),
-		opttest.LocalProviderPath(provider.Name, filepath.Dir(binary)),
+		opttest.LocalProviderPath(harness.ProviderName, filepath.Dir(binary)),
 		opttest.SkipInstall())
 	cache := filepath.Join(providertest.GetUpgradeCacheDir("upgrade", baselineVersion), "stack.json")
 	if _, err := os.Stat(cache); err != nil {
@@ -50,7 +49,7 @@ func TestProviderUpgrade(t *testing.T) {
 		}
 		record(t, env, test, cache)
 	}
-	preview := providertest.PreviewProviderUpgrade(t, test, provider.Name, baselineVersion)
+	preview := providertest.PreviewProviderUpgrade(t, test, harness.ProviderName, baselineVersion)
 	assertpreview.HasNoChanges(t, preview)
 	t.Logf("preview of the %s state with this build: %v", baselineVersion, preview.ChangeSummary)
 }

@@ -40,23 +40,20 @@ func vaultClient(t *testing.T, env *harness.Env) *vaultapi.Client {
 // refresh and healed by up, destroy; and checks no fetched value leaks into
 // state, outputs or verbose provider logs.
 func TestVaultExample(t *testing.T) {
-	root, err := harness.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	runVaultScenario(t, copyProgram(t, filepath.Join(root, "examples", "yaml", "vault")), "e2e-vault")
+	runVaultScenario(t, filepath.Join("examples", "yaml", "vault"), "e2e-vault")
 }
 
 // TestVaultExampleGo runs the same scenario with examples/go/vault, a
 // program on the generated Go SDK (built by the language host with `go
 // build`, the SDK taken from sdk/go through a replace directive).
 func TestVaultExampleGo(t *testing.T) {
-	runVaultScenario(t, copyGoProgram(t, filepath.Join("examples", "go", "vault")), "e2e-vault-go")
+	runVaultScenario(t, filepath.Join("examples", "go", "vault"), "e2e-vault-go")
 }
 
-// runVaultScenario drives a Vault example program in dir through the
-// pulumi CLI with its resources in namespace ns.
-func runVaultScenario(t *testing.T, dir, ns string) {
+// runVaultScenario drives the Vault example program rel (relative to the
+// repository root), with the test bed's overrides, through the pulumi CLI
+// with its ExternalSecret in namespace ns.
+func runVaultScenario(t *testing.T, rel, ns string) {
 	env := harness.Shared(t)
 	ctx := t.Context()
 	vc := vaultClient(t, env)
@@ -70,39 +67,36 @@ func runVaultScenario(t *testing.T, dir, ns string) {
 	put(map[string]any{"username": username, "password": password})
 	values := []string{username, password}
 
-	x := startExample(t, dir, ns)
+	x := startExample(t, exampleProgram(t, rel, newTestbed(t, ns)), ns)
 	run := x.run
 	run("config", "set", "vaultAddress", env.VaultAddr)
 	run("config", "set", "--secret", "vaultToken", env.VaultToken)
 
 	// The first preview runs before ESO's CRDs exist.
-	if preview := run("preview"); !strings.Contains(preview, "4 to create") {
-		t.Errorf("preview does not plan the stack:\n%s", preview)
+	if c := x.preview(); c["create"] != 4 {
+		t.Errorf("preview does not plan the stack: %v\n%s", c, x.last)
 	}
-	verbose := []string{"--yes", "--skip-preview", "-v=9", "--logtostderr", "--logflow"}
-	run(append([]string{"up"}, verbose...)...)
+	x.up(verbose...)
 	assertSecret(t, env, ns, "app-secret", map[string]string{"username": username, "password": password})
 	outputs := stackOutputs(t, run("stack", "output", "--json", "--show-secrets"))
 	if outputs["secretName"] != "app-secret" || outputs["ready"] != true {
 		t.Errorf("outputs = %v", outputs)
 	}
 	firstHash := outputs["dataHash"]
-	if out := run("refresh", "--yes", "--skip-preview"); strings.Contains(out, "updated") {
-		t.Errorf("refresh right after up reports changes:\n%s", tail(out, 20))
+	if c := x.refresh(); len(c.changed()) != 0 {
+		t.Errorf("refresh right after up reports changes: %v\n%s", c, x.lastTail())
 	}
 
 	// Backend change: refresh reports it, up heals it.
 	password2 := randomValue(t, "pw2")
 	values = append(values, password2)
 	put(map[string]any{"username": username, "password": password2})
-	refresh := run("refresh", "--yes", "--skip-preview")
-	if !strings.Contains(refresh, "1 updated") {
-		t.Errorf("refresh after a Vault change does not report the ExternalSecret changed:\n%s", refresh)
+	if c := x.refresh(); c["update"] != 1 {
+		t.Errorf("refresh after a Vault change does not report the ExternalSecret changed: %v\n%s", c, x.last)
 	}
 	assertSecret(t, env, ns, "app-secret", map[string]string{"username": username, "password": password})
-	up := run(append([]string{"up"}, verbose...)...)
-	if !strings.Contains(up, "1 updated") {
-		t.Errorf("up after drift did not update the ExternalSecret:\n%s", up)
+	if c := x.up(verbose...); c["update"] != 1 {
+		t.Errorf("up after drift did not update the ExternalSecret: %v\n%s", c, x.lastTail())
 	}
 	assertSecret(t, env, ns, "app-secret", map[string]string{"username": username, "password": password2})
 	outputs = stackOutputs(t, run("stack", "output", "--json", "--show-secrets"))
@@ -123,14 +117,13 @@ func runVaultScenario(t *testing.T, dir, ns string) {
 	if _, err := clients.CoreV1().Secrets(ns).Update(ctx, secret, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	refresh = run("refresh", "--yes", "--skip-preview")
-	if !strings.Contains(refresh, "1 updated") {
-		t.Errorf("refresh after a hand edit does not report drift:\n%s", refresh)
+	if c := x.refresh(); c["update"] != 1 {
+		t.Errorf("refresh after a hand edit does not report drift: %v\n%s", c, x.last)
 	}
-	run(append([]string{"up"}, verbose...)...)
+	x.up(verbose...)
 	assertSecret(t, env, ns, "app-secret", map[string]string{"username": username, "password": password2})
-	if out := run("up", "--yes", "--skip-preview"); !strings.Contains(out, "4 unchanged") {
-		t.Errorf("a second up is not a no-op:\n%s", out)
+	if c := x.up(); c["same"] != 4 || len(c.changed()) != 0 {
+		t.Errorf("a second up is not a no-op: %v\n%s", c, x.lastTail())
 	}
 
 	// Leak scan: state with secrets shown, outputs, and every log line so far.

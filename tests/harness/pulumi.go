@@ -3,14 +3,14 @@ package harness
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
-
-	"github.com/esosync/pulumi-esosync/provider"
 )
 
 // Pulumi runs the test bed's pulumi CLI fully offline: a private
@@ -88,11 +88,47 @@ func (p *Pulumi) Run(ctx context.Context, dir string, args ...string) (string, e
 	return out.String(), nil
 }
 
-// InstallProvider installs the esosync plugin binary under the version the
-// provider package declares, the one `make build` stamps into it.
+// ProviderName is the esosync plugin's package name (provider.Name). The
+// harness repeats it rather than import the provider package, so that the
+// test bed does not compile the product.
+const ProviderName = "esosync"
+
+// InstallProvider installs the esosync plugin binary under the version it
+// was built with (ProviderVersion).
 func (p *Pulumi) InstallProvider(ctx context.Context, binary string) error {
-	_, err := p.Run(ctx, "", "plugin", "install", "resource", provider.Name, provider.Version, "--file", binary)
+	version, err := ProviderVersion()
+	if err != nil {
+		return err
+	}
+	_, err = p.Run(ctx, "", "plugin", "install", "resource", ProviderName, version, "--file", binary)
 	return err
+}
+
+// versionLine is the line of provider/provider.go the Makefile reads the
+// default VERSION from (its sed 's/^var Version = "\(.*\)"$/\1/p').
+var versionLine = regexp.MustCompile(`(?m)^var Version = "(.*)"$`)
+
+// ProviderVersion is the version the esosync plugin binary carries:
+// ESOSYNC_PROVIDER_VERSION if set (pair it with ESOSYNC_PROVIDER_BINARY for
+// a binary built with another VERSION), else the default `make build`
+// stamps into it, read from provider/provider.go as the Makefile reads it.
+func ProviderVersion() (string, error) {
+	if v := os.Getenv("ESOSYNC_PROVIDER_VERSION"); v != "" {
+		return v, nil
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	src, err := os.ReadFile(filepath.Join(root, "provider", "provider.go"))
+	if err != nil {
+		return "", fmt.Errorf("harness: the provider version: %w (or set ESOSYNC_PROVIDER_VERSION)", err)
+	}
+	m := versionLine.FindSubmatch(src)
+	if m == nil || len(m[1]) == 0 {
+		return "", errors.New(`harness: provider/provider.go has no line 'var Version = "..."' (the Makefile reads the same line); set ESOSYNC_PROVIDER_VERSION`)
+	}
+	return string(m[1]), nil
 }
 
 // CopyProgram copies the files of a program directory (not subdirectories)

@@ -12,6 +12,7 @@ import (
 // also runs when the test fails or panics.
 func ForTest(t testing.TB, opts Options) *Env {
 	t.Helper()
+	skipShort(t)
 	if opts.Logf == nil {
 		opts.Logf = t.Logf
 	}
@@ -78,6 +79,7 @@ func Main(m *testing.M, opts Options) int {
 // The package's TestMain must call Main.
 func Shared(t testing.TB) *Env {
 	t.Helper()
+	skipShort(t)
 	shared.Lock()
 	defer shared.Unlock()
 	if shared.opts == nil {
@@ -95,4 +97,13 @@ func Shared(t testing.TB) *Env {
 		t.Fatalf("starting shared test bed: %v", shared.err)
 	}
 	return shared.env
+}
+
+// skipShort skips a test that needs the test bed under `go test -short`
+// (`make unit`): those run in `make test`.
+func skipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the test bed (run make test)")
+	}
 }

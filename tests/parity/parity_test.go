@@ -1,12 +1,14 @@
 // Package parity proves that esosync's `sync: provider` writes the same
 // Secret as the real External Secrets Operator controller: every case runs
 // once through the provider and once through ESO v0.20.4, and the two
-// target Secrets must match (or both syncs must fail).
+// target Secrets must match, or, where the case says so, both syncs must
+// fail for the same cause.
 package parity
 
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -72,10 +74,7 @@ func newBed(t *testing.T, env *harness.Env) (*bed, error) {
 	if err != nil {
 		return nil, err
 	}
-	kubeconfig := property.NewMap(map[string]property.Value{"kubeconfig": property.New(env.Kubeconfig)})
-	if err := s.Configure(p.ConfigureRequest{Args: kubeconfig}); err != nil {
-		return nil, err
-	}
+	b := &bed{env: env, server: s}
 	chart, err := harness.ESOChartDir()
 	if err != nil {
 		return nil, err
@@ -84,7 +83,7 @@ func newBed(t *testing.T, env *harness.Env) (*bed, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := create(s, "Operator", "eso", map[string]any{
+	if _, err := b.create("Operator", "eso", map[string]any{
 		"chart": chart, "crds": crds, "waitForController": false,
 		"values": map[string]any{"webhook": map[string]any{"create": false}, "certController": map[string]any{"create": false}},
 	}); err != nil {
@@ -109,7 +108,7 @@ func newBed(t *testing.T, env *harness.Env) (*bed, error) {
 	}
 	// Both stores are validated by esosync and must be reported Valid by ESO.
 	for name, mount := range map[string][2]string{"parity-v2": {"secret", "v2"}, "parity-v1": {"kv1", "v1"}} {
-		if _, err := create(s, "ClusterSecretStore", name, map[string]any{
+		if _, err := b.create("ClusterSecretStore", name, map[string]any{
 			"credentialsNamespace": ns, "waitForReady": true, "timeout": "60s",
 			"backend": map[string]any{"vault": map[string]any{"server": env.VaultAddr, "path": mount[0], "version": mount[1],
 				"auth": map[string]any{"token": map[string]any{"value": env.VaultToken}}}},
@@ -121,25 +120,40 @@ func newBed(t *testing.T, env *harness.Env) (*bed, error) {
 	if err != nil {
 		return nil, err
 	}
-	dyn, err := dynamic.NewForConfig(restConfig)
-	if err != nil {
+	if b.dyn, err = dynamic.NewForConfig(restConfig); err != nil {
 		return nil, err
 	}
-	return &bed{env: env, server: s, vault: v, dyn: dyn}, nil
+	b.vault = v
+	return b, nil
 }
 
-func create(s integration.Server, typ, name string, inputs map[string]any) (p.CreateResponse, error) {
+// configure configures the in-process provider as the engine does at the
+// start of every pulumi operation, with the same arguments each time. The
+// provider keeps its backend caches in the session each Configure creates,
+// so a second call stands for a new operation that remembers no earlier
+// backend read.
+func (b *bed) configure() error {
+	return b.server.Configure(p.ConfigureRequest{Args: property.NewMap(map[string]property.Value{
+		"kubeconfig": property.New(b.env.Kubeconfig),
+	})})
+}
+
+// create checks and creates one resource as one pulumi operation of its
+// own: Configure, Check, Create.
+func (b *bed) create(typ, name string, inputs map[string]any) (p.CreateResponse, error) {
+	if err := b.configure(); err != nil {
+		return p.CreateResponse{}, fmt.Errorf("configure: %w", err)
+	}
 	urn := presource.URN("urn:pulumi:test::parity::esosync:index:" + typ + "::" + name)
 	props := presource.FromResourcePropertyMap(presource.NewPropertyMapFromMap(inputs))
-	check, err := s.Check(p.CheckRequest{Urn: urn, Inputs: props})
+	check, err := b.server.Check(p.CheckRequest{Urn: urn, Inputs: props})
 	if err != nil {
 		return p.CreateResponse{}, err
 	}
 	if len(check.Failures) > 0 {
 		return p.CreateResponse{}, fmt.Errorf("check: %+v", check.Failures)
 	}
-	provider.ResetBackendCaches() // each case stands for its own pulumi operation
-	return s.Create(p.CreateRequest{Urn: urn, Properties: check.Inputs})
+	return b.server.Create(p.CreateRequest{Urn: urn, Properties: check.Inputs})
 }
 
 // parityCase is one ExternalSecret spec, minus store, namespace, name and sync.
@@ -148,6 +162,91 @@ type parityCase struct {
 	store string // parity-v2 (default) or parity-v1
 	seed  func(t *testing.T, b *bed)
 	spec  map[string]any
+	// fails, if set, is how both syncs must fail; if nil, both must succeed.
+	fails *failure
+}
+
+// failure is how a case must fail, on both sides alike.
+//
+// The two sides cannot be compared by their whole messages: ESO's Ready
+// condition says only which step failed (reason SecretSyncedError, message
+// "could not get secret data from provider" or "could not update secret"),
+// with the error itself in the Warning event it records beside it; and
+// esosync's error wraps the same error in the resource, store and backend
+// call it came from. Nor can a single fragment serve, since the sentinels
+// differ: ESO's esv1.NoSecretError reads "Secret does not exist", esosync's
+// backend.ErrNotFound "secret not found". So each side's text (esosync's
+// error; ESO's condition and Warning events) is normalised to a cause
+// class (classify), which must be the case's cause on both sides, and both
+// texts must name where it failed: each of at, taken from the wording
+// esosync shares with ESO (ESO's "spec.data[0] (key: k)", a property, the
+// Secret key the API server rejected). If esosync's wording moves away
+// from ESO's, it is at that needs updating, not the class.
+type failure struct {
+	cause cause
+	at    []string
+}
+
+func (f *failure) String() string { return fmt.Sprintf("%s at %q", f.cause, f.at) }
+
+// cause is a class of sync failure.
+type cause string
+
+const (
+	causeNotFound   cause = "remote secret not found"
+	causeNoProperty cause = "property not in the remote secret"
+	causeBadKey     cause = "Secret key rejected by the API server"
+)
+
+// causeTexts are the texts by which ESO or esosync state each cause, most
+// specific first.
+var causeTexts = []struct {
+	cause cause
+	texts []string
+}{
+	// ESO's Vault errSecretKeyFmt, which esosync's Vault backend repeats.
+	{causeNoProperty, []string{"cannot find secret data for key: "}},
+	// ESO's esv1.NoSecretError; esosync's backend.ErrNotFound.
+	{causeNotFound, []string{"Secret does not exist", "secret not found"}},
+	// The API server's validation of Secret data keys (IsConfigMapKey).
+	{causeBadKey, []string{"a valid config key must consist of alphanumeric characters"}},
+}
+
+// classify is the cause a failure message states, or "" if none is known.
+func classify(msg string) cause {
+	for _, c := range causeTexts {
+		for _, text := range c.texts {
+			if strings.Contains(msg, text) {
+				return c.cause
+			}
+		}
+	}
+	return ""
+}
+
+// check says how the two failures differ from f and from each other, or ""
+// if both are f.
+func (f *failure) check(provErr, esoErr error) string {
+	var eso *esoFailure
+	if !errors.As(esoErr, &eso) {
+		return fmt.Sprintf("the ESO side did not fail by ESO's verdict: %v", esoErr)
+	}
+	var diffs []string
+	if eso.reason != "SecretSyncedError" {
+		diffs = append(diffs, fmt.Sprintf("ESO's Ready reason is %q, want SecretSyncedError", eso.reason))
+	}
+	for side, msg := range map[string]string{"provider": provErr.Error(), "ESO": eso.Error()} {
+		if got := classify(msg); got != f.cause {
+			diffs = append(diffs, fmt.Sprintf("%s states cause %q, want %q", side, got, f.cause))
+		}
+		for _, at := range f.at {
+			if !strings.Contains(msg, at) {
+				diffs = append(diffs, fmt.Sprintf("%s does not name %q", side, at))
+			}
+		}
+	}
+	slices.Sort(diffs) // map order
+	return strings.Join(diffs, "; ")
 }
 
 func kv2(path string, data map[string]any) func(*testing.T, *bed) {
@@ -204,9 +303,13 @@ var cases = []parityCase{
 		spec: map[string]any{"dataFrom": []any{map[string]any{"extract": map[string]any{"key": "p/extprop", "property": "cfg"}}}}},
 	{name: "extract-unicode-conversion", seed: kv2("p/extuni", map[string]any{"a b": "w", "x/y": "z", "ok": "v"}),
 		spec: map[string]any{"dataFrom": []any{map[string]any{"extract": map[string]any{"key": "p/extuni", "conversionStrategy": "Unicode"}}}}},
+	// "ü" is a letter, so conversion keeps it and ESO's key check passes it;
+	// the API server refuses the Secret.
 	{name: "extract-non-ascii-keys-fail", seed: kv2("p/extnonascii", map[string]any{"schlüssel": "v"}),
-		spec: map[string]any{"dataFrom": []any{map[string]any{"extract": map[string]any{"key": "p/extnonascii", "conversionStrategy": "Unicode"}}}}},
-	{name: "extract-invalid-keys-fail", seed: kv2("p/extbad", map[string]any{"a b": "w"}),
+		spec:  map[string]any{"dataFrom": []any{map[string]any{"extract": map[string]any{"key": "p/extnonascii", "conversionStrategy": "Unicode"}}}},
+		fails: &failure{cause: causeBadKey, at: []string{"schlüssel"}}},
+	// ESO fails nothing here: conversionStrategy Default turns "a b" into "a_b".
+	{name: "extract-default-conversion", seed: kv2("p/extbad", map[string]any{"a b": "w"}),
 		spec: map[string]any{"dataFrom": []any{map[string]any{"extract": map[string]any{"key": "p/extbad"}}}}},
 	{name: "decode-base64", seed: kv2("p/b64", map[string]any{"v": base64.StdEncoding.EncodeToString([]byte("hello"))}),
 		spec: data("v", "p/b64", "v", map[string]any{"decodingStrategy": "Base64"})},
@@ -218,8 +321,10 @@ var cases = []parityCase{
 		spec: data("blob", "p/bin", "blob", map[string]any{"decodingStrategy": "Base64"})},
 	{name: "extract-decode-base64", seed: kv2("p/extb64", map[string]any{"a": base64.StdEncoding.EncodeToString([]byte("A")), "b": base64.StdEncoding.EncodeToString([]byte("B"))}),
 		spec: map[string]any{"dataFrom": []any{map[string]any{"extract": map[string]any{"key": "p/extb64", "decodingStrategy": "Base64"}}}}},
-	{name: "missing-property-fails", seed: kv2("p/miss", map[string]any{"a": "1"}), spec: data("x", "p/miss", "nope")},
-	{name: "missing-key-retain-fails", spec: data("x", "p/never-written", "a")},
+	{name: "missing-property-fails", seed: kv2("p/miss", map[string]any{"a": "1"}), spec: data("x", "p/miss", "nope"),
+		fails: &failure{cause: causeNoProperty, at: []string{"spec.data[0] (key: p/miss)", `"nope"`}}},
+	{name: "missing-key-retain-fails", spec: data("x", "p/never-written", "a"),
+		fails: &failure{cause: causeNotFound, at: []string{"spec.data[0] (key: p/never-written)"}}},
 	{name: "missing-key-delete", spec: with(data("x", "p/never-written-2", "a"), "target", map[string]any{"deletionPolicy": "Delete"})},
 	{name: "template", seed: kv2("p/tpl", map[string]any{"user": "app", "pass": "pw"}),
 		spec: with(map[string]any{"dataFrom": []any{map[string]any{"extract": map[string]any{"key": "p/tpl"}}}},
@@ -252,7 +357,7 @@ var cases = []parityCase{
 		if err := b.vault.KVv2("secret").Delete(context.Background(), "p/deleted"); err != nil {
 			t.Fatal(err)
 		}
-	}, spec: data("v", "p/deleted", "v")},
+	}, spec: data("v", "p/deleted", "v"), fails: &failure{cause: causeNotFound, at: []string{"spec.data[0] (key: p/deleted)"}}},
 	{name: "find-tags", seed: func(t *testing.T, b *bed) {
 		for path, team := range map[string]string{"p/tags/a": "blue", "p/tags/b": "blue", "p/tags/c": "red"} {
 			kv2(path, map[string]any{"team": team})(t, b)
@@ -277,10 +382,10 @@ var cases = []parityCase{
 }
 
 // TestParity runs every case through `sync: provider` and through the ESO
-// controller and compares the resulting Secrets.
+// controller and compares the resulting Secrets, or the failures.
 func TestParity(t *testing.T) {
 	b := setup(t)
-	identical := 0
+	identical, failedAlike := 0, 0
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if c.seed != nil {
@@ -294,9 +399,18 @@ func TestParity(t *testing.T) {
 			viaESO, esoErr := b.run(t, c, store, "none")
 			switch {
 			case provErr != nil && esoErr != nil:
-				t.Logf("both failed: provider: %v | ESO: %v", provErr, esoErr)
+				if c.fails == nil {
+					t.Fatalf("both sides failed, but the case must sync: provider: %v | %v", provErr, esoErr)
+				}
+				if diff := c.fails.check(provErr, esoErr); diff != "" {
+					t.Fatalf("failures differ from %s: %s\nprovider: %v\n%v", c.fails, diff, provErr, esoErr)
+				}
+				t.Logf("both failed, for %s: provider: %v | %v", c.fails, provErr, esoErr)
+				failedAlike++
 			case provErr != nil || esoErr != nil:
-				t.Fatalf("only one side failed: provider: %v | ESO: %v", provErr, esoErr)
+				t.Fatalf("only one side failed: provider: %v | %v", provErr, esoErr)
+			case c.fails != nil:
+				t.Fatalf("both sides synced, but the case must fail with %s", c.fails)
 			default:
 				if diff := compareSecrets(viaProvider, viaESO); diff != "" {
 					t.Fatalf("Secrets differ: %s", diff)
@@ -305,13 +419,15 @@ func TestParity(t *testing.T) {
 			identical++
 		})
 	}
-	t.Logf("%d cases identical", identical)
-	fmt.Printf("parity: %d cases identical (of %d)\n", identical, len(cases))
+	t.Logf("%d cases identical, %d of them by failing for the same cause", identical, failedAlike)
+	fmt.Printf("parity: %d cases identical (of %d), %d of them by failing for the same cause\n", identical, len(cases), failedAlike)
 }
 
 // run syncs the case once: "provider" through esosync's sync, "none" by
 // writing the ExternalSecret only and letting the ESO controller sync it.
-// It returns the target Secret (nil if none) or the sync's failure.
+// It returns the target Secret (nil if none) or the sync's failure: with
+// "none", only ESO's verdict (an *esoFailure); esosync failing to write the
+// ExternalSecret fails the test.
 func (b *bed) run(t *testing.T, c parityCase, store, mode string) (*corev1.Secret, error) {
 	t.Helper()
 	name := c.name + map[string]string{"provider": "-p", "none": "-c"}[mode]
@@ -326,7 +442,10 @@ func (b *bed) run(t *testing.T, c parityCase, store, mode string) (*corev1.Secre
 	}
 	target["name"] = name
 	spec["target"] = target
-	if _, err := create(b.server, "ExternalSecret", name, spec); err != nil {
+	if _, err := b.create("ExternalSecret", name, spec); err != nil {
+		if mode == "none" {
+			t.Fatalf("writing ExternalSecret %s for ESO: %v", name, err)
+		}
 		return nil, err
 	}
 	if mode == "none" {
@@ -350,8 +469,21 @@ func (b *bed) run(t *testing.T, c parityCase, store, mode string) (*corev1.Secre
 
 var esGVR = schema.GroupVersionResource{Group: "external-secrets.io", Version: "v1", Resource: "externalsecrets"}
 
+// esoFailure is ESO's verdict on a failed sync: the Ready condition's
+// reason and message, which say which step failed, and the messages of
+// the Warning events ESO records with it (markAsFailed), which carry the
+// error itself.
+type esoFailure struct {
+	reason, message string
+	events          []string
+}
+
+func (f *esoFailure) Error() string {
+	return fmt.Sprintf("ESO: %s: %s; Warning events: %s", f.reason, f.message, strings.Join(f.events, " | "))
+}
+
 // awaitESO waits until ESO reports on the ExternalSecret: nil when Ready,
-// the condition's reason and message when it failed.
+// an *esoFailure when it failed.
 func (b *bed) awaitESO(t *testing.T, name string) error {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
@@ -370,13 +502,45 @@ func (b *bed) awaitESO(t *testing.T, name string) error {
 			case "True":
 				return nil
 			case "False":
-				return fmt.Errorf("ESO: %v: %v", cond["reason"], cond["message"])
+				reason, _ := cond["reason"].(string)
+				message, _ := cond["message"].(string)
+				return &esoFailure{reason: reason, message: message, events: b.warnings(t, name)}
 			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("ESO did not report on ExternalSecret %s/%s within 60s", ns, name)
 	return nil
+}
+
+// warnings returns the distinct messages of the Warning events on
+// ExternalSecret name, waiting up to 30s for the first: ESO records the
+// event before it writes the condition, but its broadcaster posts events
+// asynchronously.
+func (b *bed) warnings(t *testing.T, name string) []string {
+	t.Helper()
+	clients, err := b.env.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	selector := "involvedObject.kind=ExternalSecret,involvedObject.name=" + name
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		events, err := clients.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: selector})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msgs []string
+		for _, e := range events.Items {
+			if e.Type == corev1.EventTypeWarning && !slices.Contains(msgs, e.Message) {
+				msgs = append(msgs, e.Message)
+			}
+		}
+		if len(msgs) > 0 || time.Now().After(deadline) {
+			return msgs
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func unstructuredSlice(obj map[string]any, fields ...string) ([]any, bool, error) {
@@ -479,7 +643,9 @@ func TestControllerModeRefreshIntervalZero(t *testing.T) {
 		t.Fatalf("after create: %q", got)
 	}
 	kv2("p/zero", map[string]any{"v": "two"})(t, b)
-	provider.ResetBackendCaches()
+	if err := b.configure(); err != nil { // the update is a pulumi operation of its own
+		t.Fatal(err)
+	}
 	if _, err := b.server.Update(p.UpdateRequest{ID: created.ID, Urn: urn, State: created.Properties, Inputs: props, OldInputs: props}); err != nil {
 		t.Fatal(err)
 	}

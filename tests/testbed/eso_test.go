@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/blang/semver"
-	vault "github.com/hashicorp/vault/api"
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/integration"
 	presource "github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -67,13 +66,10 @@ func TestESOController(t *testing.T) {
 	}
 
 	// The value in Vault, KV v2 at secret/.
-	vcfg := vault.DefaultConfig()
-	vcfg.Address = env.VaultAddr
-	vc, err := vault.NewClient(vcfg)
+	vc, err := env.VaultClient()
 	if err != nil {
 		t.Fatal(err)
 	}
-	vc.SetToken(env.VaultToken)
 	kv := vc.KVv2("secret")
 	if _, err := kv.Put(ctx, "eso-check/app", map[string]any{"password": "from-vault-1"}); err != nil {
 		t.Fatalf("kv put: %v", err)

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	vault "github.com/hashicorp/vault/api"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensions "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
@@ -31,6 +30,7 @@ import (
 func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Full)) }
 
 func TestKubernetesObjects(t *testing.T) {
+	t.Parallel() // namespace testbed and CRD widgets.testbed.esosync.io are its own
 	env := harness.Shared(t)
 	ctx := t.Context()
 	clients, err := env.Clientset()
@@ -120,6 +120,7 @@ func TestKubernetesObjects(t *testing.T) {
 }
 
 func TestControllerManagerRuns(t *testing.T) {
+	t.Parallel() // namespace kcm-check is its own
 	env := harness.Shared(t)
 	ctx := t.Context()
 	clients, err := env.Clientset()
@@ -166,14 +167,12 @@ func TestControllerManagerRuns(t *testing.T) {
 }
 
 func TestVaultKV2(t *testing.T) {
+	t.Parallel() // Vault path my-app/config is its own
 	env := harness.Shared(t)
-	cfg := vault.DefaultConfig()
-	cfg.Address = env.VaultAddr
-	client, err := vault.NewClient(cfg)
+	client, err := env.VaultClient()
 	if err != nil {
 		t.Fatal(err)
 	}
-	client.SetToken(env.VaultToken)
 	ctx := t.Context()
 	kv := client.KVv2("secret")
 	if _, err := kv.Put(ctx, "my-app/config", map[string]any{"username": "admin", "password": "first"}); err != nil {

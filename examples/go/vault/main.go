@@ -13,39 +13,9 @@ import (
 func main() {
 	pulumi.Run(func(ctx *pulumi.Context) error {
 		cfg := config.New(ctx, "")
-		syncMode := cfg.Get("syncMode")
-		if syncMode == "" {
-			syncMode = "controller"
-		}
-		namespace := cfg.Get("appNamespace")
-		if namespace == "" {
-			namespace = "default"
-		}
-		chart := cfg.Get("esoChart")
-		if chart == "" {
-			chart = "https://charts.external-secrets.io"
-		}
-		waitForController := true
-		if v, err := cfg.TryBool("waitForController"); err == nil {
-			waitForController = v
-		}
-		webhook := true
-		if v, err := cfg.TryBool("esoWebhook"); err == nil {
-			webhook = v
-		}
-		storeWait := true
-		if v, err := cfg.TryBool("storeWaitForReady"); err == nil {
-			storeWait = v
-		}
 
 		eso, err := esosync.NewOperator(ctx, "eso", &esosync.OperatorArgs{
-			Chart:             pulumi.String(chart),
-			Crds:              pulumi.String(cfg.Get("esoCrds")),
-			WaitForController: pulumi.Bool(waitForController),
-			Values: pulumi.Map{
-				"webhook":        pulumi.Map{"create": pulumi.Bool(webhook)},
-				"certController": pulumi.Map{"create": pulumi.Bool(webhook)},
-			},
+			ChartVersion: pulumi.String("0.20.4"),
 		})
 		if err != nil {
 			return err
@@ -57,15 +27,12 @@ func main() {
 				Version: esosync.VaultKVVersionV2,
 				Auth:    esosync.VaultAuthArgs{Token: esosync.CredentialSourceArgs{Value: cfg.RequireSecret("vaultToken")}},
 			}},
-			WaitForReady: pulumi.Bool(storeWait),
 		}, pulumi.DependsOn([]pulumi.Resource{eso}))
 		if err != nil {
 			return err
 		}
 		app, err := esosync.NewExternalSecret(ctx, "app", &esosync.ExternalSecretArgs{
-			Namespace:       pulumi.String(namespace),
 			Store:           vault.Ref,
-			Sync:            esosync.SyncMode(syncMode),
 			RefreshInterval: pulumi.String("1h"),
 			Target:          esosync.ExternalSecretTargetArgs{Name: pulumi.String("app-secret")},
 			Data: esosync.ExternalSecretDataArray{
@@ -74,7 +41,7 @@ func main() {
 				esosync.ExternalSecretDataArgs{SecretKey: pulumi.String("password"),
 					RemoteRef: esosync.RemoteRefArgs{Key: pulumi.String("my-app/config"), Property: pulumi.String("password")}},
 			},
-		})
+		}, pulumi.Timeouts(&pulumi.CustomTimeouts{Create: "5m", Update: "5m"})) // how long `pulumi up` waits for ESO to sync
 		if err != nil {
 			return err
 		}

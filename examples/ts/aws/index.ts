@@ -5,14 +5,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as esosync from "@esosync/pulumi-esosync";
 
 const config = new pulumi.Config();
-const webhook = config.getBoolean("esoWebhook") ?? true;
 
-const eso = new esosync.Operator("eso", {
-    chart: config.get("esoChart") ?? "https://charts.external-secrets.io",
-    crds: config.get("esoCrds") ?? "",
-    waitForController: config.getBoolean("waitForController") ?? true,
-    values: { webhook: { create: webhook }, certController: { create: webhook } },
-});
+const eso = new esosync.Operator("eso", { chartVersion: "0.20.4" });
 
 const aws = new esosync.ClusterSecretStore("aws", {
     backend: {
@@ -27,13 +21,10 @@ const aws = new esosync.ClusterSecretStore("aws", {
             },
         },
     },
-    waitForReady: config.getBoolean("storeWaitForReady") ?? true,
 }, { dependsOn: [eso] });
 
 const app = new esosync.ExternalSecret("app", {
-    namespace: config.get("appNamespace") ?? "default",
     store: aws.ref,
-    sync: (config.get("syncMode") ?? "controller") as esosync.SyncMode,
     refreshInterval: "1h",
     target: { name: "app-secret" },
     dataFrom: [{ extract: { key: "app-secret" } }],

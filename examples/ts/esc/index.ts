@@ -6,27 +6,18 @@ import * as pulumi from "@pulumi/pulumi";
 import * as esosync from "@esosync/pulumi-esosync";
 
 const config = new pulumi.Config();
-const webhook = config.getBoolean("esoWebhook") ?? true;
 const escApiUrl = config.get("escApiUrl") ?? "https://api.pulumi.com/api/esc";
 const escToken = config.requireSecret("escToken");
 const escProject = config.get("escProject") ?? "esosync-demo";
-const syncMode = (config.get("syncMode") ?? "controller") as esosync.SyncMode;
-const waitForReady = config.getBoolean("storeWaitForReady") ?? true;
-const namespace = config.get("appNamespace") ?? "default";
 
+// The provider opens ESC environments named by `esc` credential sources with this token.
 const provider = new esosync.Provider("esosync", {
     escApiUrl,
     escAccessToken: escToken,
     escOrganization: pulumi.getOrganization(),
 });
-const opts = { provider };
 
-const eso = new esosync.Operator("eso", {
-    chart: config.get("esoChart") ?? "https://charts.external-secrets.io",
-    crds: config.get("esoCrds") ?? "",
-    waitForController: config.getBoolean("waitForController") ?? true,
-    values: { webhook: { create: webhook }, certController: { create: webhook } },
-}, opts);
+const eso = new esosync.Operator("eso", { chartVersion: "0.20.4" }, { provider });
 
 const esc = new esosync.ClusterSecretStore("esc", {
     backend: {
@@ -38,17 +29,14 @@ const esc = new esosync.ClusterSecretStore("esc", {
             auth: { accessToken: { value: escToken } },
         },
     },
-    waitForReady,
-}, { ...opts, dependsOn: [eso] });
+}, { provider, dependsOn: [eso] });
 
 const appConfig = new esosync.ExternalSecret("app-config", {
-    namespace,
     store: esc.ref,
-    sync: syncMode,
     refreshInterval: "1h",
     target: { name: "app-config" },
     dataFrom: [{ extract: { key: "app" } }],
-}, opts);
+}, { provider });
 
 const vault = new esosync.ClusterSecretStore("vault", {
     backend: {
@@ -59,17 +47,14 @@ const vault = new esosync.ClusterSecretStore("vault", {
             auth: { token: { esc: { environment: `${escProject}/vault-creds`, path: "vault.token" } } },
         },
     },
-    waitForReady,
-}, { ...opts, dependsOn: [eso] });
+}, { provider, dependsOn: [eso] });
 
 const db = new esosync.ExternalSecret("db", {
-    namespace,
     store: vault.ref,
-    sync: syncMode,
     refreshInterval: "1h",
     target: { name: "db-secret" },
     dataFrom: [{ extract: { key: "my-app/db" } }],
-}, opts);
+}, { provider });
 
 export const appConfigKeys = appConfig.keys;
 export const dbKeys = db.keys;

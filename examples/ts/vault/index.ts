@@ -5,14 +5,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as esosync from "@esosync/pulumi-esosync";
 
 const config = new pulumi.Config();
-const webhook = config.getBoolean("esoWebhook") ?? true;
 
-const eso = new esosync.Operator("eso", {
-    chart: config.get("esoChart") ?? "https://charts.external-secrets.io",
-    crds: config.get("esoCrds") ?? "",
-    waitForController: config.getBoolean("waitForController") ?? true,
-    values: { webhook: { create: webhook }, certController: { create: webhook } },
-});
+const eso = new esosync.Operator("eso", { chartVersion: "0.20.4" });
 
 const vault = new esosync.ClusterSecretStore("vault", {
     backend: {
@@ -23,20 +17,17 @@ const vault = new esosync.ClusterSecretStore("vault", {
             auth: { token: { value: config.requireSecret("vaultToken") } },
         },
     },
-    waitForReady: config.getBoolean("storeWaitForReady") ?? true,
 }, { dependsOn: [eso] });
 
 const app = new esosync.ExternalSecret("app", {
-    namespace: config.get("appNamespace") ?? "default",
     store: vault.ref,
-    sync: (config.get("syncMode") ?? "controller") as esosync.SyncMode,
     refreshInterval: "1h",
     target: { name: "app-secret" },
     data: [
         { secretKey: "username", remoteRef: { key: "my-app/config", property: "username" } },
         { secretKey: "password", remoteRef: { key: "my-app/config", property: "password" } },
     ],
-});
+}, { customTimeouts: { create: "5m", update: "5m" } }); // how long `pulumi up` waits for ESO to sync
 
 export const secretName = app.secretName;
 export const keys = app.keys;

@@ -38,7 +38,7 @@ type ExternalSecret struct {
 	Ready pulumi.BoolOutput `pulumi:"ready"`
 	// ESO-style reason: `SecretSynced`, `SecretSyncedError`, `SecretMissing`, `OutOfSync`, `Pending`, …
 	Reason pulumi.StringOutput `pulumi:"reason"`
-	// How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never). Default `1h`.
+	// How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never).
 	RefreshInterval pulumi.StringPtrOutput `pulumi:"refreshInterval"`
 	// Backend version of each remote key read (Vault KV v2 version).
 	RemoteVersions pulumi.StringMapOutput `pulumi:"remoteVersions"`
@@ -46,13 +46,15 @@ type ExternalSecret struct {
 	SecretName pulumi.StringOutput `pulumi:"secretName"`
 	// The store to read from; pass a SecretStore's or ClusterSecretStore's `ref` output.
 	Store StoreRefOutput `pulumi:"store"`
-	// Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster; default), `provider` (the provider itself), `none` (only write the ExternalSecret).
+	// Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster), `provider` (the provider itself), `none` (only write the ExternalSecret).
 	Sync SyncModePtrOutput `pulumi:"sync"`
 	// When the Secret was last synced (RFC 3339).
 	SyncedAt pulumi.StringOutput `pulumi:"syncedAt"`
 	// The Secret to write. Defaults: name = the ExternalSecret's name, creationPolicy `Owner`, deletionPolicy `Retain`.
 	Target ExternalSecretTargetPtrOutput `pulumi:"target"`
-	// How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
+	// Deprecated: use the `customTimeouts` resource option. How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration, when no customTimeouts is given.
+	//
+	// Deprecated: Use the customTimeouts resource option (create/update); timeout is honoured only when none is given.
 	Timeout pulumi.StringPtrOutput `pulumi:"timeout"`
 }
 
@@ -65,6 +67,12 @@ func NewExternalSecret(ctx *pulumi.Context,
 
 	if args.Store == nil {
 		return nil, errors.New("invalid value for required argument 'Store'")
+	}
+	if args.RefreshInterval == nil {
+		args.RefreshInterval = pulumi.StringPtr("1h")
+	}
+	if args.Sync == nil {
+		args.Sync = SyncMode("controller")
 	}
 	opts = internal.PkgResourceDefaultOpts(opts)
 	var resource ExternalSecret
@@ -111,15 +119,17 @@ type externalSecretArgs struct {
 	Name *string `pulumi:"name"`
 	// Namespace of the ExternalSecret and its target Secret. Defaults to the provider's namespace.
 	Namespace *string `pulumi:"namespace"`
-	// How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never). Default `1h`.
+	// How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never).
 	RefreshInterval *string `pulumi:"refreshInterval"`
 	// The store to read from; pass a SecretStore's or ClusterSecretStore's `ref` output.
 	Store StoreRef `pulumi:"store"`
-	// Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster; default), `provider` (the provider itself), `none` (only write the ExternalSecret).
+	// Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster), `provider` (the provider itself), `none` (only write the ExternalSecret).
 	Sync *SyncMode `pulumi:"sync"`
 	// The Secret to write. Defaults: name = the ExternalSecret's name, creationPolicy `Owner`, deletionPolicy `Retain`.
 	Target *ExternalSecretTarget `pulumi:"target"`
-	// How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
+	// Deprecated: use the `customTimeouts` resource option. How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration, when no customTimeouts is given.
+	//
+	// Deprecated: Use the customTimeouts resource option (create/update); timeout is honoured only when none is given.
 	Timeout *string `pulumi:"timeout"`
 }
 
@@ -137,15 +147,17 @@ type ExternalSecretArgs struct {
 	Name pulumi.StringPtrInput
 	// Namespace of the ExternalSecret and its target Secret. Defaults to the provider's namespace.
 	Namespace pulumi.StringPtrInput
-	// How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never). Default `1h`.
+	// How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never).
 	RefreshInterval pulumi.StringPtrInput
 	// The store to read from; pass a SecretStore's or ClusterSecretStore's `ref` output.
 	Store StoreRefInput
-	// Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster; default), `provider` (the provider itself), `none` (only write the ExternalSecret).
+	// Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster), `provider` (the provider itself), `none` (only write the ExternalSecret).
 	Sync SyncModePtrInput
 	// The Secret to write. Defaults: name = the ExternalSecret's name, creationPolicy `Owner`, deletionPolicy `Retain`.
 	Target ExternalSecretTargetPtrInput
-	// How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
+	// Deprecated: use the `customTimeouts` resource option. How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration, when no customTimeouts is given.
+	//
+	// Deprecated: Use the customTimeouts resource option (create/update); timeout is honoured only when none is given.
 	Timeout pulumi.StringPtrInput
 }
 
@@ -291,7 +303,7 @@ func (o ExternalSecretOutput) Reason() pulumi.StringOutput {
 	return o.ApplyT(func(v *ExternalSecret) pulumi.StringOutput { return v.Reason }).(pulumi.StringOutput)
 }
 
-// How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never). Default `1h`.
+// How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never).
 func (o ExternalSecretOutput) RefreshInterval() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *ExternalSecret) pulumi.StringPtrOutput { return v.RefreshInterval }).(pulumi.StringPtrOutput)
 }
@@ -311,7 +323,7 @@ func (o ExternalSecretOutput) Store() StoreRefOutput {
 	return o.ApplyT(func(v *ExternalSecret) StoreRefOutput { return v.Store }).(StoreRefOutput)
 }
 
-// Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster; default), `provider` (the provider itself), `none` (only write the ExternalSecret).
+// Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster), `provider` (the provider itself), `none` (only write the ExternalSecret).
 func (o ExternalSecretOutput) Sync() SyncModePtrOutput {
 	return o.ApplyT(func(v *ExternalSecret) SyncModePtrOutput { return v.Sync }).(SyncModePtrOutput)
 }
@@ -326,7 +338,9 @@ func (o ExternalSecretOutput) Target() ExternalSecretTargetPtrOutput {
 	return o.ApplyT(func(v *ExternalSecret) ExternalSecretTargetPtrOutput { return v.Target }).(ExternalSecretTargetPtrOutput)
 }
 
-// How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
+// Deprecated: use the `customTimeouts` resource option. How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration, when no customTimeouts is given.
+//
+// Deprecated: Use the customTimeouts resource option (create/update); timeout is honoured only when none is given.
 func (o ExternalSecretOutput) Timeout() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *ExternalSecret) pulumi.StringPtrOutput { return v.Timeout }).(pulumi.StringPtrOutput)
 }

@@ -21,8 +21,8 @@ type Operator struct {
 	AppVersion pulumi.StringOutput `pulumi:"appVersion"`
 	// Where the chart comes from: a Helm repository URL (the `external-secrets` chart at `version` is fetched from it, which needs network access), or the path of a local chart directory or packaged `.tgz`.
 	Chart pulumi.StringPtrOutput `pulumi:"chart"`
-	// Version of the installed chart, from its Chart.yaml.
-	ChartVersion pulumi.StringOutput `pulumi:"chartVersion"`
+	// Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it. Refresh reports the installed chart's version here. (Called `version` before esosync 0.2.0.)
+	ChartVersion pulumi.StringPtrOutput `pulumi:"chartVersion"`
 	// Whether ESO's controller Deployment was Available when last observed (at create, update or refresh). A refresh that finds it unavailable warns with the Deployment's reason.
 	ControllerAvailable pulumi.BoolPtrOutput `pulumi:"controllerAvailable"`
 	// Names of the ESO CRDs that were established and served when the release was installed or upgraded.
@@ -39,12 +39,12 @@ type Operator struct {
 	Revision pulumi.IntOutput `pulumi:"revision"`
 	// Helm's status of the release, e.g. `deployed` or `failed`.
 	Status pulumi.StringOutput `pulumi:"status"`
-	// How long an install or upgrade, including the waits, may take, as a Go duration such as `5m` or `90s`.
+	// Deprecated: use the `customTimeouts` resource option. How long an install, upgrade or uninstall, including the waits, may take when no customTimeouts is given, as a Go duration such as `5m` or `90s`.
+	//
+	// Deprecated: Use the customTimeouts resource option; timeout is honoured only when none is given.
 	Timeout pulumi.StringPtrOutput `pulumi:"timeout"`
 	// Values for the chart, as in a values.yaml, e.g. `{ replicaCount: 2 }`. They are stored in the Helm release and in Pulumi state: pass credentials as Pulumi secrets, or better, through Secrets the chart references.
 	Values pulumi.MapOutput `pulumi:"values"`
-	// Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it.
-	Version pulumi.StringPtrOutput `pulumi:"version"`
 	// Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.
 	WaitForController pulumi.BoolPtrOutput `pulumi:"waitForController"`
 	// Whether ESO's validating webhook answered an admission request when last observed: esosync sends it a server-side dry-run of an invalid ExternalSecret and expects the webhook's own denial (not connection refused). True when the release has no webhook (`webhook.create: false`).
@@ -116,6 +116,8 @@ func (OperatorState) ElementType() reflect.Type {
 type operatorArgs struct {
 	// Where the chart comes from: a Helm repository URL (the `external-secrets` chart at `version` is fetched from it, which needs network access), or the path of a local chart directory or packaged `.tgz`.
 	Chart *string `pulumi:"chart"`
+	// Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it. Refresh reports the installed chart's version here. (Called `version` before esosync 0.2.0.)
+	ChartVersion *string `pulumi:"chartVersion"`
 	// Path or http(s) URL of a CRD bundle: one YAML stream of CustomResourceDefinitions, such as `deploy/crds/bundle.yaml` in ESO's source tree. Needed when the chart itself carries no CRD manifests (charts built from source do not; the released chart templates them). When set and `installCrds` is true, esosync server-side applies the bundle (field manager `esosync`) before installing the chart and sets the chart value `installCRDs: false`, so the CRDs are not also templated by the chart.
 	Crds *string `pulumi:"crds"`
 	// Install ESO's CRDs: from `crds` when set, otherwise from the chart itself (and it is an error if the chart carries none). Set false when the CRDs are managed elsewhere; esosync then passes `installCRDs: false` to the chart and still waits until they are served.
@@ -124,12 +126,12 @@ type operatorArgs struct {
 	Namespace *string `pulumi:"namespace"`
 	// Helm release name. Changing it replaces the release.
 	ReleaseName *string `pulumi:"releaseName"`
-	// How long an install or upgrade, including the waits, may take, as a Go duration such as `5m` or `90s`.
+	// Deprecated: use the `customTimeouts` resource option. How long an install, upgrade or uninstall, including the waits, may take when no customTimeouts is given, as a Go duration such as `5m` or `90s`.
+	//
+	// Deprecated: Use the customTimeouts resource option; timeout is honoured only when none is given.
 	Timeout *string `pulumi:"timeout"`
 	// Values for the chart, as in a values.yaml, e.g. `{ replicaCount: 2 }`. They are stored in the Helm release and in Pulumi state: pass credentials as Pulumi secrets, or better, through Secrets the chart references.
 	Values map[string]interface{} `pulumi:"values"`
-	// Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it.
-	Version *string `pulumi:"version"`
 	// Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.
 	WaitForController *bool `pulumi:"waitForController"`
 }
@@ -138,6 +140,8 @@ type operatorArgs struct {
 type OperatorArgs struct {
 	// Where the chart comes from: a Helm repository URL (the `external-secrets` chart at `version` is fetched from it, which needs network access), or the path of a local chart directory or packaged `.tgz`.
 	Chart pulumi.StringPtrInput
+	// Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it. Refresh reports the installed chart's version here. (Called `version` before esosync 0.2.0.)
+	ChartVersion pulumi.StringPtrInput
 	// Path or http(s) URL of a CRD bundle: one YAML stream of CustomResourceDefinitions, such as `deploy/crds/bundle.yaml` in ESO's source tree. Needed when the chart itself carries no CRD manifests (charts built from source do not; the released chart templates them). When set and `installCrds` is true, esosync server-side applies the bundle (field manager `esosync`) before installing the chart and sets the chart value `installCRDs: false`, so the CRDs are not also templated by the chart.
 	Crds pulumi.StringPtrInput
 	// Install ESO's CRDs: from `crds` when set, otherwise from the chart itself (and it is an error if the chart carries none). Set false when the CRDs are managed elsewhere; esosync then passes `installCRDs: false` to the chart and still waits until they are served.
@@ -146,12 +150,12 @@ type OperatorArgs struct {
 	Namespace pulumi.StringPtrInput
 	// Helm release name. Changing it replaces the release.
 	ReleaseName pulumi.StringPtrInput
-	// How long an install or upgrade, including the waits, may take, as a Go duration such as `5m` or `90s`.
+	// Deprecated: use the `customTimeouts` resource option. How long an install, upgrade or uninstall, including the waits, may take when no customTimeouts is given, as a Go duration such as `5m` or `90s`.
+	//
+	// Deprecated: Use the customTimeouts resource option; timeout is honoured only when none is given.
 	Timeout pulumi.StringPtrInput
 	// Values for the chart, as in a values.yaml, e.g. `{ replicaCount: 2 }`. They are stored in the Helm release and in Pulumi state: pass credentials as Pulumi secrets, or better, through Secrets the chart references.
 	Values pulumi.MapInput
-	// Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it.
-	Version pulumi.StringPtrInput
 	// Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.
 	WaitForController pulumi.BoolPtrInput
 }
@@ -253,9 +257,9 @@ func (o OperatorOutput) Chart() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Operator) pulumi.StringPtrOutput { return v.Chart }).(pulumi.StringPtrOutput)
 }
 
-// Version of the installed chart, from its Chart.yaml.
-func (o OperatorOutput) ChartVersion() pulumi.StringOutput {
-	return o.ApplyT(func(v *Operator) pulumi.StringOutput { return v.ChartVersion }).(pulumi.StringOutput)
+// Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it. Refresh reports the installed chart's version here. (Called `version` before esosync 0.2.0.)
+func (o OperatorOutput) ChartVersion() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Operator) pulumi.StringPtrOutput { return v.ChartVersion }).(pulumi.StringPtrOutput)
 }
 
 // Whether ESO's controller Deployment was Available when last observed (at create, update or refresh). A refresh that finds it unavailable warns with the Deployment's reason.
@@ -298,7 +302,9 @@ func (o OperatorOutput) Status() pulumi.StringOutput {
 	return o.ApplyT(func(v *Operator) pulumi.StringOutput { return v.Status }).(pulumi.StringOutput)
 }
 
-// How long an install or upgrade, including the waits, may take, as a Go duration such as `5m` or `90s`.
+// Deprecated: use the `customTimeouts` resource option. How long an install, upgrade or uninstall, including the waits, may take when no customTimeouts is given, as a Go duration such as `5m` or `90s`.
+//
+// Deprecated: Use the customTimeouts resource option; timeout is honoured only when none is given.
 func (o OperatorOutput) Timeout() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Operator) pulumi.StringPtrOutput { return v.Timeout }).(pulumi.StringPtrOutput)
 }
@@ -306,11 +312,6 @@ func (o OperatorOutput) Timeout() pulumi.StringPtrOutput {
 // Values for the chart, as in a values.yaml, e.g. `{ replicaCount: 2 }`. They are stored in the Helm release and in Pulumi state: pass credentials as Pulumi secrets, or better, through Secrets the chart references.
 func (o OperatorOutput) Values() pulumi.MapOutput {
 	return o.ApplyT(func(v *Operator) pulumi.MapOutput { return v.Values }).(pulumi.MapOutput)
-}
-
-// Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it.
-func (o OperatorOutput) Version() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *Operator) pulumi.StringPtrOutput { return v.Version }).(pulumi.StringPtrOutput)
 }
 
 // Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.

@@ -857,6 +857,173 @@ func (in *deletionPolicyPtr) ToDeletionPolicyPtrOutputWithContext(ctx context.Co
 	return pulumi.ToOutputWithContext(ctx, in).(DeletionPolicyPtrOutput)
 }
 
+type MergePolicy string
+
+const (
+	// The Secret holds only the templated keys (the default).
+	MergePolicyReplace = MergePolicy("Replace")
+	// Templated keys on top of the fetched ones.
+	MergePolicyMerge = MergePolicy("Merge")
+)
+
+func (MergePolicy) ElementType() reflect.Type {
+	return reflect.TypeOf((*MergePolicy)(nil)).Elem()
+}
+
+func (e MergePolicy) ToMergePolicyOutput() MergePolicyOutput {
+	return pulumi.ToOutput(e).(MergePolicyOutput)
+}
+
+func (e MergePolicy) ToMergePolicyOutputWithContext(ctx context.Context) MergePolicyOutput {
+	return pulumi.ToOutputWithContext(ctx, e).(MergePolicyOutput)
+}
+
+func (e MergePolicy) ToMergePolicyPtrOutput() MergePolicyPtrOutput {
+	return e.ToMergePolicyPtrOutputWithContext(context.Background())
+}
+
+func (e MergePolicy) ToMergePolicyPtrOutputWithContext(ctx context.Context) MergePolicyPtrOutput {
+	return MergePolicy(e).ToMergePolicyOutputWithContext(ctx).ToMergePolicyPtrOutputWithContext(ctx)
+}
+
+func (e MergePolicy) ToStringOutput() pulumi.StringOutput {
+	return pulumi.ToOutput(pulumi.String(e)).(pulumi.StringOutput)
+}
+
+func (e MergePolicy) ToStringOutputWithContext(ctx context.Context) pulumi.StringOutput {
+	return pulumi.ToOutputWithContext(ctx, pulumi.String(e)).(pulumi.StringOutput)
+}
+
+func (e MergePolicy) ToStringPtrOutput() pulumi.StringPtrOutput {
+	return pulumi.String(e).ToStringPtrOutputWithContext(context.Background())
+}
+
+func (e MergePolicy) ToStringPtrOutputWithContext(ctx context.Context) pulumi.StringPtrOutput {
+	return pulumi.String(e).ToStringOutputWithContext(ctx).ToStringPtrOutputWithContext(ctx)
+}
+
+type MergePolicyOutput struct{ *pulumi.OutputState }
+
+func (MergePolicyOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*MergePolicy)(nil)).Elem()
+}
+
+func (o MergePolicyOutput) ToMergePolicyOutput() MergePolicyOutput {
+	return o
+}
+
+func (o MergePolicyOutput) ToMergePolicyOutputWithContext(ctx context.Context) MergePolicyOutput {
+	return o
+}
+
+func (o MergePolicyOutput) ToMergePolicyPtrOutput() MergePolicyPtrOutput {
+	return o.ToMergePolicyPtrOutputWithContext(context.Background())
+}
+
+func (o MergePolicyOutput) ToMergePolicyPtrOutputWithContext(ctx context.Context) MergePolicyPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v MergePolicy) *MergePolicy {
+		return &v
+	}).(MergePolicyPtrOutput)
+}
+
+func (o MergePolicyOutput) ToStringOutput() pulumi.StringOutput {
+	return o.ToStringOutputWithContext(context.Background())
+}
+
+func (o MergePolicyOutput) ToStringOutputWithContext(ctx context.Context) pulumi.StringOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, e MergePolicy) string {
+		return string(e)
+	}).(pulumi.StringOutput)
+}
+
+func (o MergePolicyOutput) ToStringPtrOutput() pulumi.StringPtrOutput {
+	return o.ToStringPtrOutputWithContext(context.Background())
+}
+
+func (o MergePolicyOutput) ToStringPtrOutputWithContext(ctx context.Context) pulumi.StringPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, e MergePolicy) *string {
+		v := string(e)
+		return &v
+	}).(pulumi.StringPtrOutput)
+}
+
+type MergePolicyPtrOutput struct{ *pulumi.OutputState }
+
+func (MergePolicyPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**MergePolicy)(nil)).Elem()
+}
+
+func (o MergePolicyPtrOutput) ToMergePolicyPtrOutput() MergePolicyPtrOutput {
+	return o
+}
+
+func (o MergePolicyPtrOutput) ToMergePolicyPtrOutputWithContext(ctx context.Context) MergePolicyPtrOutput {
+	return o
+}
+
+func (o MergePolicyPtrOutput) Elem() MergePolicyOutput {
+	return o.ApplyT(func(v *MergePolicy) MergePolicy {
+		if v != nil {
+			return *v
+		}
+		var ret MergePolicy
+		return ret
+	}).(MergePolicyOutput)
+}
+
+func (o MergePolicyPtrOutput) ToStringPtrOutput() pulumi.StringPtrOutput {
+	return o.ToStringPtrOutputWithContext(context.Background())
+}
+
+func (o MergePolicyPtrOutput) ToStringPtrOutputWithContext(ctx context.Context) pulumi.StringPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, e *MergePolicy) *string {
+		if e == nil {
+			return nil
+		}
+		v := string(*e)
+		return &v
+	}).(pulumi.StringPtrOutput)
+}
+
+// MergePolicyInput is an input type that accepts values of the MergePolicy enum
+// A concrete instance of `MergePolicyInput` can be one of the following:
+//
+//	MergePolicyReplace
+//	MergePolicyMerge
+type MergePolicyInput interface {
+	pulumi.Input
+
+	ToMergePolicyOutput() MergePolicyOutput
+	ToMergePolicyOutputWithContext(context.Context) MergePolicyOutput
+}
+
+var mergePolicyPtrType = reflect.TypeOf((**MergePolicy)(nil)).Elem()
+
+type MergePolicyPtrInput interface {
+	pulumi.Input
+
+	ToMergePolicyPtrOutput() MergePolicyPtrOutput
+	ToMergePolicyPtrOutputWithContext(context.Context) MergePolicyPtrOutput
+}
+
+type mergePolicyPtr string
+
+func MergePolicyPtr(v string) MergePolicyPtrInput {
+	return (*mergePolicyPtr)(&v)
+}
+
+func (*mergePolicyPtr) ElementType() reflect.Type {
+	return mergePolicyPtrType
+}
+
+func (in *mergePolicyPtr) ToMergePolicyPtrOutput() MergePolicyPtrOutput {
+	return pulumi.ToOutput(in).(MergePolicyPtrOutput)
+}
+
+func (in *mergePolicyPtr) ToMergePolicyPtrOutputWithContext(ctx context.Context) MergePolicyPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, in).(MergePolicyPtrOutput)
+}
+
 type SyncMode string
 
 const (
@@ -1205,6 +1372,8 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*DecodingStrategyPtrInput)(nil)).Elem(), DecodingStrategy("None"))
 	pulumi.RegisterInputType(reflect.TypeOf((*DeletionPolicyInput)(nil)).Elem(), DeletionPolicy("Retain"))
 	pulumi.RegisterInputType(reflect.TypeOf((*DeletionPolicyPtrInput)(nil)).Elem(), DeletionPolicy("Retain"))
+	pulumi.RegisterInputType(reflect.TypeOf((*MergePolicyInput)(nil)).Elem(), MergePolicy("Replace"))
+	pulumi.RegisterInputType(reflect.TypeOf((*MergePolicyPtrInput)(nil)).Elem(), MergePolicy("Replace"))
 	pulumi.RegisterInputType(reflect.TypeOf((*SyncModeInput)(nil)).Elem(), SyncMode("controller"))
 	pulumi.RegisterInputType(reflect.TypeOf((*SyncModePtrInput)(nil)).Elem(), SyncMode("controller"))
 	pulumi.RegisterInputType(reflect.TypeOf((*VaultKVVersionInput)(nil)).Elem(), VaultKVVersion("v1"))
@@ -1219,6 +1388,8 @@ func init() {
 	pulumi.RegisterOutputType(DecodingStrategyPtrOutput{})
 	pulumi.RegisterOutputType(DeletionPolicyOutput{})
 	pulumi.RegisterOutputType(DeletionPolicyPtrOutput{})
+	pulumi.RegisterOutputType(MergePolicyOutput{})
+	pulumi.RegisterOutputType(MergePolicyPtrOutput{})
 	pulumi.RegisterOutputType(SyncModeOutput{})
 	pulumi.RegisterOutputType(SyncModePtrOutput{})
 	pulumi.RegisterOutputType(VaultKVVersionOutput{})

@@ -1651,7 +1651,7 @@ type ExternalSecretTarget struct {
 	Annotations map[string]string `pulumi:"annotations"`
 	// `Owner` (default), `Orphan`, `Merge` or `None`.
 	CreationPolicy *CreationPolicy `pulumi:"creationPolicy"`
-	// `Retain` (default) or `Delete` (when every remote key is gone; needs creationPolicy `Owner`).
+	// `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
 	DeletionPolicy *DeletionPolicy `pulumi:"deletionPolicy"`
 	// Make the Secret immutable.
 	Immutable *bool `pulumi:"immutable"`
@@ -1682,7 +1682,7 @@ type ExternalSecretTargetArgs struct {
 	Annotations pulumi.StringMapInput `pulumi:"annotations"`
 	// `Owner` (default), `Orphan`, `Merge` or `None`.
 	CreationPolicy CreationPolicyPtrInput `pulumi:"creationPolicy"`
-	// `Retain` (default) or `Delete` (when every remote key is gone; needs creationPolicy `Owner`).
+	// `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
 	DeletionPolicy DeletionPolicyPtrInput `pulumi:"deletionPolicy"`
 	// Make the Secret immutable.
 	Immutable pulumi.BoolPtrInput `pulumi:"immutable"`
@@ -1784,7 +1784,7 @@ func (o ExternalSecretTargetOutput) CreationPolicy() CreationPolicyPtrOutput {
 	return o.ApplyT(func(v ExternalSecretTarget) *CreationPolicy { return v.CreationPolicy }).(CreationPolicyPtrOutput)
 }
 
-// `Retain` (default) or `Delete` (when every remote key is gone; needs creationPolicy `Owner`).
+// `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
 func (o ExternalSecretTargetOutput) DeletionPolicy() DeletionPolicyPtrOutput {
 	return o.ApplyT(func(v ExternalSecretTarget) *DeletionPolicy { return v.DeletionPolicy }).(DeletionPolicyPtrOutput)
 }
@@ -1858,7 +1858,7 @@ func (o ExternalSecretTargetPtrOutput) CreationPolicy() CreationPolicyPtrOutput 
 	}).(CreationPolicyPtrOutput)
 }
 
-// `Retain` (default) or `Delete` (when every remote key is gone; needs creationPolicy `Owner`).
+// `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
 func (o ExternalSecretTargetPtrOutput) DeletionPolicy() DeletionPolicyPtrOutput {
 	return o.ApplyT(func(v *ExternalSecretTarget) *DeletionPolicy {
 		if v == nil {
@@ -2276,7 +2276,7 @@ func (o FindRefPtrOutput) Tags() pulumi.StringMapOutput {
 
 // A remote value: a key in the store's backend, optionally one property of it and a pinned version.
 type RemoteRef struct {
-	// For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+	// For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
 	ConversionStrategy *ConversionStrategy `pulumi:"conversionStrategy"`
 	// `None` (default), `Base64`, `Base64URL` or `Auto`.
 	DecodingStrategy *DecodingStrategy `pulumi:"decodingStrategy"`
@@ -2301,7 +2301,7 @@ type RemoteRefInput interface {
 
 // A remote value: a key in the store's backend, optionally one property of it and a pinned version.
 type RemoteRefArgs struct {
-	// For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+	// For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
 	ConversionStrategy ConversionStrategyPtrInput `pulumi:"conversionStrategy"`
 	// `None` (default), `Base64`, `Base64URL` or `Auto`.
 	DecodingStrategy DecodingStrategyPtrInput `pulumi:"decodingStrategy"`
@@ -2391,7 +2391,7 @@ func (o RemoteRefOutput) ToRemoteRefPtrOutputWithContext(ctx context.Context) Re
 	}).(RemoteRefPtrOutput)
 }
 
-// For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+// For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
 func (o RemoteRefOutput) ConversionStrategy() ConversionStrategyPtrOutput {
 	return o.ApplyT(func(v RemoteRef) *ConversionStrategy { return v.ConversionStrategy }).(ConversionStrategyPtrOutput)
 }
@@ -2440,7 +2440,7 @@ func (o RemoteRefPtrOutput) Elem() RemoteRefOutput {
 	}).(RemoteRefOutput)
 }
 
-// For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+// For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
 func (o RemoteRefPtrOutput) ConversionStrategy() ConversionStrategyPtrOutput {
 	return o.ApplyT(func(v *RemoteRef) *ConversionStrategy {
 		if v == nil {
@@ -3409,7 +3409,7 @@ type TargetTemplate struct {
 	// Label templates.
 	Labels map[string]string `pulumi:"labels"`
 	// `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
-	MergePolicy *string `pulumi:"mergePolicy"`
+	MergePolicy *MergePolicy `pulumi:"mergePolicy"`
 	// Secret type.
 	Type *string `pulumi:"type"`
 }
@@ -3434,7 +3434,7 @@ type TargetTemplateArgs struct {
 	// Label templates.
 	Labels pulumi.StringMapInput `pulumi:"labels"`
 	// `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
-	MergePolicy pulumi.StringPtrInput `pulumi:"mergePolicy"`
+	MergePolicy MergePolicyPtrInput `pulumi:"mergePolicy"`
 	// Secret type.
 	Type pulumi.StringPtrInput `pulumi:"type"`
 }
@@ -3533,8 +3533,8 @@ func (o TargetTemplateOutput) Labels() pulumi.StringMapOutput {
 }
 
 // `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
-func (o TargetTemplateOutput) MergePolicy() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v TargetTemplate) *string { return v.MergePolicy }).(pulumi.StringPtrOutput)
+func (o TargetTemplateOutput) MergePolicy() MergePolicyPtrOutput {
+	return o.ApplyT(func(v TargetTemplate) *MergePolicy { return v.MergePolicy }).(MergePolicyPtrOutput)
 }
 
 // Secret type.
@@ -3597,13 +3597,13 @@ func (o TargetTemplatePtrOutput) Labels() pulumi.StringMapOutput {
 }
 
 // `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
-func (o TargetTemplatePtrOutput) MergePolicy() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *TargetTemplate) *string {
+func (o TargetTemplatePtrOutput) MergePolicy() MergePolicyPtrOutput {
+	return o.ApplyT(func(v *TargetTemplate) *MergePolicy {
 		if v == nil {
 			return nil
 		}
 		return v.MergePolicy
-	}).(pulumi.StringPtrOutput)
+	}).(MergePolicyPtrOutput)
 }
 
 // Secret type.

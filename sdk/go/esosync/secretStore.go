@@ -30,17 +30,25 @@ type SecretStore struct {
 	CredentialsSecret pulumi.StringPtrOutput `pulumi:"credentialsSecret"`
 	// Labels for the SecretStore resource.
 	Labels pulumi.StringMapOutput `pulumi:"labels"`
+	// Human-readable detail for `reason`.
+	Message pulumi.StringPtrOutput `pulumi:"message"`
 	// Name of the SecretStore. Defaults to the Pulumi resource name.
 	Name pulumi.StringPtrOutput `pulumi:"name"`
 	// Namespace of the SecretStore. Defaults to the provider's namespace.
 	Namespace pulumi.StringPtrOutput `pulumi:"namespace"`
+	// Whether the store in the cluster matches its inputs, as last observed: false when refresh found its managed credentials Secret edited, deleted or behind a rotated ESC value. The next `pulumi up` repairs it.
+	Ready pulumi.BoolPtrOutput `pulumi:"ready"`
+	// Why the store is not ready, e.g. `CredentialsDrift`.
+	Reason pulumi.StringPtrOutput `pulumi:"reason"`
 	// Reference to this store; pass it as an ExternalSecret's `store`.
 	Ref StoreRefOutput `pulumi:"ref"`
 	// Do not log in to the backend at create/update (for backends only reachable from inside the cluster).
 	SkipValidation pulumi.BoolPtrOutput `pulumi:"skipValidation"`
 	// Hash of the store CR's spec as last seen in the cluster; changes when it is edited out of band.
 	SpecHash pulumi.StringOutput `pulumi:"specHash"`
-	// How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+	// Deprecated: use the `customTimeouts` resource option. How long to wait for ESO with `waitForReady`, as a Go duration, when no customTimeouts is given. Default `2m`.
+	//
+	// Deprecated: Use the customTimeouts resource option; timeout is honoured only when none is given.
 	Timeout pulumi.StringPtrOutput `pulumi:"timeout"`
 	// Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise, as `sync: controller` (the default) relies on it. Default true; set false where no ESO controller runs (only `sync: provider` ExternalSecrets).
 	WaitForReady pulumi.BoolPtrOutput `pulumi:"waitForReady"`
@@ -55,6 +63,12 @@ func NewSecretStore(ctx *pulumi.Context,
 
 	if args.Backend == nil {
 		return nil, errors.New("invalid value for required argument 'Backend'")
+	}
+	if args.SkipValidation == nil {
+		args.SkipValidation = pulumi.BoolPtr(false)
+	}
+	if args.WaitForReady == nil {
+		args.WaitForReady = pulumi.BoolPtr(true)
 	}
 	secrets := pulumi.AdditionalSecretOutputs([]string{
 		"credentialSourcesHash",
@@ -108,7 +122,9 @@ type secretStoreArgs struct {
 	Namespace *string `pulumi:"namespace"`
 	// Do not log in to the backend at create/update (for backends only reachable from inside the cluster).
 	SkipValidation *bool `pulumi:"skipValidation"`
-	// How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+	// Deprecated: use the `customTimeouts` resource option. How long to wait for ESO with `waitForReady`, as a Go duration, when no customTimeouts is given. Default `2m`.
+	//
+	// Deprecated: Use the customTimeouts resource option; timeout is honoured only when none is given.
 	Timeout *string `pulumi:"timeout"`
 	// Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise, as `sync: controller` (the default) relies on it. Default true; set false where no ESO controller runs (only `sync: provider` ExternalSecrets).
 	WaitForReady *bool `pulumi:"waitForReady"`
@@ -130,7 +146,9 @@ type SecretStoreArgs struct {
 	Namespace pulumi.StringPtrInput
 	// Do not log in to the backend at create/update (for backends only reachable from inside the cluster).
 	SkipValidation pulumi.BoolPtrInput
-	// How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+	// Deprecated: use the `customTimeouts` resource option. How long to wait for ESO with `waitForReady`, as a Go duration, when no customTimeouts is given. Default `2m`.
+	//
+	// Deprecated: Use the customTimeouts resource option; timeout is honoured only when none is given.
 	Timeout pulumi.StringPtrInput
 	// Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise, as `sync: controller` (the default) relies on it. Default true; set false where no ESO controller runs (only `sync: provider` ExternalSecrets).
 	WaitForReady pulumi.BoolPtrInput
@@ -258,6 +276,11 @@ func (o SecretStoreOutput) Labels() pulumi.StringMapOutput {
 	return o.ApplyT(func(v *SecretStore) pulumi.StringMapOutput { return v.Labels }).(pulumi.StringMapOutput)
 }
 
+// Human-readable detail for `reason`.
+func (o SecretStoreOutput) Message() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *SecretStore) pulumi.StringPtrOutput { return v.Message }).(pulumi.StringPtrOutput)
+}
+
 // Name of the SecretStore. Defaults to the Pulumi resource name.
 func (o SecretStoreOutput) Name() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *SecretStore) pulumi.StringPtrOutput { return v.Name }).(pulumi.StringPtrOutput)
@@ -266,6 +289,16 @@ func (o SecretStoreOutput) Name() pulumi.StringPtrOutput {
 // Namespace of the SecretStore. Defaults to the provider's namespace.
 func (o SecretStoreOutput) Namespace() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *SecretStore) pulumi.StringPtrOutput { return v.Namespace }).(pulumi.StringPtrOutput)
+}
+
+// Whether the store in the cluster matches its inputs, as last observed: false when refresh found its managed credentials Secret edited, deleted or behind a rotated ESC value. The next `pulumi up` repairs it.
+func (o SecretStoreOutput) Ready() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *SecretStore) pulumi.BoolPtrOutput { return v.Ready }).(pulumi.BoolPtrOutput)
+}
+
+// Why the store is not ready, e.g. `CredentialsDrift`.
+func (o SecretStoreOutput) Reason() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *SecretStore) pulumi.StringPtrOutput { return v.Reason }).(pulumi.StringPtrOutput)
 }
 
 // Reference to this store; pass it as an ExternalSecret's `store`.
@@ -283,7 +316,9 @@ func (o SecretStoreOutput) SpecHash() pulumi.StringOutput {
 	return o.ApplyT(func(v *SecretStore) pulumi.StringOutput { return v.SpecHash }).(pulumi.StringOutput)
 }
 
-// How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+// Deprecated: use the `customTimeouts` resource option. How long to wait for ESO with `waitForReady`, as a Go duration, when no customTimeouts is given. Default `2m`.
+//
+// Deprecated: Use the customTimeouts resource option; timeout is honoured only when none is given.
 func (o SecretStoreOutput) Timeout() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *SecretStore) pulumi.StringPtrOutput { return v.Timeout }).(pulumi.StringPtrOutput)
 }

@@ -191,7 +191,7 @@ export interface ExternalSecretTargetArgs {
      */
     creationPolicy?: pulumi.Input<enums.CreationPolicy | undefined>;
     /**
-     * `Retain` (default) or `Delete` (when every remote key is gone; needs creationPolicy `Owner`).
+     * `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
      */
     deletionPolicy?: pulumi.Input<enums.DeletionPolicy | undefined>;
     /**
@@ -257,7 +257,7 @@ export interface FindRefArgs {
  */
 export interface RemoteRefArgs {
     /**
-     * For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+     * For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
      */
     conversionStrategy?: pulumi.Input<enums.ConversionStrategy | undefined>;
     /**
@@ -407,7 +407,7 @@ export interface TargetTemplateArgs {
     /**
      * `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
      */
-    mergePolicy?: pulumi.Input<string | undefined>;
+    mergePolicy?: pulumi.Input<enums.MergePolicy | undefined>;
     /**
      * Secret type.
      */

@@ -191,7 +191,7 @@ export interface ExternalSecretTarget {
      */
     creationPolicy?: enums.CreationPolicy;
     /**
-     * `Retain` (default) or `Delete` (when every remote key is gone; needs creationPolicy `Owner`).
+     * `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
      */
     deletionPolicy?: enums.DeletionPolicy;
     /**
@@ -257,7 +257,7 @@ export interface FindRef {
  */
 export interface RemoteRef {
     /**
-     * For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+     * For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
      */
     conversionStrategy?: enums.ConversionStrategy;
     /**
@@ -407,7 +407,7 @@ export interface TargetTemplate {
     /**
      * `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
      */
-    mergePolicy?: string;
+    mergePolicy?: enums.MergePolicy;
     /**
      * Secret type.
      */

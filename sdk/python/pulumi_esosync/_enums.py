@@ -12,6 +12,7 @@ __all__ = [
     'CreationPolicy',
     'DecodingStrategy',
     'DeletionPolicy',
+    'MergePolicy',
     'SyncMode',
     'VaultKVVersion',
 ]
@@ -90,6 +91,18 @@ class DeletionPolicy(_builtins.str, Enum):
     MERGE = "Merge"
     """
     Keep the Secret, removing only the keys whose remote data is gone.
+    """
+
+
+@pulumi.type_token("esosync:index:MergePolicy")
+class MergePolicy(_builtins.str, Enum):
+    REPLACE = "Replace"
+    """
+    The Secret holds only the templated keys (the default).
+    """
+    MERGE = "Merge"
+    """
+    Templated keys on top of the fetched ones.
     """
 
 

@@ -773,7 +773,7 @@ class ExternalSecretTargetArgsDict(TypedDict):
     """
     deletion_policy: NotRequired[pulumi.Input[Optional['DeletionPolicy']]]
     """
-    `Retain` (default) or `Delete` (when every remote key is gone; needs creationPolicy `Owner`).
+    `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
     """
     immutable: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
     """
@@ -812,7 +812,7 @@ class ExternalSecretTargetArgs:
 
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] annotations: Annotations of the Secret.
         :param pulumi.Input['CreationPolicy'] creation_policy: `Owner` (default), `Orphan`, `Merge` or `None`.
-        :param pulumi.Input['DeletionPolicy'] deletion_policy: `Retain` (default) or `Delete` (when every remote key is gone; needs creationPolicy `Owner`).
+        :param pulumi.Input['DeletionPolicy'] deletion_policy: `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
         :param pulumi.Input[_builtins.bool] immutable: Make the Secret immutable.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] labels: Labels of the Secret.
         :param pulumi.Input[_builtins.str] name: Name of the Secret. Defaults to the ExternalSecret's name.
@@ -864,7 +864,7 @@ class ExternalSecretTargetArgs:
     @pulumi.getter(name="deletionPolicy")
     def deletion_policy(self) -> pulumi.Input[Optional['DeletionPolicy']]:
         """
-        `Retain` (default) or `Delete` (when every remote key is gone; needs creationPolicy `Owner`).
+        `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
         """
         return pulumi.get(self, "deletion_policy")
 
@@ -1090,7 +1090,7 @@ class RemoteRefArgsDict(TypedDict):
     """
     conversion_strategy: NotRequired[pulumi.Input[Optional['ConversionStrategy']]]
     """
-    For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+    For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
     """
     decoding_strategy: NotRequired[pulumi.Input[Optional['DecodingStrategy']]]
     """
@@ -1117,7 +1117,7 @@ class RemoteRefArgs:
         A remote value: a key in the store's backend, optionally one property of it and a pinned version.
 
         :param pulumi.Input[_builtins.str] key: Remote key, e.g. the Vault path below the store's mount.
-        :param pulumi.Input['ConversionStrategy'] conversion_strategy: For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+        :param pulumi.Input['ConversionStrategy'] conversion_strategy: For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
         :param pulumi.Input['DecodingStrategy'] decoding_strategy: `None` (default), `Base64`, `Base64URL` or `Auto`.
         :param pulumi.Input[_builtins.str] property: Property inside the remote secret (gjson path for nested values). Empty means the whole secret as JSON.
         :param pulumi.Input[_builtins.str] version: Remote version; default the current one.
@@ -1148,7 +1148,7 @@ class RemoteRefArgs:
     @pulumi.getter(name="conversionStrategy")
     def conversion_strategy(self) -> pulumi.Input[Optional['ConversionStrategy']]:
         """
-        For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+        For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
         """
         return pulumi.get(self, "conversion_strategy")
 
@@ -1639,7 +1639,7 @@ class TargetTemplateArgsDict(TypedDict):
     """
     Label templates.
     """
-    merge_policy: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    merge_policy: NotRequired[pulumi.Input[Optional['MergePolicy']]]
     """
     `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
     """
@@ -1654,7 +1654,7 @@ class TargetTemplateArgs:
                  annotations: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  data: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  labels: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
-                 merge_policy: pulumi.Input[Optional[_builtins.str]] = None,
+                 merge_policy: pulumi.Input[Optional['MergePolicy']] = None,
                  type: pulumi.Input[Optional[_builtins.str]] = None):
         """
         ESO's template (engine v2, ESO's own function set): render the Secret's keys, labels and annotations from the fetched data, e.g. `data: { url: "postgres://{{ .username }}:{{ .password }}@db" }`.
@@ -1662,7 +1662,7 @@ class TargetTemplateArgs:
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] annotations: Annotation templates.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] data: Key templates.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] labels: Label templates.
-        :param pulumi.Input[_builtins.str] merge_policy: `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+        :param pulumi.Input['MergePolicy'] merge_policy: `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
         :param pulumi.Input[_builtins.str] type: Secret type.
         """
         if annotations is not None:
@@ -1714,14 +1714,14 @@ class TargetTemplateArgs:
 
     @_builtins.property
     @pulumi.getter(name="mergePolicy")
-    def merge_policy(self) -> pulumi.Input[Optional[_builtins.str]]:
+    def merge_policy(self) -> pulumi.Input[Optional['MergePolicy']]:
         """
         `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
         """
         return pulumi.get(self, "merge_policy")
 
     @merge_policy.setter
-    def merge_policy(self, value: pulumi.Input[Optional[_builtins.str]]):
+    def merge_policy(self, value: pulumi.Input[Optional['MergePolicy']]):
         pulumi.set(self, "merge_policy", value)
 
     @_builtins.property

@@ -43,10 +43,10 @@ class ExternalSecretArgs:
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] labels: Labels for the ExternalSecret resource (ESO copies them to the Secret when no target labels are set).
         :param pulumi.Input[_builtins.str] name: Name of the ExternalSecret. Defaults to the Pulumi resource name.
         :param pulumi.Input[_builtins.str] namespace: Namespace of the ExternalSecret and its target Secret. Defaults to the provider's namespace.
-        :param pulumi.Input[_builtins.str] refresh_interval: How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never). Default `1h`.
-        :param pulumi.Input['SyncMode'] sync: Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster; default), `provider` (the provider itself), `none` (only write the ExternalSecret).
+        :param pulumi.Input[_builtins.str] refresh_interval: How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never).
+        :param pulumi.Input['SyncMode'] sync: Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster), `provider` (the provider itself), `none` (only write the ExternalSecret).
         :param pulumi.Input['ExternalSecretTargetArgs'] target: The Secret to write. Defaults: name = the ExternalSecret's name, creationPolicy `Owner`, deletionPolicy `Retain`.
-        :param pulumi.Input[_builtins.str] timeout: How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
+        :param pulumi.Input[_builtins.str] timeout: Deprecated: use the `customTimeouts` resource option. How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration, when no customTimeouts is given.
         """
         pulumi.set(__self__, "store", store)
         if annotations is not None:
@@ -61,12 +61,19 @@ class ExternalSecretArgs:
             pulumi.set(__self__, "name", name)
         if namespace is not None:
             pulumi.set(__self__, "namespace", namespace)
+        if refresh_interval is None:
+            refresh_interval = '1h'
         if refresh_interval is not None:
             pulumi.set(__self__, "refresh_interval", refresh_interval)
+        if sync is None:
+            sync = 'controller'
         if sync is not None:
             pulumi.set(__self__, "sync", sync)
         if target is not None:
             pulumi.set(__self__, "target", target)
+        if timeout is not None:
+            warnings.warn("""Use the customTimeouts resource option (create/update); timeout is honoured only when none is given.""", DeprecationWarning)
+            pulumi.log.warn("""timeout is deprecated: Use the customTimeouts resource option (create/update); timeout is honoured only when none is given.""")
         if timeout is not None:
             pulumi.set(__self__, "timeout", timeout)
 
@@ -158,7 +165,7 @@ class ExternalSecretArgs:
     @pulumi.getter(name="refreshInterval")
     def refresh_interval(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never). Default `1h`.
+        How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never).
         """
         return pulumi.get(self, "refresh_interval")
 
@@ -170,7 +177,7 @@ class ExternalSecretArgs:
     @pulumi.getter
     def sync(self) -> pulumi.Input[Optional['SyncMode']]:
         """
-        Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster; default), `provider` (the provider itself), `none` (only write the ExternalSecret).
+        Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster), `provider` (the provider itself), `none` (only write the ExternalSecret).
         """
         return pulumi.get(self, "sync")
 
@@ -192,9 +199,10 @@ class ExternalSecretArgs:
 
     @_builtins.property
     @pulumi.getter
+    @_utilities.deprecated("""Use the customTimeouts resource option (create/update); timeout is honoured only when none is given.""")
     def timeout(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
+        Deprecated: use the `customTimeouts` resource option. How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration, when no customTimeouts is given.
         """
         return pulumi.get(self, "timeout")
 
@@ -232,11 +240,11 @@ class ExternalSecret(pulumi.CustomResource):
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] labels: Labels for the ExternalSecret resource (ESO copies them to the Secret when no target labels are set).
         :param pulumi.Input[_builtins.str] name: Name of the ExternalSecret. Defaults to the Pulumi resource name.
         :param pulumi.Input[_builtins.str] namespace: Namespace of the ExternalSecret and its target Secret. Defaults to the provider's namespace.
-        :param pulumi.Input[_builtins.str] refresh_interval: How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never). Default `1h`.
+        :param pulumi.Input[_builtins.str] refresh_interval: How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never).
         :param pulumi.Input[Union['StoreRefArgs', 'StoreRefArgsDict']] store: The store to read from; pass a SecretStore's or ClusterSecretStore's `ref` output.
-        :param pulumi.Input['SyncMode'] sync: Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster; default), `provider` (the provider itself), `none` (only write the ExternalSecret).
+        :param pulumi.Input['SyncMode'] sync: Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster), `provider` (the provider itself), `none` (only write the ExternalSecret).
         :param pulumi.Input[Union['ExternalSecretTargetArgs', 'ExternalSecretTargetArgsDict']] target: The Secret to write. Defaults: name = the ExternalSecret's name, creationPolicy `Owner`, deletionPolicy `Retain`.
-        :param pulumi.Input[_builtins.str] timeout: How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
+        :param pulumi.Input[_builtins.str] timeout: Deprecated: use the `customTimeouts` resource option. How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration, when no customTimeouts is given.
         """
         ...
     @overload
@@ -288,10 +296,14 @@ class ExternalSecret(pulumi.CustomResource):
             __props__.__dict__["labels"] = labels
             __props__.__dict__["name"] = name
             __props__.__dict__["namespace"] = namespace
+            if refresh_interval is None:
+                refresh_interval = '1h'
             __props__.__dict__["refresh_interval"] = refresh_interval
             if store is None and not opts.urn:
                 raise TypeError("Missing required property 'store'")
             __props__.__dict__["store"] = store
+            if sync is None:
+                sync = 'controller'
             __props__.__dict__["sync"] = sync
             __props__.__dict__["target"] = target
             __props__.__dict__["timeout"] = timeout
@@ -438,7 +450,7 @@ class ExternalSecret(pulumi.CustomResource):
     @pulumi.getter(name="refreshInterval")
     def refresh_interval(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never). Default `1h`.
+        How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never).
         """
         return pulumi.get(self, "refresh_interval")
 
@@ -470,7 +482,7 @@ class ExternalSecret(pulumi.CustomResource):
     @pulumi.getter
     def sync(self) -> pulumi.Output[Optional['SyncMode']]:
         """
-        Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster; default), `provider` (the provider itself), `none` (only write the ExternalSecret).
+        Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster), `provider` (the provider itself), `none` (only write the ExternalSecret).
         """
         return pulumi.get(self, "sync")
 
@@ -492,9 +504,10 @@ class ExternalSecret(pulumi.CustomResource):
 
     @_builtins.property
     @pulumi.getter
+    @_utilities.deprecated("""Use the customTimeouts resource option (create/update); timeout is honoured only when none is given.""")
     def timeout(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration. Default `5m`.
+        Deprecated: use the `customTimeouts` resource option. How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration, when no customTimeouts is given.
         """
         return pulumi.get(self, "timeout")
 

@@ -20,31 +20,33 @@ __all__ = ['OperatorArgs', 'Operator']
 class OperatorArgs:
     def __init__(__self__, *,
                  chart: pulumi.Input[Optional[_builtins.str]] = None,
+                 chart_version: pulumi.Input[Optional[_builtins.str]] = None,
                  crds: pulumi.Input[Optional[_builtins.str]] = None,
                  install_crds: pulumi.Input[Optional[_builtins.bool]] = None,
                  namespace: pulumi.Input[Optional[_builtins.str]] = None,
                  release_name: pulumi.Input[Optional[_builtins.str]] = None,
                  timeout: pulumi.Input[Optional[_builtins.str]] = None,
                  values: pulumi.Input[Optional[Mapping[str, Any]]] = None,
-                 version: pulumi.Input[Optional[_builtins.str]] = None,
                  wait_for_controller: pulumi.Input[Optional[_builtins.bool]] = None):
         """
         The set of arguments for constructing a Operator resource.
 
         :param pulumi.Input[_builtins.str] chart: Where the chart comes from: a Helm repository URL (the `external-secrets` chart at `version` is fetched from it, which needs network access), or the path of a local chart directory or packaged `.tgz`.
+        :param pulumi.Input[_builtins.str] chart_version: Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it. Refresh reports the installed chart's version here. (Called `version` before esosync 0.2.0.)
         :param pulumi.Input[_builtins.str] crds: Path or http(s) URL of a CRD bundle: one YAML stream of CustomResourceDefinitions, such as `deploy/crds/bundle.yaml` in ESO's source tree. Needed when the chart itself carries no CRD manifests (charts built from source do not; the released chart templates them). When set and `installCrds` is true, esosync server-side applies the bundle (field manager `esosync`) before installing the chart and sets the chart value `installCRDs: false`, so the CRDs are not also templated by the chart.
         :param pulumi.Input[_builtins.bool] install_crds: Install ESO's CRDs: from `crds` when set, otherwise from the chart itself (and it is an error if the chart carries none). Set false when the CRDs are managed elsewhere; esosync then passes `installCRDs: false` to the chart and still waits until they are served.
         :param pulumi.Input[_builtins.str] namespace: Namespace to install the release into; created if missing (and kept on delete). Changing it replaces the release.
         :param pulumi.Input[_builtins.str] release_name: Helm release name. Changing it replaces the release.
-        :param pulumi.Input[_builtins.str] timeout: How long an install or upgrade, including the waits, may take, as a Go duration such as `5m` or `90s`.
+        :param pulumi.Input[_builtins.str] timeout: Deprecated: use the `customTimeouts` resource option. How long an install, upgrade or uninstall, including the waits, may take when no customTimeouts is given, as a Go duration such as `5m` or `90s`.
         :param pulumi.Input[Mapping[str, Any]] values: Values for the chart, as in a values.yaml, e.g. `{ replicaCount: 2 }`. They are stored in the Helm release and in Pulumi state: pass credentials as Pulumi secrets, or better, through Secrets the chart references.
-        :param pulumi.Input[_builtins.str] version: Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it.
         :param pulumi.Input[_builtins.bool] wait_for_controller: Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.
         """
         if chart is None:
             chart = 'https://charts.external-secrets.io'
         if chart is not None:
             pulumi.set(__self__, "chart", chart)
+        if chart_version is not None:
+            pulumi.set(__self__, "chart_version", chart_version)
         if crds is not None:
             pulumi.set(__self__, "crds", crds)
         if install_crds is None:
@@ -59,14 +61,15 @@ class OperatorArgs:
             release_name = 'external-secrets'
         if release_name is not None:
             pulumi.set(__self__, "release_name", release_name)
+        if timeout is not None:
+            warnings.warn("""Use the customTimeouts resource option; timeout is honoured only when none is given.""", DeprecationWarning)
+            pulumi.log.warn("""timeout is deprecated: Use the customTimeouts resource option; timeout is honoured only when none is given.""")
         if timeout is None:
             timeout = '5m'
         if timeout is not None:
             pulumi.set(__self__, "timeout", timeout)
         if values is not None:
             pulumi.set(__self__, "values", values)
-        if version is not None:
-            pulumi.set(__self__, "version", version)
         if wait_for_controller is None:
             wait_for_controller = True
         if wait_for_controller is not None:
@@ -83,6 +86,18 @@ class OperatorArgs:
     @chart.setter
     def chart(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "chart", value)
+
+    @_builtins.property
+    @pulumi.getter(name="chartVersion")
+    def chart_version(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it. Refresh reports the installed chart's version here. (Called `version` before esosync 0.2.0.)
+        """
+        return pulumi.get(self, "chart_version")
+
+    @chart_version.setter
+    def chart_version(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "chart_version", value)
 
     @_builtins.property
     @pulumi.getter
@@ -134,9 +149,10 @@ class OperatorArgs:
 
     @_builtins.property
     @pulumi.getter
+    @_utilities.deprecated("""Use the customTimeouts resource option; timeout is honoured only when none is given.""")
     def timeout(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        How long an install or upgrade, including the waits, may take, as a Go duration such as `5m` or `90s`.
+        Deprecated: use the `customTimeouts` resource option. How long an install, upgrade or uninstall, including the waits, may take when no customTimeouts is given, as a Go duration such as `5m` or `90s`.
         """
         return pulumi.get(self, "timeout")
 
@@ -155,18 +171,6 @@ class OperatorArgs:
     @values.setter
     def values(self, value: pulumi.Input[Optional[Mapping[str, Any]]]):
         pulumi.set(self, "values", value)
-
-    @_builtins.property
-    @pulumi.getter
-    def version(self) -> pulumi.Input[Optional[_builtins.str]]:
-        """
-        Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it.
-        """
-        return pulumi.get(self, "version")
-
-    @version.setter
-    def version(self, value: pulumi.Input[Optional[_builtins.str]]):
-        pulumi.set(self, "version", value)
 
     @_builtins.property
     @pulumi.getter(name="waitForController")
@@ -188,13 +192,13 @@ class Operator(pulumi.CustomResource):
                  resource_name: str,
                  opts: Optional[pulumi.ResourceOptions] = None,
                  chart: pulumi.Input[Optional[_builtins.str]] = None,
+                 chart_version: pulumi.Input[Optional[_builtins.str]] = None,
                  crds: pulumi.Input[Optional[_builtins.str]] = None,
                  install_crds: pulumi.Input[Optional[_builtins.bool]] = None,
                  namespace: pulumi.Input[Optional[_builtins.str]] = None,
                  release_name: pulumi.Input[Optional[_builtins.str]] = None,
                  timeout: pulumi.Input[Optional[_builtins.str]] = None,
                  values: pulumi.Input[Optional[Mapping[str, Any]]] = None,
-                 version: pulumi.Input[Optional[_builtins.str]] = None,
                  wait_for_controller: pulumi.Input[Optional[_builtins.bool]] = None,
                  __props__=None):
         """
@@ -205,13 +209,13 @@ class Operator(pulumi.CustomResource):
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[_builtins.str] chart: Where the chart comes from: a Helm repository URL (the `external-secrets` chart at `version` is fetched from it, which needs network access), or the path of a local chart directory or packaged `.tgz`.
+        :param pulumi.Input[_builtins.str] chart_version: Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it. Refresh reports the installed chart's version here. (Called `version` before esosync 0.2.0.)
         :param pulumi.Input[_builtins.str] crds: Path or http(s) URL of a CRD bundle: one YAML stream of CustomResourceDefinitions, such as `deploy/crds/bundle.yaml` in ESO's source tree. Needed when the chart itself carries no CRD manifests (charts built from source do not; the released chart templates them). When set and `installCrds` is true, esosync server-side applies the bundle (field manager `esosync`) before installing the chart and sets the chart value `installCRDs: false`, so the CRDs are not also templated by the chart.
         :param pulumi.Input[_builtins.bool] install_crds: Install ESO's CRDs: from `crds` when set, otherwise from the chart itself (and it is an error if the chart carries none). Set false when the CRDs are managed elsewhere; esosync then passes `installCRDs: false` to the chart and still waits until they are served.
         :param pulumi.Input[_builtins.str] namespace: Namespace to install the release into; created if missing (and kept on delete). Changing it replaces the release.
         :param pulumi.Input[_builtins.str] release_name: Helm release name. Changing it replaces the release.
-        :param pulumi.Input[_builtins.str] timeout: How long an install or upgrade, including the waits, may take, as a Go duration such as `5m` or `90s`.
+        :param pulumi.Input[_builtins.str] timeout: Deprecated: use the `customTimeouts` resource option. How long an install, upgrade or uninstall, including the waits, may take when no customTimeouts is given, as a Go duration such as `5m` or `90s`.
         :param pulumi.Input[Mapping[str, Any]] values: Values for the chart, as in a values.yaml, e.g. `{ replicaCount: 2 }`. They are stored in the Helm release and in Pulumi state: pass credentials as Pulumi secrets, or better, through Secrets the chart references.
-        :param pulumi.Input[_builtins.str] version: Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it.
         :param pulumi.Input[_builtins.bool] wait_for_controller: Wait until the release's Deployments (controller, webhook, cert controller) are Available and ESO's validating webhook answers admission requests before reporting success, so the first SecretStore or ExternalSecret applied after it is admitted (ESO issue 6450: the webhook is registered before its pod serves, and applies fail with connection refused until it does; the chart's readiness probe alone delays that by about 20 s). Turn off only where pods cannot run, or to return early.
         """
         ...
@@ -241,13 +245,13 @@ class Operator(pulumi.CustomResource):
                  resource_name: str,
                  opts: Optional[pulumi.ResourceOptions] = None,
                  chart: pulumi.Input[Optional[_builtins.str]] = None,
+                 chart_version: pulumi.Input[Optional[_builtins.str]] = None,
                  crds: pulumi.Input[Optional[_builtins.str]] = None,
                  install_crds: pulumi.Input[Optional[_builtins.bool]] = None,
                  namespace: pulumi.Input[Optional[_builtins.str]] = None,
                  release_name: pulumi.Input[Optional[_builtins.str]] = None,
                  timeout: pulumi.Input[Optional[_builtins.str]] = None,
                  values: pulumi.Input[Optional[Mapping[str, Any]]] = None,
-                 version: pulumi.Input[Optional[_builtins.str]] = None,
                  wait_for_controller: pulumi.Input[Optional[_builtins.bool]] = None,
                  __props__=None):
         opts = pulumi.ResourceOptions.merge(_utilities.get_resource_opts_defaults(), opts)
@@ -261,6 +265,7 @@ class Operator(pulumi.CustomResource):
             if chart is None:
                 chart = 'https://charts.external-secrets.io'
             __props__.__dict__["chart"] = chart
+            __props__.__dict__["chart_version"] = chart_version
             __props__.__dict__["crds"] = crds
             if install_crds is None:
                 install_crds = True
@@ -275,12 +280,10 @@ class Operator(pulumi.CustomResource):
                 timeout = '5m'
             __props__.__dict__["timeout"] = timeout
             __props__.__dict__["values"] = values
-            __props__.__dict__["version"] = version
             if wait_for_controller is None:
                 wait_for_controller = True
             __props__.__dict__["wait_for_controller"] = wait_for_controller
             __props__.__dict__["app_version"] = None
-            __props__.__dict__["chart_version"] = None
             __props__.__dict__["controller_available"] = None
             __props__.__dict__["crd_names"] = None
             __props__.__dict__["revision"] = None
@@ -323,7 +326,6 @@ class Operator(pulumi.CustomResource):
         __props__.__dict__["status"] = None
         __props__.__dict__["timeout"] = None
         __props__.__dict__["values"] = None
-        __props__.__dict__["version"] = None
         __props__.__dict__["wait_for_controller"] = None
         __props__.__dict__["webhook_available"] = None
         return Operator(resource_name, opts=opts, __props__=__props__)
@@ -346,9 +348,9 @@ class Operator(pulumi.CustomResource):
 
     @_builtins.property
     @pulumi.getter(name="chartVersion")
-    def chart_version(self) -> pulumi.Output[_builtins.str]:
+    def chart_version(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        Version of the installed chart, from its Chart.yaml.
+        Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it. Refresh reports the installed chart's version here. (Called `version` before esosync 0.2.0.)
         """
         return pulumi.get(self, "chart_version")
 
@@ -418,9 +420,10 @@ class Operator(pulumi.CustomResource):
 
     @_builtins.property
     @pulumi.getter
+    @_utilities.deprecated("""Use the customTimeouts resource option; timeout is honoured only when none is given.""")
     def timeout(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        How long an install or upgrade, including the waits, may take, as a Go duration such as `5m` or `90s`.
+        Deprecated: use the `customTimeouts` resource option. How long an install, upgrade or uninstall, including the waits, may take when no customTimeouts is given, as a Go duration such as `5m` or `90s`.
         """
         return pulumi.get(self, "timeout")
 
@@ -431,14 +434,6 @@ class Operator(pulumi.CustomResource):
         Values for the chart, as in a values.yaml, e.g. `{ replicaCount: 2 }`. They are stored in the Helm release and in Pulumi state: pass credentials as Pulumi secrets, or better, through Secrets the chart references.
         """
         return pulumi.get(self, "values")
-
-    @_builtins.property
-    @pulumi.getter
-    def version(self) -> pulumi.Output[Optional[_builtins.str]]:
-        """
-        Version of the external-secrets chart to install from the `chart` repository, e.g. `0.20.4` (an exact version, not a range). Defaults to `0.20.4`, the version esosync is tested with. For a local `chart`, the chart's own Chart.yaml decides: the version defaults to it and, if set, must match it.
-        """
-        return pulumi.get(self, "version")
 
     @_builtins.property
     @pulumi.getter(name="waitForController")

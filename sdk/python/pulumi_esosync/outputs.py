@@ -669,7 +669,7 @@ class ExternalSecretTarget(dict):
 
         :param Mapping[str, _builtins.str] annotations: Annotations of the Secret.
         :param 'CreationPolicy' creation_policy: `Owner` (default), `Orphan`, `Merge` or `None`.
-        :param 'DeletionPolicy' deletion_policy: `Retain` (default) or `Delete` (when every remote key is gone; needs creationPolicy `Owner`).
+        :param 'DeletionPolicy' deletion_policy: `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
         :param _builtins.bool immutable: Make the Secret immutable.
         :param Mapping[str, _builtins.str] labels: Labels of the Secret.
         :param _builtins.str name: Name of the Secret. Defaults to the ExternalSecret's name.
@@ -713,7 +713,7 @@ class ExternalSecretTarget(dict):
     @pulumi.getter(name="deletionPolicy")
     def deletion_policy(self) -> Optional['DeletionPolicy']:
         """
-        `Retain` (default) or `Delete` (when every remote key is gone; needs creationPolicy `Owner`).
+        `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
         """
         return pulumi.get(self, "deletion_policy")
 
@@ -906,7 +906,7 @@ class RemoteRef(dict):
         A remote value: a key in the store's backend, optionally one property of it and a pinned version.
 
         :param _builtins.str key: Remote key, e.g. the Vault path below the store's mount.
-        :param 'ConversionStrategy' conversion_strategy: For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+        :param 'ConversionStrategy' conversion_strategy: For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
         :param 'DecodingStrategy' decoding_strategy: `None` (default), `Base64`, `Base64URL` or `Auto`.
         :param _builtins.str property: Property inside the remote secret (gjson path for nested values). Empty means the whole secret as JSON.
         :param _builtins.str version: Remote version; default the current one.
@@ -933,7 +933,7 @@ class RemoteRef(dict):
     @pulumi.getter(name="conversionStrategy")
     def conversion_strategy(self) -> Optional['ConversionStrategy']:
         """
-        For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+        For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
         """
         return pulumi.get(self, "conversion_strategy")
 
@@ -1268,7 +1268,7 @@ class TargetTemplate(dict):
                  annotations: Optional[Mapping[str, _builtins.str]] = None,
                  data: Optional[Mapping[str, _builtins.str]] = None,
                  labels: Optional[Mapping[str, _builtins.str]] = None,
-                 merge_policy: Optional[_builtins.str] = None,
+                 merge_policy: Optional['MergePolicy'] = None,
                  type: Optional[_builtins.str] = None):
         """
         ESO's template (engine v2, ESO's own function set): render the Secret's keys, labels and annotations from the fetched data, e.g. `data: { url: "postgres://{{ .username }}:{{ .password }}@db" }`.
@@ -1276,7 +1276,7 @@ class TargetTemplate(dict):
         :param Mapping[str, _builtins.str] annotations: Annotation templates.
         :param Mapping[str, _builtins.str] data: Key templates.
         :param Mapping[str, _builtins.str] labels: Label templates.
-        :param _builtins.str merge_policy: `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+        :param 'MergePolicy' merge_policy: `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
         :param _builtins.str type: Secret type.
         """
         if annotations is not None:
@@ -1316,7 +1316,7 @@ class TargetTemplate(dict):
 
     @_builtins.property
     @pulumi.getter(name="mergePolicy")
-    def merge_policy(self) -> Optional[_builtins.str]:
+    def merge_policy(self) -> Optional['MergePolicy']:
         """
         `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
         """

@@ -41,7 +41,7 @@ class SecretStoreArgs:
         :param pulumi.Input[_builtins.str] name: Name of the SecretStore. Defaults to the Pulumi resource name.
         :param pulumi.Input[_builtins.str] namespace: Namespace of the SecretStore. Defaults to the provider's namespace.
         :param pulumi.Input[_builtins.bool] skip_validation: Do not log in to the backend at create/update (for backends only reachable from inside the cluster).
-        :param pulumi.Input[_builtins.str] timeout: How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+        :param pulumi.Input[_builtins.str] timeout: Deprecated: use the `customTimeouts` resource option. How long to wait for ESO with `waitForReady`, as a Go duration, when no customTimeouts is given. Default `2m`.
         :param pulumi.Input[_builtins.bool] wait_for_ready: Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise, as `sync: controller` (the default) relies on it. Default true; set false where no ESO controller runs (only `sync: provider` ExternalSecrets).
         """
         pulumi.set(__self__, "backend", backend)
@@ -55,10 +55,17 @@ class SecretStoreArgs:
             pulumi.set(__self__, "name", name)
         if namespace is not None:
             pulumi.set(__self__, "namespace", namespace)
+        if skip_validation is None:
+            skip_validation = False
         if skip_validation is not None:
             pulumi.set(__self__, "skip_validation", skip_validation)
         if timeout is not None:
+            warnings.warn("""Use the customTimeouts resource option; timeout is honoured only when none is given.""", DeprecationWarning)
+            pulumi.log.warn("""timeout is deprecated: Use the customTimeouts resource option; timeout is honoured only when none is given.""")
+        if timeout is not None:
             pulumi.set(__self__, "timeout", timeout)
+        if wait_for_ready is None:
+            wait_for_ready = True
         if wait_for_ready is not None:
             pulumi.set(__self__, "wait_for_ready", wait_for_ready)
 
@@ -148,9 +155,10 @@ class SecretStoreArgs:
 
     @_builtins.property
     @pulumi.getter
+    @_utilities.deprecated("""Use the customTimeouts resource option; timeout is honoured only when none is given.""")
     def timeout(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+        Deprecated: use the `customTimeouts` resource option. How long to wait for ESO with `waitForReady`, as a Go duration, when no customTimeouts is given. Default `2m`.
         """
         return pulumi.get(self, "timeout")
 
@@ -199,7 +207,7 @@ class SecretStore(pulumi.CustomResource):
         :param pulumi.Input[_builtins.str] name: Name of the SecretStore. Defaults to the Pulumi resource name.
         :param pulumi.Input[_builtins.str] namespace: Namespace of the SecretStore. Defaults to the provider's namespace.
         :param pulumi.Input[_builtins.bool] skip_validation: Do not log in to the backend at create/update (for backends only reachable from inside the cluster).
-        :param pulumi.Input[_builtins.str] timeout: How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+        :param pulumi.Input[_builtins.str] timeout: Deprecated: use the `customTimeouts` resource option. How long to wait for ESO with `waitForReady`, as a Go duration, when no customTimeouts is given. Default `2m`.
         :param pulumi.Input[_builtins.bool] wait_for_ready: Wait until the External Secrets Operator controller in the cluster reports the store Ready (reason `Valid`), and fail with ESO's message otherwise, as `sync: controller` (the default) relies on it. Default true; set false where no ESO controller runs (only `sync: provider` ExternalSecrets).
         """
         ...
@@ -252,12 +260,19 @@ class SecretStore(pulumi.CustomResource):
             __props__.__dict__["labels"] = labels
             __props__.__dict__["name"] = name
             __props__.__dict__["namespace"] = namespace
+            if skip_validation is None:
+                skip_validation = False
             __props__.__dict__["skip_validation"] = skip_validation
             __props__.__dict__["timeout"] = timeout
+            if wait_for_ready is None:
+                wait_for_ready = True
             __props__.__dict__["wait_for_ready"] = wait_for_ready
             __props__.__dict__["credential_sources_hash"] = None
             __props__.__dict__["credentials_hash"] = None
             __props__.__dict__["credentials_secret"] = None
+            __props__.__dict__["message"] = None
+            __props__.__dict__["ready"] = None
+            __props__.__dict__["reason"] = None
             __props__.__dict__["ref"] = None
             __props__.__dict__["spec_hash"] = None
         secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["credentialSourcesHash", "credentialsHash"])
@@ -291,8 +306,11 @@ class SecretStore(pulumi.CustomResource):
         __props__.__dict__["credentials_hash"] = None
         __props__.__dict__["credentials_secret"] = None
         __props__.__dict__["labels"] = None
+        __props__.__dict__["message"] = None
         __props__.__dict__["name"] = None
         __props__.__dict__["namespace"] = None
+        __props__.__dict__["ready"] = None
+        __props__.__dict__["reason"] = None
         __props__.__dict__["ref"] = None
         __props__.__dict__["skip_validation"] = None
         __props__.__dict__["spec_hash"] = None
@@ -358,6 +376,14 @@ class SecretStore(pulumi.CustomResource):
 
     @_builtins.property
     @pulumi.getter
+    def message(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        Human-readable detail for `reason`.
+        """
+        return pulumi.get(self, "message")
+
+    @_builtins.property
+    @pulumi.getter
     def name(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
         Name of the SecretStore. Defaults to the Pulumi resource name.
@@ -371,6 +397,22 @@ class SecretStore(pulumi.CustomResource):
         Namespace of the SecretStore. Defaults to the provider's namespace.
         """
         return pulumi.get(self, "namespace")
+
+    @_builtins.property
+    @pulumi.getter
+    def ready(self) -> pulumi.Output[Optional[_builtins.bool]]:
+        """
+        Whether the store in the cluster matches its inputs, as last observed: false when refresh found its managed credentials Secret edited, deleted or behind a rotated ESC value. The next `pulumi up` repairs it.
+        """
+        return pulumi.get(self, "ready")
+
+    @_builtins.property
+    @pulumi.getter
+    def reason(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        Why the store is not ready, e.g. `CredentialsDrift`.
+        """
+        return pulumi.get(self, "reason")
 
     @_builtins.property
     @pulumi.getter
@@ -398,9 +440,10 @@ class SecretStore(pulumi.CustomResource):
 
     @_builtins.property
     @pulumi.getter
+    @_utilities.deprecated("""Use the customTimeouts resource option; timeout is honoured only when none is given.""")
     def timeout(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        How long to wait for ESO with `waitForReady`, as a Go duration. Default `2m`.
+        Deprecated: use the `customTimeouts` resource option. How long to wait for ESO with `waitForReady`, as a Go duration, when no customTimeouts is given. Default `2m`.
         """
         return pulumi.get(self, "timeout")
 

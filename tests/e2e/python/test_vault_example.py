@@ -1,8 +1,9 @@
 """End to end: examples/python/vault through the real pulumi CLI.
 
 Run by tests/e2e/python_test.go (TestVaultExamplePython), which starts the
-loopback test bed, installs the generated SDK and hands everything over in
-environment variables. Only the standard library talks to Kubernetes and
+loopback test bed, installs the generated SDK, copies the example with the
+test bed's overrides (tests/e2e/testdata/testbed) and hands everything over
+in environment variables. Only the standard library talks to Kubernetes and
 Vault, so the test needs nothing beyond the pulumi SDK and pytest.
 """
 
@@ -20,7 +21,7 @@ import pytest
 
 ENV = os.environ
 PROGRAM = ENV.get("ESOSYNC_PROGRAM_DIR", "")
-NS = "e2e-vault-python"
+NS = ENV.get("ESOSYNC_NAMESPACE", "e2e-vault-python")
 
 pytestmark = pytest.mark.skipif(not PROGRAM, reason="run through tests/e2e/python_test.go")
 
@@ -37,6 +38,24 @@ def pulumi(*args, check=True):
     if check and out.returncode != 0:
         raise AssertionError(f"pulumi {' '.join(args)} failed:\n{text}")
     return text
+
+
+def last_changes(kind):
+    """What the stack's latest operation did: resources per operation ("create",
+    "update", "same", ...) from `pulumi stack history --json`, the figures the
+    CLI prints as "1 updated" or "4 unchanged". The operation must be of kind
+    ("update" for up, "refresh") and have succeeded."""
+    out = subprocess.run(["pulumi", "stack", "history", "--json", "--page-size", "1"],
+                         cwd=PROGRAM, capture_output=True, text=True)
+    assert out.returncode == 0, f"pulumi stack history failed:\n{out.stdout}{out.stderr}"
+    latest = json.loads(out.stdout)[0]
+    assert latest["kind"] == kind and latest["result"] == "succeeded", latest
+    return latest.get("resourceChanges") or {}
+
+
+def changed(changes):
+    """The changes without the unchanged resources: empty for a no-op."""
+    return {op: n for op, n in changes.items() if op != "same" and n}
 
 
 def kube(method, path, body=None):
@@ -74,12 +93,8 @@ def test_vault_example():
     fetched = [username, password]
 
     pulumi("stack", "init", "dev")
-    for key, value in [("vaultAddress", ENV["VAULT_ADDR"]), ("appNamespace", NS), ("esoChart", ENV["ESOSYNC_ESO_CHART"]),
-                       ("esoCrds", ENV["ESOSYNC_ESO_CRDS"]), ("syncMode", "provider")]:
-        pulumi("config", "set", key, value)
+    pulumi("config", "set", "vaultAddress", ENV["VAULT_ADDR"])
     pulumi("config", "set", "--secret", "vaultToken", ENV["VAULT_TOKEN"])
-    for key in ("waitForController", "esoWebhook", "storeWaitForReady"):
-        pulumi("config", "set", "--type", "bool", key, "false")
 
     logs = pulumi("up", "--yes", "--skip-preview", "-v=9", "--logtostderr", "--logflow")
     assert secret_data("app-secret") == {"username": username, "password": password}
@@ -89,13 +104,15 @@ def test_vault_example():
     first_hash = outputs["dataHash"]
 
     out = pulumi("refresh", "--yes", "--skip-preview")
-    assert "updated" not in out, out
+    changes = last_changes("refresh")
+    assert not changed(changes), f"refresh right after up reports changes: {changes}\n{out}"
 
     password2 = "pw2-" + secrets.token_hex(12)
     fetched.append(password2)
     vault_put({"username": username, "password": password2})
     out = pulumi("refresh", "--yes", "--skip-preview")
-    assert "1 updated" in out, out
+    changes = last_changes("refresh")
+    assert changes.get("update") == 1, f"refresh after a Vault change does not report the ExternalSecret changed: {changes}\n{out}"
     assert secret_data("app-secret")["password"] == password  # refresh changes nothing in the cluster
     logs += pulumi("up", "--yes", "--skip-preview", "-v=9", "--logtostderr", "--logflow")
     assert secret_data("app-secret") == {"username": username, "password": password2}

@@ -65,11 +65,18 @@ type Config struct {
 	Static *StaticCredentials
 	// WebIdentity is service-account JWT auth: AssumeRoleWithWebIdentity.
 	WebIdentity *WebIdentity
-	// DemandID names the store in backend.NoteDemand. When set, a pending
+	// DemandID names the store in Session.NoteDemand. When set, a pending
 	// batch waits until the deploy's ExternalSecrets have been checked and
 	// then also reads every key they announced for this store, so one
 	// BatchGetSecretValue per 20 keys serves the whole deploy.
 	DemandID string
+	// Session, when set, shares the batcher and cache with every other
+	// client of the same identity in that session (one pulumi operation),
+	// holds the announced demand and counts requests. Nil, the client
+	// batches and caches for itself.
+	Session *backend.Session
+	// Timing tunes the batcher; the zero value means the defaults.
+	Timing Timing
 }
 
 // StaticCredentials are an access key pair, optionally with the session
@@ -100,10 +107,11 @@ type client struct {
 	sm     *secretsmanager.Client
 	sts    *sts.Client
 	prefix string
-	// scope names the cache state shared by every client of the same
-	// identity in this process; it is looked up per read, so ResetCache
-	// also reaches clients that already exist.
-	scope string
+	// state is the batcher and cache shared by every client of the same
+	// identity in the session.
+	state *storeState
+	// session counts requests.
+	session *backend.Session
 	// hints returns the secret ids the deploy announced for this store.
 	hints func() []string
 }
@@ -141,7 +149,7 @@ func New(ctx context.Context, cfg Config) (backend.Client, error) {
 			return nil, fmt.Errorf("aws: loading the SDK configuration: %w", err)
 		}
 		stsClient := sts.NewFromConfig(base, stsOpts)
-		provider := stscreds.NewWebIdentityRoleProvider(countingSTS{stsClient}, cfg.WebIdentity.RoleARN,
+		provider := stscreds.NewWebIdentityRoleProvider(countingSTS{stsClient, cfg.Session}, cfg.WebIdentity.RoleARN,
 			staticToken(cfg.WebIdentity.Token), func(o *stscreds.WebIdentityRoleOptions) {
 				o.RoleSessionName = webIdentitySessionName
 			})
@@ -161,7 +169,7 @@ func New(ctx context.Context, cfg Config) (backend.Client, error) {
 		// One credentials cache for both service clients, so the role is
 		// assumed once per client rather than once per SDK client.
 		base := sts.NewFromConfig(awsCfg, stsOpts)
-		awsCfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(countingSTS{base}, cfg.Role,
+		awsCfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(countingSTS{base, cfg.Session}, cfg.Role,
 			func(o *stscreds.AssumeRoleOptions) {
 				if cfg.ExternalID != "" {
 					o.ExternalID = aws.String(cfg.ExternalID)
@@ -176,8 +184,10 @@ func New(ctx context.Context, cfg Config) (backend.Client, error) {
 		}),
 		sts:    sts.NewFromConfig(awsCfg, stsOpts),
 		prefix: cfg.Prefix,
-		scope:  scopeOf(cfg, awsCfg.Region),
-		hints:  hintsOf(cfg),
+		state: backend.Slot(cfg.Session, "aws.scopes", newScopes).
+			stateFor(scopeOf(cfg, awsCfg.Region), cfg.Session, cfg.Timing.withDefaults()),
+		session: cfg.Session,
+		hints:   hintsOf(cfg),
 	}, nil
 }
 
@@ -210,7 +220,7 @@ func (cfg Config) check() error {
 // error. With Role set, the role is assumed first, so a trust-policy
 // mistake shows here too.
 func (c *client) Validate(ctx context.Context) error {
-	backend.CountCall("aws.GetCallerIdentity")
+	c.session.CountCall("aws.GetCallerIdentity")
 	if _, err := c.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
 		return fmt.Errorf("aws: invalid credentials: sts:GetCallerIdentity: %w", sanitize(err))
 	}
@@ -222,15 +232,18 @@ func (c *client) Validate(ctx context.Context) error {
 func (c *client) Close(context.Context) error { return nil }
 
 // countingSTS counts the STS calls the SDK's credential providers make.
-type countingSTS struct{ c *sts.Client }
+type countingSTS struct {
+	c       *sts.Client
+	session *backend.Session
+}
 
 func (s countingSTS) AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, opts ...func(*sts.Options)) (*sts.AssumeRoleOutput, error) {
-	backend.CountCall("aws.AssumeRole")
+	s.session.CountCall("aws.AssumeRole")
 	return s.c.AssumeRole(ctx, in, opts...)
 }
 
 func (s countingSTS) AssumeRoleWithWebIdentity(ctx context.Context, in *sts.AssumeRoleWithWebIdentityInput, opts ...func(*sts.Options)) (*sts.AssumeRoleWithWebIdentityOutput, error) {
-	backend.CountCall("aws.AssumeRoleWithWebIdentity")
+	s.session.CountCall("aws.AssumeRoleWithWebIdentity")
 	return s.c.AssumeRoleWithWebIdentity(ctx, in, opts...)
 }
 
@@ -245,7 +258,7 @@ func hintsOf(cfg Config) func() []string {
 		return nil
 	}
 	return func() []string {
-		keys := backend.Demanded(cfg.DemandID)
+		keys := cfg.Session.Demanded(cfg.DemandID)
 		for i, k := range keys {
 			keys[i] = cfg.Prefix + k
 		}

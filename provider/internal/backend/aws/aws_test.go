@@ -46,6 +46,8 @@ func adminConfig(t *testing.T) aws.Config {
 		Region:   env.AWSRegion,
 		Endpoint: env.AWSEndpoint,
 		Static:   &aws.StaticCredentials{AccessKeyID: env.AWSAccessKeyID, SecretAccessKey: env.AWSSecretAccessKey},
+		// A session of its own: what one pulumi operation would share.
+		Session: backend.NewSession(),
 	}
 }
 
@@ -108,15 +110,10 @@ func deleteSecret(t *testing.T, name string) {
 
 func str(s string) *string { return &s }
 
-// steadyWindows widens the batch windows for a test that counts calls, so a
+// steadyWindows are wide batch windows for a test that counts calls, so a
 // loaded machine that starts goroutines slowly cannot split a batch the
 // test expects whole. Full batches of 20 never wait for the window anyway.
-func steadyWindows(t *testing.T) {
-	t.Helper()
-	q, m := aws.BatchQuietWindow, aws.BatchMaxWait
-	aws.BatchQuietWindow, aws.BatchMaxWait = 300*time.Millisecond, 3*time.Second
-	t.Cleanup(func() { aws.BatchQuietWindow, aws.BatchMaxWait = q, m })
-}
+var steadyWindows = aws.Timing{BatchQuietWindow: 300 * time.Millisecond, BatchMaxWait: 3 * time.Second}
 
 func mustJSON(t *testing.T, v any) string {
 	t.Helper()
@@ -129,7 +126,6 @@ func mustJSON(t *testing.T, v any) string {
 
 // The shared backend contract, against moto through the real SDK.
 func TestContract(t *testing.T) {
-	aws.ResetCache()
 	put := func(t *testing.T, key string, data map[string]any, tags map[string]string) {
 		t.Helper()
 		if err := harness.Shared(t).PutAWSSecret(context.Background(), key, mustJSON(t, data), tags); err != nil {
@@ -154,7 +150,6 @@ func TestContract(t *testing.T) {
 }
 
 func TestGetSecret(t *testing.T) {
-	aws.ResetCache()
 	p := unique(t, "get")
 	jsonValue := `{"user":"get-user-value","a.b":"dotted-key-value","a":{"b":"nested-b-value"},"n":1,"list":[1,"x"]}`
 	jsonARN, jsonVersion := create(t, seed{name: p + "json", str: str(jsonValue)})
@@ -244,7 +239,6 @@ func TestGetSecret(t *testing.T) {
 }
 
 func TestGetSecretMap(t *testing.T) {
-	aws.ResetCache()
 	p := unique(t, "map")
 	create(t, seed{name: p + "json", str: str(`{"s":"map-string","n":42,"f":1.50,"b":false,"z":null,"o":{"k":"v"},"l":[1,2]}`)})
 	create(t, seed{name: p + "bin", bin: []byte(`{"k":"map-from-binary"}`)})
@@ -294,7 +288,6 @@ func TestGetSecretMap(t *testing.T) {
 // ESO's spec.provider.aws.prefix goes in front of data[] keys, not of
 // find's path or of the names find returns.
 func TestPrefix(t *testing.T) {
-	aws.ResetCache()
 	p := unique(t, "prefix")
 	create(t, seed{name: p + "db", str: str(`{"password":"prefixed-value"}`), tags: map[string]string{"prefixtest": p}})
 	cfg := adminConfig(t)
@@ -335,7 +328,6 @@ func keysOf(m map[string][]byte) []string {
 // dataFrom.find beyond the contract: without a path, with binary secrets,
 // and the cost in calls.
 func TestFind(t *testing.T) {
-	aws.ResetCache()
 	p := unique(t, "find")
 	create(t, seed{name: p + "one", str: str("find-one-value"), tags: map[string]string{"findtest": p, "kind": "text"}})
 	create(t, seed{name: p + "two", bin: []byte{1, 2, 3}, tags: map[string]string{"findtest": p, "kind": "binary"}})
@@ -383,8 +375,8 @@ func TestFind(t *testing.T) {
 		}
 	})
 	t.Run("matches are read in batches and shared with data reads", func(t *testing.T) {
-		aws.ResetCache()
-		backend.ResetCallCounts()
+		cfg := adminConfig(t) // a new session: nothing cached yet
+		c := newClient(t, cfg)
 		if _, err := c.GetAllSecrets(context.Background(), backend.Find{Path: p, NameRegexp: "."}); err != nil {
 			t.Fatal(err)
 		}
@@ -393,7 +385,7 @@ func TestFind(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		n := backend.CallCounts()
+		n := cfg.Session.CallCounts()
 		if n["aws.ListSecrets"] != 1 || n["aws.BatchGetSecretValue"] != 1 || n["aws.GetSecretValue"] != 0 {
 			t.Errorf("calls = %v, want 1 ListSecrets, 1 BatchGetSecretValue, 0 GetSecretValue", n)
 		}
@@ -408,10 +400,9 @@ func TestCallCount(t *testing.T) {
 	for i := range secrets {
 		create(t, seed{name: fmt.Sprintf("%ss%02d", p, i), str: str(fmt.Sprintf(`{"i":%d}`, i))})
 	}
-	c := newClient(t, adminConfig(t))
-	steadyWindows(t)
-	aws.ResetCache()
-	backend.ResetCallCounts()
+	cfg := adminConfig(t)
+	cfg.Timing = steadyWindows
+	c := newClient(t, cfg)
 
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -437,7 +428,7 @@ func TestCallCount(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	n := backend.CallCounts()
+	n := cfg.Session.CallCounts()
 	line := fmt.Sprintf("aws calls: BatchGetSecretValue=%d GetSecretValue=%d (%d reads, %d secrets)",
 		n["aws.BatchGetSecretValue"], n["aws.GetSecretValue"], reads, secrets)
 	t.Log(line)
@@ -453,10 +444,9 @@ func TestBatchMixesFoundAndMissing(t *testing.T) {
 	p := unique(t, "mixed")
 	create(t, seed{name: p + "here", str: str("mixed-here-value")})
 	arn, _ := create(t, seed{name: p + "arn", str: str("mixed-arn-value")})
-	c := newClient(t, adminConfig(t))
-	steadyWindows(t)
-	aws.ResetCache()
-	backend.ResetCallCounts()
+	cfg := adminConfig(t)
+	cfg.Timing = steadyWindows
+	c := newClient(t, cfg)
 	keys := []string{p + "here", p + "gone", arn, p + "also-gone"}
 	type result struct {
 		v   string
@@ -484,7 +474,7 @@ func TestBatchMixesFoundAndMissing(t *testing.T) {
 			t.Errorf("%s: want ErrNotFound naming the key, got %v", keys[i], err)
 		}
 	}
-	n := backend.CallCounts()
+	n := cfg.Session.CallCounts()
 	if n["aws.BatchGetSecretValue"] != 1 || n["aws.GetSecretValue"] != 0 {
 		t.Errorf("calls = %v, want one BatchGetSecretValue", n)
 	}
@@ -492,7 +482,7 @@ func TestBatchMixesFoundAndMissing(t *testing.T) {
 	if _, _, err := c.GetSecret(context.Background(), backend.Ref{Key: p + "gone"}); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("second read: %v", err)
 	}
-	if got := backend.CallCounts()["aws.BatchGetSecretValue"]; got != 1 {
+	if got := cfg.Session.CallCounts()["aws.BatchGetSecretValue"]; got != 1 {
 		t.Errorf("a cached not-found cost another call (%d)", got)
 	}
 }
@@ -515,10 +505,11 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			backend.ResetCallCounts()
-			err := newClient(t, tc.cfg).Validate(context.Background())
-			if backend.CallCounts()["aws.GetCallerIdentity"] != 1 {
-				t.Errorf("calls = %v, want one GetCallerIdentity", backend.CallCounts())
+			cfg := tc.cfg
+			cfg.Session = backend.NewSession()
+			err := newClient(t, cfg).Validate(context.Background())
+			if n := cfg.Session.CallCounts(); n["aws.GetCallerIdentity"] != 1 {
+				t.Errorf("calls = %v, want one GetCallerIdentity", n)
 			}
 			if tc.wantErr == nil {
 				if err != nil {
@@ -623,10 +614,8 @@ func TestGetSecretValueOnlyPolicy(t *testing.T) {
 	}
 	cfg := adminConfig(t)
 	cfg.Static = &aws.StaticCredentials{AccessKeyID: keyID, SecretAccessKey: secret}
+	cfg.Timing = steadyWindows
 	c := newClient(t, cfg)
-	steadyWindows(t)
-	aws.ResetCache()
-	backend.ResetCallCounts()
 	var wg sync.WaitGroup
 	for _, n := range []string{"a", "b", "c", "a", "b", "c"} {
 		wg.Add(1)
@@ -642,7 +631,7 @@ func TestGetSecretValueOnlyPolicy(t *testing.T) {
 	if _, _, err := c.GetSecret(context.Background(), backend.Ref{Key: p + "d"}); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("missing secret: %v", err)
 	}
-	n := backend.CallCounts()
+	n := cfg.Session.CallCounts()
 	if n["aws.BatchGetSecretValue"] != 1 || n["aws.GetSecretValue"] != 4 {
 		t.Errorf("calls = %v, want 1 refused BatchGetSecretValue and 4 GetSecretValue", n)
 	}
@@ -679,7 +668,6 @@ func TestAssumeRole(t *testing.T) {
 	cfg.Role = sdkaws.ToString(role.Role.Arn)
 	cfg.ExternalID = "esosync-external-id"
 	c := newClient(t, cfg)
-	backend.ResetCallCounts()
 	if err := c.Validate(ctx); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
@@ -687,7 +675,7 @@ func TestAssumeRole(t *testing.T) {
 	if err != nil || string(got) != "role-read-value" {
 		t.Fatalf("GetSecret as the role: %q, %v", got, err)
 	}
-	if n := backend.CallCounts()["aws.AssumeRole"]; n != 1 {
+	if n := cfg.Session.CallCounts()["aws.AssumeRole"]; n != 1 {
 		t.Errorf("AssumeRole calls = %d, want 1 (one credentials cache per client)", n)
 	}
 
@@ -712,14 +700,13 @@ func TestAssumeRole(t *testing.T) {
 	})
 }
 
-// The cache outlives clients but not ResetCache, and a second client of
-// the same identity shares the first one's reads.
+// The cache outlives clients but not the session (a pulumi operation), and
+// a second client of the same identity shares the first one's reads.
 func TestCacheSharedPerIdentity(t *testing.T) {
 	p := unique(t, "shared")
 	create(t, seed{name: p + "x", str: str("shared-one")})
-	aws.ResetCache()
-	backend.ResetCallCounts()
-	first := newClient(t, adminConfig(t))
+	cfg := adminConfig(t)
+	first := newClient(t, cfg)
 	if _, _, err := first.GetSecret(context.Background(), backend.Ref{Key: p + "x"}); err != nil {
 		t.Fatal(err)
 	}
@@ -728,18 +715,18 @@ func TestCacheSharedPerIdentity(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	second := newClient(t, adminConfig(t))
+	second := newClient(t, cfg)
 	got, _, err := second.GetSecret(context.Background(), backend.Ref{Key: p + "x"})
 	if err != nil || string(got) != "shared-one" {
 		t.Errorf("second client of the same identity: %q, %v; want the cached first value", got, err)
 	}
-	if n := backend.CallCounts()["aws.BatchGetSecretValue"]; n != 1 {
+	if n := cfg.Session.CallCounts()["aws.BatchGetSecretValue"]; n != 1 {
 		t.Errorf("BatchGetSecretValue = %d, want 1", n)
 	}
-	aws.ResetCache()
-	got, _, err = second.GetSecret(context.Background(), backend.Ref{Key: p + "x"})
+	cfg.Session = backend.NewSession() // the next operation
+	got, _, err = newClient(t, cfg).GetSecret(context.Background(), backend.Ref{Key: p + "x"})
 	if err != nil || string(got) != "shared-two" {
-		t.Errorf("after ResetCache: %q, %v", got, err)
+		t.Errorf("in a new session: %q, %v", got, err)
 	}
 }
 
@@ -748,11 +735,9 @@ func TestCacheSharedPerIdentity(t *testing.T) {
 func TestContextCancel(t *testing.T) {
 	p := unique(t, "cancel")
 	create(t, seed{name: p + "x", str: str("cancel-value")})
-	aws.ResetCache()
-	old := aws.BatchQuietWindow
-	aws.BatchQuietWindow = 200 * time.Millisecond
-	t.Cleanup(func() { aws.BatchQuietWindow = old })
-	c := newClient(t, adminConfig(t))
+	cfg := adminConfig(t)
+	cfg.Timing = aws.Timing{BatchQuietWindow: 200 * time.Millisecond}
+	c := newClient(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if _, _, err := c.GetSecret(ctx, backend.Ref{Key: p + "x"}); !errors.Is(err, context.DeadlineExceeded) {

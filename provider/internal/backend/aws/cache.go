@@ -15,8 +15,77 @@ import (
 	"github.com/esosync/pulumi-esosync/provider/internal/backend"
 )
 
-// Reads are batched and cached for the life of the provider process, which
-// is one pulumi operation. Many ExternalSecrets resolve concurrently; each
+// Timing tunes the batcher. Zero fields take the defaults in parentheses.
+type Timing struct {
+	// BatchQuietWindow is how long a pending batch waits for another new
+	// id before it is sent (25ms).
+	BatchQuietWindow time.Duration
+	// BatchMaxWait caps how long the first id of a batch waits, however
+	// steadily new ids arrive (250ms).
+	BatchMaxWait time.Duration
+	// RequestTimeout bounds one request made on behalf of several callers
+	// (2m). It has its own deadline because no single caller's context may
+	// cancel a request others wait for (each caller still stops waiting
+	// when its own context ends).
+	RequestTimeout time.Duration
+	// DemandQuiet and DemandMaxWait: a batch of a store with announced
+	// demand (see Config.DemandID) is held until no ExternalSecret was
+	// announced for DemandQuiet (100ms), but at most DemandMaxWait (10s)
+	// after its first id, so that it can carry every announced key.
+	DemandQuiet   time.Duration
+	DemandMaxWait time.Duration
+}
+
+// withDefaults fills the zero fields.
+func (t Timing) withDefaults() Timing {
+	set := func(d *time.Duration, def time.Duration) {
+		if *d == 0 {
+			*d = def
+		}
+	}
+	set(&t.BatchQuietWindow, 25*time.Millisecond)
+	set(&t.BatchMaxWait, 250*time.Millisecond)
+	set(&t.RequestTimeout, 2*time.Minute)
+	set(&t.DemandQuiet, 100*time.Millisecond)
+	set(&t.DemandMaxWait, 10*time.Second)
+	return t
+}
+
+// maxBatch is BatchGetSecretValue's limit for SecretIdList.
+const maxBatch = 20
+
+// stageCurrent is the stage ESO reads when the ref has no version.
+const stageCurrent = "AWSCURRENT"
+
+// scopes holds the batcher and cache of every scope of one provider
+// session (one pulumi operation).
+type scopes struct {
+	sync.Mutex
+	m map[string]*storeState
+}
+
+func newScopes() *scopes { return &scopes{m: map[string]*storeState{}} }
+
+// stateFor returns scope's state, created with the first client's timing.
+func (sc *scopes) stateFor(scope string, session *backend.Session, timing Timing) *storeState {
+	sc.Lock()
+	defer sc.Unlock()
+	s, ok := sc.m[scope]
+	if !ok {
+		s = &storeState{entries: map[string]*entry{}, session: session, timing: timing}
+		sc.m[scope] = s
+	}
+	return s
+}
+
+// secretsAPI is the part of the Secrets Manager client the cache uses.
+type secretsAPI interface {
+	GetSecretValue(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+	BatchGetSecretValue(context.Context, *secretsmanager.BatchGetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.BatchGetSecretValueOutput, error)
+}
+
+// Reads are batched and cached for one provider session, which is one
+// pulumi operation. Many ExternalSecrets resolve concurrently; each
 // new secret id joins a pending batch, and the batch goes out as one
 // BatchGetSecretValue when it holds maxBatch ids, or when no new id has
 // arrived for BatchQuietWindow, but at the latest BatchMaxWait after its
@@ -28,65 +97,7 @@ import (
 // The state is partitioned by scope (endpoints, region, role and
 // credentials, hashed), so a store whose credentials may not read a secret
 // never receives another store's cached value. Values live only in memory.
-var (
-	// BatchQuietWindow is how long a pending batch waits for another new id
-	// before it is sent. Tests may tune it.
-	BatchQuietWindow = 25 * time.Millisecond
-	// BatchMaxWait caps how long the first id of a batch waits, however
-	// steadily new ids arrive. Tests may tune it.
-	BatchMaxWait = 250 * time.Millisecond
-	// RequestTimeout bounds one request made on behalf of several callers.
-	// It has its own deadline because no single caller's context may
-	// cancel a request others wait for (each caller still stops waiting
-	// when its own context ends).
-	RequestTimeout = 2 * time.Minute
-	// DemandQuiet and DemandMaxWait: a batch of a store with announced
-	// demand (see Config.DemandID) is held until no ExternalSecret was
-	// announced for DemandQuiet, but at most DemandMaxWait after its
-	// first id, so that it can carry every announced key.
-	DemandQuiet   = 100 * time.Millisecond
-	DemandMaxWait = 10 * time.Second
-)
-
-// maxBatch is BatchGetSecretValue's limit for SecretIdList.
-const maxBatch = 20
-
-// stageCurrent is the stage ESO reads when the ref has no version.
-const stageCurrent = "AWSCURRENT"
-
-var stores = struct {
-	sync.Mutex
-	m map[string]*storeState
-}{m: map[string]*storeState{}}
-
-// ResetCache forgets every cached secret of every store. A new pulumi
-// operation is a new process, so only tests that simulate several
-// operations (or change secrets between reads) in one process need it.
-func ResetCache() {
-	stores.Lock()
-	stores.m = map[string]*storeState{}
-	stores.Unlock()
-}
-
-func init() { backend.RegisterCache(ResetCache) }
-
-func stateFor(scope string) *storeState {
-	stores.Lock()
-	defer stores.Unlock()
-	s, ok := stores.m[scope]
-	if !ok {
-		s = &storeState{entries: map[string]*entry{}}
-		stores.m[scope] = s
-	}
-	return s
-}
-
-// secretsAPI is the part of the Secrets Manager client the cache uses.
-type secretsAPI interface {
-	GetSecretValue(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
-	BatchGetSecretValue(context.Context, *secretsmanager.BatchGetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.BatchGetSecretValueOutput, error)
-}
-
+//
 // storeState is one scope's cache and pending batch.
 type storeState struct {
 	mu sync.Mutex
@@ -102,6 +113,9 @@ type storeState struct {
 	first time.Time
 	// hints returns the ids announced for the store (nil: none).
 	hints func() []string
+	// session counts requests and says when demand was last announced.
+	session *backend.Session
+	timing  Timing
 	// batchDenied records that the identity may not call
 	// BatchGetSecretValue. ESO never calls it for data[] reads, so a
 	// least-privilege policy granting only GetSecretValue is common; such
@@ -194,8 +208,8 @@ func (s *storeState) enqueueLocked(id string, e *entry) {
 		s.flushLocked()
 		return
 	}
-	delay := BatchQuietWindow
-	if rest := BatchMaxWait - time.Since(s.first); rest < delay {
+	delay := s.timing.BatchQuietWindow
+	if rest := s.timing.BatchMaxWait - time.Since(s.first); rest < delay {
 		delay = max(rest, 0)
 	}
 	if s.timer != nil {
@@ -216,8 +230,8 @@ func (s *storeState) onTimer(armed uint64) {
 		return
 	}
 	if s.hints != nil {
-		quiet := DemandQuiet - time.Since(backend.LastDemand())
-		left := DemandMaxWait - time.Since(s.first)
+		quiet := s.timing.DemandQuiet - time.Since(s.session.LastDemand())
+		left := s.timing.DemandMaxWait - time.Since(s.first)
 		if quiet > 0 && left > 0 {
 			s.armed++
 			next := s.armed
@@ -257,7 +271,7 @@ func (s *storeState) flushLocked() {
 // are read one by one, so a surprise in how AWS echoes an id costs calls,
 // never correctness.
 func (s *storeState) fetchBatch(api secretsAPI, batch []pendingRead) {
-	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.timing.RequestTimeout)
 	defer cancel()
 	ids := make([]string, len(batch))
 	for i, p := range batch {
@@ -269,7 +283,7 @@ func (s *storeState) fetchBatch(api secretsAPI, batch []pendingRead) {
 		next   *string
 	)
 	for {
-		backend.CountCall("aws.BatchGetSecretValue")
+		s.session.CountCall("aws.BatchGetSecretValue")
 		out, err := api.BatchGetSecretValue(ctx, &secretsmanager.BatchGetSecretValueInput{SecretIdList: ids, NextToken: next})
 		if err != nil {
 			if isAccessDenied(err) {
@@ -330,7 +344,7 @@ func matchValue(values []secretValue, id string) *secretValue {
 // fetchOne is ESO's constructSecretValue: version "uuid/<id>" is a
 // VersionId, anything else a VersionStage.
 func (s *storeState) fetchOne(api secretsAPI, id, version string, e *entry) {
-	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.timing.RequestTimeout)
 	defer cancel()
 	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)}
 	if v, ok := strings.CutPrefix(version, "uuid/"); ok {
@@ -338,7 +352,7 @@ func (s *storeState) fetchOne(api secretsAPI, id, version string, e *entry) {
 	} else {
 		in.VersionStage = aws.String(version)
 	}
-	backend.CountCall("aws.GetSecretValue")
+	s.session.CountCall("aws.GetSecretValue")
 	out, err := api.GetSecretValue(ctx, in)
 	if err != nil {
 		s.finish(id, version, e, nil, classify(err))

@@ -86,7 +86,7 @@ func (c *client) collect(ctx context.Context, filters []types.Filter, re *regexp
 		}
 	}
 	data := make(map[string][]byte, len(matched))
-	entries := stateFor(c.scope).request(c.sm, matched, "")
+	entries := c.state.request(c.sm, matched, "")
 	for i, name := range matched {
 		v, err := wait(ctx, entries[i])
 		if err != nil {
@@ -116,7 +116,7 @@ func (c *client) list(ctx context.Context, filters []types.Filter) ([]string, er
 		next  *string
 	)
 	for {
-		backend.CountCall("aws.ListSecrets")
+		c.session.CountCall("aws.ListSecrets")
 		out, err := c.sm.ListSecrets(ctx, &secretsmanager.ListSecretsInput{Filters: filters, NextToken: next})
 		if err != nil {
 			return nil, fmt.Errorf("aws: listing secrets: %w", sanitize(err))

@@ -79,7 +79,7 @@ func (c *client) GetSecretMap(ctx context.Context, ref backend.Ref) (map[string]
 // wrapping errors with the key. Not-found wraps backend.ErrNotFound, ESO's
 // NoSecretError.
 func (c *client) read(ctx context.Context, key, version string) (*secretValue, error) {
-	v, err := stateFor(c.scope).get(ctx, c.sm, c.hints, key, version)
+	v, err := c.state.get(ctx, c.sm, c.hints, key, version)
 	if err != nil {
 		return nil, readError(key, version, err)
 	}

@@ -208,12 +208,14 @@ func newFake(n int) *fakeSM {
 	return f
 }
 
-// tune sets the batch windows for one test.
-func tune(t *testing.T, quiet, maxWait time.Duration) {
-	t.Helper()
-	oldQ, oldM := BatchQuietWindow, BatchMaxWait
-	BatchQuietWindow, BatchMaxWait = quiet, maxWait
-	t.Cleanup(func() { BatchQuietWindow, BatchMaxWait = oldQ, oldM })
+// tune returns the timing with the given batch windows, for one test.
+func tune(quiet, maxWait time.Duration) Timing {
+	return Timing{BatchQuietWindow: quiet, BatchMaxWait: maxWait}.withDefaults()
+}
+
+// newState is one scope's batcher with timing and session.
+func newState(timing Timing, session *backend.Session) *storeState {
+	return &storeState{entries: map[string]*entry{}, timing: timing, session: session}
 }
 
 func readAll(t *testing.T, s *storeState, api secretsAPI, ids []string) []error {
@@ -238,9 +240,9 @@ func readAll(t *testing.T, s *storeState, api secretsAPI, ids []string) []error 
 func TestBatcherFullBatchesGoAtOnce(t *testing.T) {
 	// A quiet window far longer than the test: only full batches may go
 	// before it, so the first 40 ids must not wait for it.
-	tune(t, 2*time.Second, 4*time.Second)
+	timing := tune(2*time.Second, 4*time.Second)
 	f := newFake(45)
-	s := &storeState{entries: map[string]*entry{}}
+	s := newState(timing, nil)
 	var ids []string
 	for i := range 40 {
 		ids = append(ids, fmt.Sprintf("s%02d", i), fmt.Sprintf("s%02d", i)) // each twice
@@ -272,8 +274,8 @@ func TestBatcherFullBatchesGoAtOnce(t *testing.T) {
 
 func TestBatcherWindows(t *testing.T) {
 	t.Run("a lone id goes after the quiet window", func(t *testing.T) {
-		tune(t, 20*time.Millisecond, time.Hour)
-		s := &storeState{entries: map[string]*entry{}}
+		timing := tune(20*time.Millisecond, time.Hour)
+		s := newState(timing, nil)
 		start := time.Now()
 		if err := readAll(t, s, newFake(1), []string{"s00"})[0]; err != nil {
 			t.Fatal(err)
@@ -283,8 +285,8 @@ func TestBatcherWindows(t *testing.T) {
 		}
 	})
 	t.Run("the max wait caps a steady trickle", func(t *testing.T) {
-		tune(t, time.Hour, 50*time.Millisecond)
-		s := &storeState{entries: map[string]*entry{}}
+		timing := tune(time.Hour, 50*time.Millisecond)
+		s := newState(timing, nil)
 		f := newFake(3)
 		start := time.Now()
 		for _, err := range readAll(t, s, f, []string{"s00", "s01", "s02"}) {
@@ -302,12 +304,12 @@ func TestBatcherWindows(t *testing.T) {
 }
 
 func TestBatcherResults(t *testing.T) {
-	tune(t, 5*time.Millisecond, 50*time.Millisecond)
+	timing := tune(5*time.Millisecond, 50*time.Millisecond)
 	ctx := context.Background()
 
 	t.Run("not found is cached, values are cached", func(t *testing.T) {
 		f := newFake(1)
-		s := &storeState{entries: map[string]*entry{}}
+		s := newState(timing, nil)
 		for range 2 {
 			if _, err := s.get(ctx, f, nil, "missing", ""); !errors.Is(err, backend.ErrNotFound) {
 				t.Fatalf("want ErrNotFound, got %v", err)
@@ -323,7 +325,7 @@ func TestBatcherResults(t *testing.T) {
 	t.Run("a failed call is not cached", func(t *testing.T) {
 		f := newFake(1)
 		f.batchErr = &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}
-		s := &storeState{entries: map[string]*entry{}}
+		s := newState(timing, nil)
 		_, err := s.get(ctx, f, nil, "s00", "")
 		var apiErr smithy.APIError
 		if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ThrottlingException" {
@@ -337,7 +339,7 @@ func TestBatcherResults(t *testing.T) {
 	t.Run("a per-secret error is an API error and not cached", func(t *testing.T) {
 		f := newFake(1)
 		f.entryErr = &types.APIErrorType{ErrorCode: sdkaws.String("DecryptionFailure"), Message: sdkaws.String("KMS said no")}
-		s := &storeState{entries: map[string]*entry{}}
+		s := newState(timing, nil)
 		_, err := s.get(ctx, f, nil, "s00", "")
 		var apiErr smithy.APIError
 		if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "DecryptionFailure" || errors.Is(err, backend.ErrNotFound) {
@@ -352,7 +354,7 @@ func TestBatcherResults(t *testing.T) {
 		f := newFake(1)
 		f.entryErr = &types.APIErrorType{ErrorCode: sdkaws.String("InvalidParameterException"),
 			Message: sdkaws.String("You can't perform this operation on the secret because it was marked for deletion.")}
-		s := &storeState{entries: map[string]*entry{}}
+		s := newState(timing, nil)
 		if _, err := s.get(ctx, f, nil, "s00", ""); !errors.Is(err, backend.ErrNotFound) {
 			t.Fatalf("want ErrNotFound, got %v", err)
 		}
@@ -360,7 +362,7 @@ func TestBatcherResults(t *testing.T) {
 	t.Run("ids the response does not name are read one by one", func(t *testing.T) {
 		f := newFake(2)
 		f.rename = true
-		s := &storeState{entries: map[string]*entry{}}
+		s := newState(timing, nil)
 		for _, err := range readAll(t, s, f, []string{"s00", "s01"}) {
 			if err != nil {
 				t.Fatal(err)
@@ -373,7 +375,7 @@ func TestBatcherResults(t *testing.T) {
 	t.Run("access denied to batching falls back to GetSecretValue for good", func(t *testing.T) {
 		f := newFake(3)
 		f.batchErr = &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized to perform: secretsmanager:BatchGetSecretValue"}
-		s := &storeState{entries: map[string]*entry{}}
+		s := newState(timing, nil)
 		for _, err := range readAll(t, s, f, []string{"s00", "s01"}) {
 			if err != nil {
 				t.Fatal(err)
@@ -388,7 +390,7 @@ func TestBatcherResults(t *testing.T) {
 	})
 	t.Run("versions use GetSecretValue as ESO does", func(t *testing.T) {
 		f := newFake(1)
-		s := &storeState{entries: map[string]*entry{}}
+		s := newState(timing, nil)
 		for _, version := range []string{"AWSPREVIOUS", "uuid/1234", "AWSPREVIOUS"} {
 			if _, err := s.get(ctx, f, nil, "s00", version); err != nil {
 				t.Fatal(err)
@@ -412,9 +414,9 @@ func TestBatcherResults(t *testing.T) {
 		}
 	})
 	t.Run("a caller's context ends its wait only", func(t *testing.T) {
-		tune(t, 100*time.Millisecond, time.Second)
+		timing := tune(100*time.Millisecond, time.Second)
 		f := newFake(1)
-		s := &storeState{entries: map[string]*entry{}}
+		s := newState(timing, nil)
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
 		if _, err := s.get(cctx, f, nil, "s00", ""); !errors.Is(err, context.Canceled) {
@@ -435,19 +437,18 @@ func TestBatcherResults(t *testing.T) {
 // (checking) ExternalSecrets; once announcements settle, one flush reads
 // every announced id, and the later reads are all cache hits.
 func TestBatcherCarriesAnnouncedDemand(t *testing.T) {
-	tune(t, 10*time.Millisecond, 50*time.Millisecond)
-	backend.ResetDemand()
-	t.Cleanup(backend.ResetDemand)
+	timing := tune(10*time.Millisecond, 50*time.Millisecond)
+	session := backend.NewSession()
 	f := newFake(40)
-	s := &storeState{entries: map[string]*entry{}}
-	hints := func() []string { return backend.Demanded("ClusterSecretStore//aws") }
+	s := newState(timing, session)
+	hints := func() []string { return session.Demanded("ClusterSecretStore//aws") }
 	// The engine checks 40 resources over ~300 ms; reads of the first
 	// few start meanwhile, 8 at a time like pulumi's default parallelism.
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := range 40 {
-			backend.NoteDemand("ClusterSecretStore//aws", fmt.Sprintf("s%02d", i))
+			session.NoteDemand("ClusterSecretStore//aws", fmt.Sprintf("s%02d", i))
 			time.Sleep(7 * time.Millisecond)
 		}
 	}()

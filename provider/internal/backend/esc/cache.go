@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
-	"github.com/esosync/pulumi-esosync/provider/internal/backend"
 )
 
 // openTimeout bounds one shared open. The open runs detached from the
@@ -18,33 +17,20 @@ import (
 // fail every other resource waiting on the same environment.
 const openTimeout = 2 * time.Minute
 
-// Opened environments are cached for the life of the provider process,
-// which is one pulumi operation: an environment is opened once however
-// many ExternalSecrets, keys and credential sources read it, and
-// concurrent first reads share that one open. The cache is partitioned by
-// scope (API, environment and token), so a store whose token may not open
-// an environment never receives another store's tree. Trees live only in
+// openCache holds the environments opened in one provider session, which
+// is one pulumi operation: an environment is opened once however many
+// ExternalSecrets, keys and credential sources read it, and concurrent
+// first reads share that one open. The cache is partitioned by scope (API,
+// environment and token), so a store whose token may not open an
+// environment never receives another store's tree. Trees live only in
 // memory; errors are never cached, so the next read retries.
-var opened = struct {
+type openCache struct {
 	sync.Mutex
 	trees map[string]map[string]any
-	// gen changes on ResetCache, so an open that was in flight during a
-	// reset neither fills the new cache nor is joined by new readers.
-	gen   uint64
 	group singleflight.Group
-}{trees: map[string]map[string]any{}}
-
-// ResetCache forgets every opened environment. A new pulumi operation is a
-// new process, so only tests that simulate several operations in one
-// process need it.
-func ResetCache() {
-	opened.Lock()
-	opened.trees = map[string]map[string]any{}
-	opened.gen++
-	opened.Unlock()
 }
 
-func init() { backend.RegisterCache(ResetCache) }
+func newOpenCache() *openCache { return &openCache{trees: map[string]map[string]any{}} }
 
 // scopeOf keys the cache. The token enters only through a hash.
 func scopeOf(cfg Config) string {
@@ -61,15 +47,14 @@ func scopeOf(cfg Config) string {
 // (map[string]any, []any, string, float64, bool, nil), opening the
 // environment at most once per scope. Callers must not modify it.
 func (c *Client) tree(ctx context.Context) (map[string]any, error) {
+	opened := c.opened
 	opened.Lock()
 	t, ok := opened.trees[c.scope]
-	gen := opened.gen
 	opened.Unlock()
 	if ok {
 		return t, nil
 	}
-	key := fmt.Sprintf("%d\x00%s", gen, c.scope)
-	ch := opened.group.DoChan(key, func() (any, error) {
+	ch := opened.group.DoChan(c.scope, func() (any, error) {
 		// A flight that started after another one finished must not
 		// open again: the earlier one has filled the cache.
 		opened.Lock()
@@ -85,9 +70,7 @@ func (c *Client) tree(ctx context.Context) (map[string]any, error) {
 			return nil, err
 		}
 		opened.Lock()
-		if opened.gen == gen {
-			opened.trees[c.scope] = t
-		}
+		opened.trees[c.scope] = t
 		opened.Unlock()
 		return t, nil
 	})
@@ -110,7 +93,7 @@ func (c *Client) tree(ctx context.Context) (map[string]any, error) {
 func (c *Client) open(ctx context.Context) (map[string]any, error) {
 	actx := c.authContext(ctx)
 	org, project, env := c.cfg.Organization, c.cfg.Project, c.cfg.Environment
-	backend.CountCall("esc.open")
+	c.cfg.Session.CountCall("esc.open")
 	session, _, err := c.api.EscAPI.OpenEnvironment(actx, org, project, env).Execute()
 	if err != nil {
 		return nil, c.apiError("opening", err)
@@ -118,7 +101,7 @@ func (c *Client) open(ctx context.Context) (map[string]any, error) {
 	if session == nil || session.Id == "" {
 		return nil, fmt.Errorf("esc: opening environment %q: the API returned no session id", c.envName())
 	}
-	backend.CountCall("esc.read")
+	c.cfg.Session.CountCall("esc.read")
 	opened, _, err := c.api.EscAPI.ReadOpenEnvironment(actx, org, project, env, session.Id).Execute()
 	if err != nil {
 		return nil, c.apiError("reading", err)

@@ -57,6 +57,11 @@ type Config struct {
 	Organization, Project, Environment string
 	// AccessToken is a Pulumi access token, sent as "Authorization: token …".
 	AccessToken string
+	// Session, when set, shares opened environments with every other
+	// client of the same API, environment and token in that session (one
+	// pulumi operation) and counts requests. Nil, the client opens the
+	// environment once for itself.
+	Session *backend.Session
 }
 
 // Client reads one ESC environment. It is safe for concurrent use.
@@ -64,7 +69,8 @@ type Client struct {
 	cfg Config
 	api *escsdk.EscClient
 	// scope is the cache key: API, environment and a hash of the token.
-	scope string
+	scope  string
+	opened *openCache
 }
 
 var _ backend.Client = (*Client)(nil)
@@ -93,7 +99,7 @@ func newClient(cfg Config) (*Client, error) {
 	// Our own client, so nothing else in the process can change its
 	// transport, and a hung API cannot block a deploy for ever.
 	sdkCfg.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
-	return &Client{cfg: cfg, api: escsdk.NewClient(sdkCfg), scope: scopeOf(cfg)}, nil
+	return &Client{cfg: cfg, api: escsdk.NewClient(sdkCfg), scope: scopeOf(cfg), opened: backend.Slot(cfg.Session, "esc.opened", newOpenCache)}, nil
 }
 
 // check rejects what ESO rejects (in its order) and what the esc-sdk

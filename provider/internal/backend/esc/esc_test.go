@@ -96,9 +96,8 @@ func TestContract(t *testing.T) {
 			write(t)
 		},
 		NewClient: func(t *testing.T) backend.Client {
-			// The contract seeds before it builds the client; a fresh
-			// cache makes the client see every seed.
-			esc.ResetCache()
+			// The contract seeds before it builds the client; a client
+			// without a session has its own cache and sees every seed.
 			return newClient(t, config(s, project, env))
 		},
 		NewBadClient: func(t *testing.T) (backend.Client, error) {
@@ -265,7 +264,7 @@ func TestTokenRejected(t *testing.T) {
 			_, _, err := c.GetSecretMap(context.Background(), backend.Ref{Key: "app.db"})
 			return err
 		},
-		"ReadValue": func() error { _, err := esc.ReadValue(context.Background(), cfg, "app.db.user"); return err },
+		"readValue": func() error { _, err := readValue(cfg, "app.db.user"); return err },
 	} {
 		err := call()
 		if err == nil {
@@ -323,10 +322,9 @@ func TestOneOpenPerEnvironment(t *testing.T) {
 	s := server(t)
 	set(t, s, "base", "shared", baseYAML)
 	set(t, s, "apps", "app", appYAML)
-	esc.ResetCache()
-	backend.ResetCallCounts()
 	s.ResetCounts()
 	cfg := config(s, "apps", "app")
+	cfg.Session = backend.NewSession()
 	c := newClient(t, cfg)
 
 	const reads = 200
@@ -351,7 +349,7 @@ func TestOneOpenPerEnvironment(t *testing.T) {
 		t.Error(err)
 	}
 	opens := s.Opens(org, "apps", "app")
-	counts := backend.CallCounts()
+	counts := cfg.Session.CallCounts()
 	line := fmt.Sprintf("esc calls: open=%d (%d reads)", opens, reads)
 	t.Log(line)
 	fmt.Printf("%s\n", line)
@@ -367,10 +365,10 @@ func TestOneOpenPerEnvironment(t *testing.T) {
 	if err := c.Validate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := esc.ReadValue(context.Background(), cfg, `app.db["pass word"]`); err != nil || v != "s3cr3t-with space" {
+	if v, err := readValue(cfg, `app.db["pass word"]`); err != nil || v != "s3cr3t-with space" {
 		t.Errorf("ReadValue = %q, %v", v, err)
 	}
-	if v, err := esc.ReadValue(context.Background(), cfg, "app.flags"); err != nil || v != `{"enabled":true,"nothing":null,"ratio":0.25,"retries":3}` {
+	if v, err := readValue(cfg, "app.flags"); err != nil || v != `{"enabled":true,"nothing":null,"ratio":0.25,"retries":3}` {
 		t.Errorf("ReadValue of an object = %q, %v", v, err)
 	}
 	if _, _, err := newClient(t, cfg).GetSecretMap(context.Background(), backend.Ref{Key: "app.db"}); err != nil {
@@ -385,15 +383,15 @@ func TestOneOpenPerEnvironment(t *testing.T) {
 	s.AddToken("pul-second-token")
 	other := cfg
 	other.AccessToken = "pul-second-token"
-	if _, err := esc.ReadValue(context.Background(), other, "app.db.user"); err != nil {
+	if _, err := readValue(other, "app.db.user"); err != nil {
 		t.Fatal(err)
 	}
 	set(t, s, "apps", "app", "values:\n  app:\n    db:\n      user: rotated-user\n")
-	if v, _ := esc.ReadValue(context.Background(), cfg, "app.db.user"); v != "app-user" {
+	if v, _ := readValue(cfg, "app.db.user"); v != "app-user" {
 		t.Errorf("within one operation the opened environment is kept: got %q", v)
 	}
-	backend.ResetCaches()
-	if v, err := esc.ReadValue(context.Background(), cfg, "app.db.user"); err != nil || v != "rotated-user" {
+	cfg.Session = backend.NewSession() // a new operation
+	if v, err := readValue(cfg, "app.db.user"); err != nil || v != "rotated-user" {
 		t.Errorf("after a reset: %q, %v", v, err)
 	}
 	if n := s.Opens(org, "apps", "app"); n != 3 {
@@ -406,7 +404,6 @@ func TestCancelledCallerDoesNotFailTheFlight(t *testing.T) {
 	s := server(t)
 	set(t, s, "base", "shared", baseYAML)
 	set(t, s, "apps", "app", appYAML)
-	esc.ResetCache()
 	c := newClient(t, config(s, "apps", "app"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -462,10 +459,9 @@ func TestToleratesValuesWithoutTraceEnvironment(t *testing.T) {
 		}
 	}))
 	defer ts.Close()
-	esc.ResetCache()
 	cfg := esc.Config{APIURL: ts.URL + "/api/esc", Organization: org, Project: "p", Environment: "e", AccessToken: token}
 	for path, want := range map[string]string{"app.user": "u", "app.ports": "[1]", "app": `{"ports":[1],"user":"u"}`} {
-		if v, err := esc.ReadValue(context.Background(), cfg, path); err != nil || v != want {
+		if v, err := readValue(cfg, path); err != nil || v != want {
 			t.Errorf("ReadValue(%q) = %q, %v; want %q", path, v, err, want)
 		}
 	}
@@ -479,4 +475,15 @@ func TestGetAllSecretsIsESOsError(t *testing.T) {
 		err.Error() != "getting all secrets is currently not supported by Pulumi" {
 		t.Errorf("GetAllSecrets = %v, %v", got, err)
 	}
+}
+
+// readValue reads one value the way a credential source does: through a
+// client of cfg's session.
+func readValue(cfg esc.Config, path string) (string, error) {
+	c, err := esc.New(context.Background(), cfg)
+	if err != nil {
+		return "", err
+	}
+	b, _, err := c.GetSecret(context.Background(), backend.Ref{Key: path})
+	return string(b), err
 }

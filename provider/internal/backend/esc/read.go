@@ -63,23 +63,6 @@ func (c *Client) GetSecretMap(ctx context.Context, ref backend.Ref) (map[string]
 	return out, backend.Meta{}, nil
 }
 
-// ReadValue returns the value at the ESC path in the environment cfg
-// names, rendered as GetSecret renders it (strings raw, other values
-// JSON). It serves credential sources, a store credential taken from an
-// ESC environment, and shares the process-wide cache with the backend, so
-// a credential and the keys of the same environment cost one open.
-func ReadValue(ctx context.Context, cfg Config, path string) (string, error) {
-	c, err := newClient(cfg)
-	if err != nil {
-		return "", err
-	}
-	b, _, err := c.GetSecret(ctx, backend.Ref{Key: path})
-	if err != nil {
-		return "", err
-	}
-	return string(b), nil
-}
-
 // resolve returns the plain value ref selects: the ESC path ref.Key, then
 // ref.Property inside it.
 func (c *Client) resolve(ctx context.Context, ref backend.Ref) (any, error) {

@@ -15,34 +15,25 @@ import (
 	"github.com/esosync/pulumi-esosync/provider/internal/backend"
 )
 
-// Reads are cached for the life of the provider process, which is one
-// pulumi operation: N ExternalSecrets over M distinct Vault paths then cost
-// M reads, and concurrent reads of one path are a single request. The cache
+// readCache holds reads for one provider session, which is one pulumi
+// operation: N ExternalSecrets over M distinct Vault paths then cost M
+// reads, and concurrent reads of one path are a single request. The cache
 // is partitioned by scope (server, namespace and who is asking), so a store
 // whose credentials may not read a path never receives another store's
 // cached value. Values live only in memory.
-var reads = struct {
+type readCache struct {
 	sync.Mutex
 	entries map[string]readResult
 	group   singleflight.Group
-}{entries: map[string]readResult{}}
+}
+
+func newReadCache() *readCache { return &readCache{entries: map[string]readResult{}} }
 
 type readResult struct {
 	data map[string]any
 	meta backend.Meta
 	err  error // only not-found errors are cached
 }
-
-// ResetCache forgets every cached read. A new pulumi operation is a new
-// process, so only tests that simulate several operations in one process
-// need it.
-func ResetCache() {
-	reads.Lock()
-	reads.entries = map[string]readResult{}
-	reads.Unlock()
-}
-
-func init() { backend.RegisterCache(ResetCache) }
 
 // cachedRead returns readSecret's result for path at version, reading Vault
 // at most once per scope, path and version. Each caller gets its own
@@ -51,6 +42,7 @@ func (c *Client) cachedRead(ctx context.Context, path, version string) (map[stri
 	if c.scope == "" {
 		return c.readSecret(ctx, path, version)
 	}
+	reads := c.reads
 	key := c.scope + "\x00" + path + "\x00" + version
 	reads.Lock()
 	r, ok := reads.entries[key]

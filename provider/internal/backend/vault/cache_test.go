@@ -21,9 +21,8 @@ func TestCacheReadsEachPathOnce(t *testing.T) {
 	for i := range paths {
 		b.putV2(t, fmt.Sprintf("cache/app-%02d", i), map[string]any{"password": fmt.Sprintf("cache-value-%02d", i)})
 	}
-	vault.ResetCache()
-	backend.ResetCallCounts()
-	cfg := vault.Config{Server: b.env.VaultAddr, Path: "secret", Auth: vault.Auth{Token: token}, Cache: true}
+	session := backend.NewSession()
+	cfg := vault.Config{Server: b.env.VaultAddr, Path: "secret", Auth: vault.Auth{Token: token}, Session: session}
 	var wg sync.WaitGroup
 	errs := make(chan error, reads)
 	for i := range reads {
@@ -46,7 +45,7 @@ func TestCacheReadsEachPathOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	n := backend.CallCounts()["vault.read"]
+	n := session.CallCounts()["vault.read"]
 	line := fmt.Sprintf("vault calls: read=%d (%d reads, %d paths)", n, reads, paths)
 	t.Log(line)
 	fmt.Println(line)
@@ -57,7 +56,7 @@ func TestCacheReadsEachPathOnce(t *testing.T) {
 	// Another identity does not see the cached values: a token without
 	// access to secret/ is refused by Vault, not served from the cache.
 	other := b.token(t, "esosync-only-kv1")
-	c := mustOpen(t, vault.Config{Server: b.env.VaultAddr, Path: "secret", Auth: vault.Auth{Token: other}, Cache: true})
+	c := mustOpen(t, vault.Config{Server: b.env.VaultAddr, Path: "secret", Auth: vault.Auth{Token: other}, Session: session})
 	if _, _, err := c.GetSecret(context.Background(), backend.Ref{Key: "cache/app-00"}); leaks.record(err) == nil {
 		t.Error("a token without access read a cached value")
 	}

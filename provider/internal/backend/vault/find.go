@@ -132,7 +132,7 @@ func (c *Client) listSecrets(ctx context.Context, path string) ([]string, error)
 	if err != nil {
 		return nil, err
 	}
-	backend.CountCall("vault.list")
+	c.session.CountCall("vault.list")
 	secret, err := c.api.Logical().ListWithContext(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("vault: listing %q: cannot read secret data from Vault: %w", url, err)
@@ -177,7 +177,7 @@ func (c *Client) readSecretMetadata(ctx context.Context, path string) (map[strin
 	if err != nil {
 		return nil, err
 	}
-	backend.CountCall("vault.metadata")
+	c.session.CountCall("vault.metadata")
 	secret, err := c.api.Logical().ReadWithDataWithContext(ctx, url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("vault: reading metadata %q: cannot read secret data from Vault: %w", url, err)

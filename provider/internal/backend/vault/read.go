@@ -76,7 +76,7 @@ func (c *Client) readSecret(ctx context.Context, path, version string) (map[stri
 	if version != "" {
 		params = map[string][]string{"version": {version}}
 	}
-	backend.CountCall("vault.read")
+	c.session.CountCall("vault.read")
 	secret, err := c.api.Logical().ReadWithDataWithContext(ctx, path, params)
 	if err != nil {
 		return nil, backend.Meta{}, fmt.Errorf("vault: reading %q: cannot read secret data from Vault: %w", path, err)

@@ -61,10 +61,11 @@ type Config struct {
 	CABundle []byte
 	// Auth holds exactly one way to obtain a token.
 	Auth Auth
-	// Cache shares reads with every other client of the same server and
-	// identity for the life of the process (one pulumi operation), and
-	// coalesces concurrent reads of one path. Off, every call reads Vault.
-	Cache bool
+	// Session, when set, shares reads with every other client of the same
+	// server and identity in that session (one pulumi operation), coalesces
+	// concurrent reads of one path, and counts requests. Nil, every call
+	// reads Vault.
+	Session *backend.Session
 }
 
 // Auth holds the credentials of exactly one auth method.
@@ -119,7 +120,9 @@ type Client struct {
 	version string
 	// scope partitions the read cache by server and identity; empty
 	// when the client does not cache.
-	scope string
+	scope   string
+	session *backend.Session
+	reads   *readCache
 
 	mu sync.Mutex
 	// loggedIn records that the token came from a login, so Close revokes
@@ -177,9 +180,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		api.ClearNamespace()
 	}
 
-	c := &Client{api: api, version: version}
-	if cfg.Cache {
+	c := &Client{api: api, version: version, session: cfg.Session}
+	if cfg.Session != nil {
 		c.scope = scopeOf(cfg)
+		c.reads = backend.Slot(cfg.Session, "vault.reads", newReadCache)
 	}
 	if cfg.Path != "" {
 		p := cfg.Path
@@ -277,7 +281,7 @@ func (c *Client) login(ctx context.Context, a Auth) error {
 	if err != nil {
 		return fmt.Errorf("vault: preparing %s: %w", what, err)
 	}
-	backend.CountCall("vault.login")
+	c.session.CountCall("vault.login")
 	if _, err := c.api.Auth().Login(ctx, method); err != nil {
 		return fmt.Errorf("vault: logging in with %s: %w", what, err)
 	}

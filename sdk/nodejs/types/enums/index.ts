@@ -83,6 +83,19 @@ export const DeletionPolicy = {
 
 export type DeletionPolicy = (typeof DeletionPolicy)[keyof typeof DeletionPolicy];
 
+export const MergePolicy = {
+    /**
+     * The Secret holds only the templated keys (the default).
+     */
+    Replace: "Replace",
+    /**
+     * Templated keys on top of the fetched ones.
+     */
+    Merge: "Merge",
+} as const;
+
+export type MergePolicy = (typeof MergePolicy)[keyof typeof MergePolicy];
+
 export const SyncMode = {
     /**
      * The in-cluster ESO controller fetches and writes the Secret (the default).

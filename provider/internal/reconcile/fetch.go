@@ -1,10 +1,10 @@
-// Package sync is esosync's reconcile engine: from an ExternalSecret spec and
+// Package reconcile is esosync's reconcile engine: from an ExternalSecret spec and
 // a backend it computes the target Secret exactly as External Secrets
 // Operator would (keys, bytes, labels, annotations, data hash), and writes
 // it in one request. ESO v0.20.4's controller is the reference; where it can
 // be imported (esutils, templating) it is used as is, so semantics cannot
 // drift.
-package sync
+package reconcile
 
 import (
 	"context"

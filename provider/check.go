@@ -5,53 +5,162 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi-go-provider/infer"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/esosync/pulumi-esosync/provider/internal/escsource"
 )
 
 // problems collects input validation failures, each with the field path,
 // and drops those whose value is not known yet (a preview before the inputs
-// it depends on exist).
+// it depends on exist). Every resource's Check uses it.
 type problems struct {
-	unknown  []string
+	inputs   property.Map
+	unknown  [][]string // paths of unknown values, as segments
 	failures []p.CheckFailure
 }
 
 func newProblems(inputs property.Map) *problems {
-	pr := &problems{}
+	pr := &problems{inputs: inputs}
 	for k, v := range inputs.All {
-		walkUnknown(k, v, &pr.unknown)
+		walkUnknown([]string{k}, v, &pr.unknown)
 	}
 	return pr
 }
 
-func walkUnknown(path string, v property.Value, out *[]string) {
+func walkUnknown(path []string, v property.Value, out *[][]string) {
 	switch {
 	case v.IsComputed():
-		*out = append(*out, path)
+		*out = append(*out, slices.Clone(path))
 	case v.IsMap():
 		for k, e := range v.AsMap().All {
-			walkUnknown(path+"."+k, e, out)
+			walkUnknown(append(path, k), e, out)
 		}
 	case v.IsArray():
 		for i, e := range v.AsArray().All {
-			walkUnknown(fmt.Sprintf("%s[%d]", path, i), e, out)
+			walkUnknown(append(path, fmt.Sprintf("[%d]", i)), e, out)
 		}
 	}
 }
 
-// add records a failure at path unless the value there is unknown.
-func (pr *problems) add(path, format string, args ...any) {
-	for _, u := range pr.unknown {
-		if strings.HasPrefix(path, u) || strings.HasPrefix(u, path) {
-			return
+// segments splits a field path such as `data[0].remoteRef.key` into
+// `data`, `[0]`, `remoteRef`, `key`; `a.b["x.y"]` keeps `["x.y"]` whole.
+func segments(path string) []string {
+	var out []string
+	for len(path) > 0 {
+		i := strings.IndexAny(path, ".[")
+		switch {
+		case i < 0:
+			return append(out, path)
+		case path[i] == '.':
+			out = append(out, path[:i])
+			path = path[i+1:]
+		default:
+			if i > 0 {
+				out = append(out, path[:i])
+			}
+			j := strings.IndexByte(path[i:], ']')
+			if j < 0 {
+				return append(out, path[i:])
+			}
+			seg := path[i : i+j+1]
+			if strings.HasPrefix(seg, `["`) {
+				seg = strings.TrimSuffix(strings.TrimPrefix(seg, `["`), `"]`) // a map key
+			}
+			out = append(out, seg)
+			path = strings.TrimPrefix(path[i+j+1:], ".")
 		}
 	}
+	return out
+}
+
+// affected reports whether a failure at path may be caused by an unknown
+// value: the unknown is the path itself, one of its parents, or below it.
+// Matching whole segments keeps an unknown `namespace` from hiding a
+// failure at `name`.
+func (pr *problems) affected(path string) bool {
+	segs := segments(path)
+	for _, u := range pr.unknown {
+		n := min(len(u), len(segs))
+		if slices.Equal(u[:n], segs[:n]) {
+			return true
+		}
+	}
+	return false
+}
+
+// known reports whether nothing at or around path is unknown.
+func (pr *problems) known(path string) bool { return !pr.affected(path) }
+
+// set reports whether the program gave the top-level input a value, as
+// opposed to leaving it to its default.
+func (pr *problems) set(field string) bool {
+	v, ok := pr.inputs.GetOk(field)
+	return ok && !v.IsNull()
+}
+
+// add records a failure at path unless a value there is unknown.
+func (pr *problems) add(path, format string, args ...any) {
+	if pr.affected(path) {
+		return
+	}
 	pr.failures = append(pr.failures, p.CheckFailure{Property: path, Reason: path + ": " + fmt.Sprintf(format, args...)})
+}
+
+// option is one of several mutually exclusive inputs.
+type option struct {
+	name string
+	set  bool
+}
+
+// exactlyOne fails at path unless exactly one of options is set, naming
+// them in the order given. It reports whether exactly one is.
+func (pr *problems) exactlyOne(path string, options ...option) bool {
+	names := make([]string, len(options))
+	set := 0
+	for i, o := range options {
+		names[i] = o.name
+		if o.set {
+			set++
+		}
+	}
+	list := strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	switch set {
+	case 1:
+		return true
+	case 0:
+		pr.add(path, "set one of %s: exactly one of %s is needed", list, list)
+	default:
+		pr.add(path, "set only one of %s: exactly one of %s is needed (%d set)", list, list, set)
+	}
+	return false
+}
+
+// schemaEnum is a schema enum type: a string with its Values.
+type schemaEnum[T any] interface {
+	~string
+	Values() []infer.EnumValue[T]
+}
+
+// enum fails at path unless value is one of the enum's values.
+func enum[T schemaEnum[T]](pr *problems, path string, value *T) {
+	if value == nil {
+		return
+	}
+	var allowed []string
+	for _, v := range (*new(T)).Values() {
+		if v.Value == *value {
+			return
+		}
+		allowed = append(allowed, string(v.Value))
+	}
+	pr.add(path, "%q is not one of %s", *value, strings.Join(allowed, ", "))
 }
 
 func (pr *problems) dnsName(path, value string, required bool) {
@@ -143,24 +252,17 @@ func (pr *problems) pemBundle(path string, value *string) {
 	}
 }
 
-func (pr *problems) credential(path string, c *CredentialSource, clusterScoped bool) {
+func (pr *problems) credential(path string, c *CredentialSource) {
 	if c == nil {
 		pr.add(path, "is required: set secretRef, value or esc")
 		return
 	}
-	set := 0
-	for _, on := range []bool{c.SecretRef != nil, c.Value != nil, c.Esc != nil} {
-		if on {
-			set++
-		}
+	if !pr.exactlyOne(path, option{"secretRef", c.SecretRef != nil}, option{"value", c.Value != nil}, option{"esc", c.Esc != nil}) {
+		return
 	}
 	switch {
-	case set > 1:
-		pr.add(path, "set only one of secretRef, value or esc")
-	case set == 0:
-		pr.add(path, "set one of secretRef, value or esc")
 	case c.Esc != nil:
-		if _, _, _, err := splitEnvironment(c.Esc.Environment, "x"); err != nil {
+		if _, _, _, err := escsource.SplitEnvironment(c.Esc.Environment, "x"); err != nil {
 			pr.add(path+".esc.environment", "%v", err)
 		}
 		if strings.TrimSpace(c.Esc.Path) == "" {
@@ -175,6 +277,7 @@ func (pr *problems) credential(path string, c *CredentialSource, clusterScoped b
 	}
 }
 
+// duration checks a positive Go duration such as "5m".
 func (pr *problems) duration(path string, value *string) {
 	if value == nil {
 		return
@@ -182,16 +285,4 @@ func (pr *problems) duration(path string, value *string) {
 	if d, err := time.ParseDuration(*value); err != nil || d <= 0 {
 		pr.add(path, "%q is not a positive duration such as \"5m\"", *value)
 	}
-}
-
-func oneOf[T comparable](pr *problems, path string, value *T, allowed ...T) {
-	if value == nil {
-		return
-	}
-	for _, a := range allowed {
-		if *value == a {
-			return
-		}
-	}
-	pr.add(path, "%v is not one of %v", *value, allowed)
 }

@@ -1,4 +1,4 @@
-package sync
+package reconcile
 
 import (
 	"context"
@@ -11,23 +11,17 @@ import (
 	"github.com/external-secrets/external-secrets/pkg/esutils/resolvers"
 	authv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/esosync/pulumi-esosync/provider/internal/backend"
 	"github.com/esosync/pulumi-esosync/provider/internal/backend/aws"
 	"github.com/esosync/pulumi-esosync/provider/internal/backend/esc"
 	"github.com/esosync/pulumi-esosync/provider/internal/backend/vault"
+	"github.com/esosync/pulumi-esosync/provider/internal/kube"
 )
 
-// Kube is what the engine needs from the cluster.
-type Kube struct {
-	Client    client.Client
-	Clientset kubernetes.Interface
-}
-
 // GetStore reads the store an ExternalSecret in namespace refers to.
-func GetStore(ctx context.Context, k Kube, ref esv1.SecretStoreRef, namespace string) (esv1.GenericStore, error) {
+func GetStore(ctx context.Context, k kube.Clients, ref esv1.SecretStoreRef, namespace string) (esv1.GenericStore, error) {
 	var store esv1.GenericStore
 	key := client.ObjectKey{Name: ref.Name}
 	if ref.Kind == esv1.ClusterSecretStoreKind {
@@ -44,8 +38,9 @@ func GetStore(ctx context.Context, k Kube, ref esv1.SecretStoreRef, namespace st
 
 // OpenStore builds a backend client for store, resolving its credentials
 // from the cluster the way ESO does for an ExternalSecret in namespace (for
-// a SecretStore, its own namespace). It logs in; callers Close the client.
-func OpenStore(ctx context.Context, k Kube, store esv1.GenericStore, namespace string) (backend.Client, error) {
+// a SecretStore, its own namespace). Reads share session's caches. It logs
+// in; callers Close the client.
+func OpenStore(ctx context.Context, k kube.Clients, session *backend.Session, store esv1.GenericStore, namespace string) (backend.Client, error) {
 	spec := store.GetSpec()
 	if spec == nil || spec.Provider == nil {
 		return nil, errors.New("store has no provider")
@@ -59,7 +54,7 @@ func OpenStore(ctx context.Context, k Kube, store esv1.GenericStore, namespace s
 		if err != nil {
 			return nil, err
 		}
-		cfg.Cache = true
+		cfg.Session = session
 		return vault.New(ctx, cfg)
 	case spec.Provider.AWS != nil:
 		cfg, err := awsConfig(ctx, k, storeKind(store), namespace, spec.Provider.AWS)
@@ -67,12 +62,14 @@ func OpenStore(ctx context.Context, k Kube, store esv1.GenericStore, namespace s
 			return nil, err
 		}
 		cfg.DemandID = StoreID(storeKind(store), store.GetNamespace(), store.GetName())
+		cfg.Session = session
 		return aws.New(ctx, cfg)
 	case spec.Provider.Pulumi != nil:
 		cfg, err := escConfig(ctx, k, storeKind(store), namespace, spec.Provider.Pulumi)
 		if err != nil {
 			return nil, err
 		}
+		cfg.Session = session
 		return esc.New(ctx, cfg)
 	default:
 		return nil, errors.New("store backend is not supported by esosync yet (supported: vault, aws, pulumi)")
@@ -90,7 +87,7 @@ const (
 )
 
 // awsConfig turns ESO's AWS provider spec into the backend's Config.
-func awsConfig(ctx context.Context, k Kube, kind, namespace string, a *esv1.AWSProvider) (aws.Config, error) {
+func awsConfig(ctx context.Context, k kube.Clients, kind, namespace string, a *esv1.AWSProvider) (aws.Config, error) {
 	if a.Service != esv1.AWSServiceSecretsManager {
 		return aws.Config{}, fmt.Errorf("aws service %q is not supported by esosync yet (supported: SecretsManager)", a.Service)
 	}
@@ -149,7 +146,7 @@ func awsConfig(ctx context.Context, k Kube, kind, namespace string, a *esv1.AWSP
 }
 
 // escConfig turns ESO's pulumi provider spec into the ESC backend's Config.
-func escConfig(ctx context.Context, k Kube, kind, namespace string, p *esv1.PulumiProvider) (esc.Config, error) {
+func escConfig(ctx context.Context, k kube.Clients, kind, namespace string, p *esv1.PulumiProvider) (esc.Config, error) {
 	cfg := esc.Config{APIURL: p.APIURL, Organization: p.Organization, Project: p.Project, Environment: p.Environment}
 	if p.AccessToken == nil || p.AccessToken.SecretRef == nil {
 		return cfg, errors.New("pulumi store has no accessToken.secretRef")
@@ -162,7 +159,7 @@ func escConfig(ctx context.Context, k Kube, kind, namespace string, p *esv1.Pulu
 // secretKey reads the Secret key a store's spec points at, resolved the way
 // ESO resolves it for a store of kind used from namespace. Errors name the
 // spec field (what), never the value.
-func secretKey(ctx context.Context, k Kube, kind, namespace, what string, ref esmeta.SecretKeySelector) (string, error) {
+func secretKey(ctx context.Context, k kube.Clients, kind, namespace, what string, ref esmeta.SecretKeySelector) (string, error) {
 	val, err := resolvers.SecretKeyRef(ctx, k.Client, kind, namespace, &ref)
 	if err != nil {
 		return "", fmt.Errorf("reading %s: %w", what, err)
@@ -170,7 +167,7 @@ func secretKey(ctx context.Context, k Kube, kind, namespace, what string, ref es
 	return val, nil
 }
 
-// StoreID names a store for backend.NoteDemand: kind, namespace (empty for
+// StoreID names a store for Session.NoteDemand: kind, namespace (empty for
 // a ClusterSecretStore) and name.
 func StoreID(kind, namespace, name string) string {
 	return kind + "/" + namespace + "/" + name
@@ -184,7 +181,7 @@ func storeKind(store esv1.GenericStore) string {
 }
 
 // vaultConfig turns ESO's Vault provider spec into the backend's Config.
-func vaultConfig(ctx context.Context, k Kube, kind, namespace string, v *esv1.VaultProvider) (vault.Config, error) {
+func vaultConfig(ctx context.Context, k kube.Clients, kind, namespace string, v *esv1.VaultProvider) (vault.Config, error) {
 	cfg := vault.Config{
 		Server:    v.Server,
 		Path:      deref(v.Path),
@@ -246,7 +243,7 @@ var ErrInClusterCredentials = errors.New("auth.kubernetes: without serviceAccoun
 
 // serviceAccountToken asks the API server for a short-lived token of the
 // service account, with ESO's audiences and lifetime.
-func serviceAccountToken(ctx context.Context, k Kube, kind, namespace string, ref esmeta.ServiceAccountSelector) (string, error) {
+func serviceAccountToken(ctx context.Context, k kube.Clients, kind, namespace string, ref esmeta.ServiceAccountSelector) (string, error) {
 	if kind == esv1.ClusterSecretStoreKind && ref.Namespace != nil {
 		namespace = *ref.Namespace
 	}

@@ -1,0 +1,177 @@
+package provider
+
+import (
+	"context"
+	"strings"
+
+	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi-go-provider/infer"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	"github.com/esosync/pulumi-esosync/provider/internal/reconcile"
+)
+
+var (
+	_ infer.CustomCheck[ExternalSecretArgs]                       = ExternalSecret{}
+	_ infer.CustomDiff[ExternalSecretArgs, ExternalSecretState]   = ExternalSecret{}
+	_ infer.CustomCreate[ExternalSecretArgs, ExternalSecretState] = ExternalSecret{}
+	_ infer.CustomUpdate[ExternalSecretArgs, ExternalSecretState] = ExternalSecret{}
+	_ infer.CustomRead[ExternalSecretArgs, ExternalSecretState]   = ExternalSecret{}
+	_ infer.CustomDelete[ExternalSecretState]                     = ExternalSecret{}
+)
+
+// Check validates every input, with the field path in each failure,
+// without touching the cluster. In provider mode it tells the session
+// which remote keys this ExternalSecret will read, so batching backends
+// read the whole deploy's keys at once.
+func (ExternalSecret) Check(ctx context.Context, req infer.CheckRequest) (infer.CheckResponse[ExternalSecretArgs], error) {
+	args, failures, err := infer.DefaultCheck[ExternalSecretArgs](ctx, req.NewInputs)
+	if err != nil || len(failures) > 0 {
+		return infer.CheckResponse[ExternalSecretArgs]{Inputs: args, Failures: failures}, err
+	}
+	pr := newProblems(req.NewInputs)
+	checkExternalSecret(pr, args, req.Name)
+	if len(pr.failures) == 0 && args.mode() == reconcile.ModeProvider {
+		noteDemand(ctx, args)
+	}
+	return infer.CheckResponse[ExternalSecretArgs]{Inputs: args, Failures: pr.failures}, nil
+}
+
+// noteDemand records the remote keys a at its store will read. Pinned
+// versions are read one by one and are left out.
+func noteDemand(ctx context.Context, a ExternalSecretArgs) {
+	if a.Store.Name == "" {
+		return // not known yet at preview
+	}
+	ns := ptr.Deref(a.Namespace, defaultNamespace(ctx))
+	if a.Store.Kind == ClusterSecretStoreKind {
+		ns = ""
+	}
+	var keys []string
+	for _, d := range a.Data {
+		if d.RemoteRef.Version == nil && d.RemoteRef.Key != "" {
+			keys = append(keys, d.RemoteRef.Key)
+		}
+	}
+	for _, d := range a.DataFrom {
+		if d.Extract != nil && d.Extract.Version == nil && d.Extract.Key != "" {
+			keys = append(keys, d.Extract.Key)
+		}
+	}
+	if len(keys) > 0 {
+		engineOf(ctx).Session().NoteDemand(reconcile.StoreID(a.Store.Kind, ns, a.Store.Name), keys...)
+	}
+}
+
+// Create writes the ExternalSecret and makes its target Secret current.
+func (ExternalSecret) Create(ctx context.Context, req infer.CreateRequest[ExternalSecretArgs]) (infer.CreateResponse[ExternalSecretState], error) {
+	es := req.Inputs.object(req.Name, defaultNamespace(ctx))
+	id := es.Namespace + "/" + es.Name
+	st := ExternalSecretState{ExternalSecretArgs: req.Inputs}
+	if req.DryRun {
+		st.ExternalSecretOutputs = outputsOf(reconcile.PreviewReport(es))
+		return infer.CreateResponse[ExternalSecretState]{ID: id, Output: st}, nil
+	}
+	wctx, cancel := waitContext(ctx, req.Inputs.Timeout, defaultSyncWait)
+	defer cancel()
+	report, err := engineOf(ctx).ApplyExternalSecret(wctx, p.GetLogger(ctx), es, req.Inputs.mode(), true)
+	st.ExternalSecretOutputs = outputsOf(report)
+	if reconcile.IsNotReady(err) {
+		return infer.CreateResponse[ExternalSecretState]{ID: id, Output: st}, infer.ResourceInitFailedError{Reasons: []string{err.Error()}}
+	}
+	if err != nil {
+		return infer.CreateResponse[ExternalSecretState]{}, err
+	}
+	return infer.CreateResponse[ExternalSecretState]{ID: id, Output: st}, nil
+}
+
+// Update rewrites the ExternalSecret and makes its target current again.
+func (ExternalSecret) Update(ctx context.Context, req infer.UpdateRequest[ExternalSecretArgs, ExternalSecretState]) (infer.UpdateResponse[ExternalSecretState], error) {
+	ns, name, _ := strings.Cut(req.ID, "/")
+	es := req.Inputs.object(name, ns)
+	st := ExternalSecretState{ExternalSecretArgs: req.Inputs, ExternalSecretOutputs: req.State.ExternalSecretOutputs}
+	if req.DryRun {
+		return infer.UpdateResponse[ExternalSecretState]{Output: st}, nil
+	}
+	wctx, cancel := waitContext(ctx, req.Inputs.Timeout, defaultSyncWait)
+	defer cancel()
+	report, err := engineOf(ctx).ApplyExternalSecret(wctx, p.GetLogger(ctx), es, req.Inputs.mode(), false)
+	if reconcile.IsNotReady(err) {
+		st.ExternalSecretOutputs = outputsOf(report)
+		return infer.UpdateResponse[ExternalSecretState]{Output: st}, infer.ResourceInitFailedError{Reasons: []string{err.Error()}}
+	}
+	if err != nil {
+		return infer.UpdateResponse[ExternalSecretState]{}, err
+	}
+	st.ExternalSecretOutputs = outputsOf(report)
+	return infer.UpdateResponse[ExternalSecretState]{Output: st}, nil
+}
+
+// Read reports drift (see reconcile.Engine.ObserveExternalSecret). Given
+// only an ID (`pulumi import`), it rebuilds the inputs from the cluster.
+// When nothing can be concluded it keeps the state and warns.
+func (ExternalSecret) Read(ctx context.Context, req infer.ReadRequest[ExternalSecretArgs, ExternalSecretState]) (infer.ReadResponse[ExternalSecretArgs, ExternalSecretState], error) {
+	resp := infer.ReadResponse[ExternalSecretArgs, ExternalSecretState]{ID: req.ID, Inputs: req.Inputs, State: req.State}
+	ns, name, _ := strings.Cut(req.ID, "/")
+	imported := req.State.Store.Name == ""
+	obs, err := engineOf(ctx).ObserveExternalSecret(ctx, p.GetLogger(ctx), types.NamespacedName{Namespace: ns, Name: name},
+		req.State.mode(), reportOf(req.State.ExternalSecretOutputs))
+	switch {
+	case err != nil && imported:
+		return resp, err
+	case err != nil:
+		p.GetLogger(ctx).Warningf("refresh of ExternalSecret %s kept the previous state: %v", req.ID, err)
+		return resp, nil
+	case !obs.Found:
+		return infer.ReadResponse[ExternalSecretArgs, ExternalSecretState]{}, nil
+	}
+	if imported {
+		resp.Inputs = externalSecretArgsOf(obs.Live)
+		resp.State.ExternalSecretArgs = resp.Inputs
+	}
+	resp.State.ExternalSecretOutputs = outputsOf(obs.Report)
+	return resp, nil
+}
+
+// Diff compares the state with the inputs, defaults applied to both, and
+// does no I/O. An ExternalSecret that refresh found not ready updates:
+// that is how `pulumi up` heals drift.
+func (ExternalSecret) Diff(ctx context.Context, req infer.DiffRequest[ExternalSecretArgs, ExternalSecretState]) (infer.DiffResponse, error) {
+	d := diffFields(req.State.ExternalSecretArgs.withDefaults(), req.Inputs.withDefaults(), []string{"name", "namespace"}, "timeout")
+	oldNS := ptr.Deref(req.State.Namespace, "")
+	if req.Inputs.Namespace == nil && oldNS != "" && oldNS != defaultNamespace(ctx) {
+		d["namespace"] = p.PropertyDiff{Kind: p.UpdateReplace}
+	}
+	if req.Inputs.mode() != reconcile.ModeNone && !req.State.Ready {
+		d["ready"] = p.PropertyDiff{Kind: p.Update}
+	}
+	return diffResponse(d), nil
+}
+
+// withDefaults is a with the schema's defaults of its top-level inputs,
+// so a state written before a default existed compares equal.
+func (a ExternalSecretArgs) withDefaults() ExternalSecretArgs {
+	a.Sync = ptr.To(ptr.Deref(a.Sync, SyncController))
+	a.RefreshInterval = ptr.To(ptr.Deref(a.RefreshInterval, defaultRefreshInterval))
+	return a
+}
+
+// Delete removes the ExternalSecret and, under creationPolicy Owner, the
+// target Secret it owns.
+func (ExternalSecret) Delete(ctx context.Context, req infer.DeleteRequest[ExternalSecretState]) (infer.DeleteResponse, error) {
+	ns, name, _ := strings.Cut(req.ID, "/")
+	return infer.DeleteResponse{}, engineOf(ctx).DeleteExternalSecret(ctx, types.NamespacedName{Namespace: ns, Name: name})
+}
+
+// outputsOf maps the engine's report to outputs.
+func outputsOf(r reconcile.Report) ExternalSecretOutputs {
+	return ExternalSecretOutputs{SecretName: r.SecretName, Keys: r.Keys, DataHash: r.DataHash, RemoteVersions: r.RemoteVersions,
+		SyncedAt: r.SyncedAt, Ready: r.Ready, Reason: r.Reason, Message: r.Message}
+}
+
+// reportOf maps outputs back to the engine's report (the previous state).
+func reportOf(o ExternalSecretOutputs) reconcile.Report {
+	return reconcile.Report{SecretName: o.SecretName, Keys: o.Keys, DataHash: o.DataHash, RemoteVersions: o.RemoteVersions,
+		SyncedAt: o.SyncedAt, Status: reconcile.Status{Ready: o.Ready, Reason: o.Reason, Message: o.Message}}
+}

@@ -1,0 +1,463 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
+	esutil "github.com/external-secrets/external-secrets/pkg/controllers/util"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/esosync/pulumi-esosync/provider/internal/kube"
+)
+
+// Mode says who makes an ExternalSecret's target Secret current at deploy.
+type Mode string
+
+// Modes.
+const (
+	// ModeController triggers the in-cluster ESO controller and waits for it.
+	ModeController Mode = "controller"
+	// ModeProvider fetches and writes the Secret from the provider, as ESO would.
+	ModeProvider Mode = "provider"
+	// ModeNone only writes the ExternalSecret.
+	ModeNone Mode = "none"
+)
+
+// Report is what esosync knows about an ExternalSecret and its target
+// Secret. It never holds a value: key names, versions and hashes only.
+type Report struct {
+	SecretName     string
+	Keys           []string
+	DataHash       string
+	RemoteVersions map[string]string
+	SyncedAt       string
+	Status
+}
+
+// Observation is an ExternalSecret as found in the cluster.
+type Observation struct {
+	// Found is false when the ExternalSecret no longer exists (or its kind
+	// is not served).
+	Found bool
+	// Live is the ExternalSecret as read (nil when not found).
+	Live *esv1.ExternalSecret
+	// Report is what a refresh reports.
+	Report Report
+}
+
+// PreviewReport is what a preview knows without the cluster.
+func PreviewReport(es *esv1.ExternalSecret) Report {
+	return Report{SecretName: TargetName(es), Keys: []string{}, RemoteVersions: map[string]string{}}
+}
+
+// ApplyExternalSecret creates (create) or updates es, then makes its target
+// Secret current as mode says. In provider mode the backend is read before
+// anything is written, so a backend failure leaves the cluster as it was.
+// A controller-mode failure after the ExternalSecret was written is a
+// NotReadyError carrying a Report with ESO's reason.
+func (e *Engine) ApplyExternalSecret(ctx context.Context, log Logger, es *esv1.ExternalSecret, mode Mode, create bool) (Report, error) {
+	k, err := e.clients()
+	if err != nil {
+		return Report{}, err
+	}
+	if create {
+		if err := refuseForeignTarget(ctx, k.Client, es); err != nil {
+			return Report{}, err
+		}
+	}
+	var fetched *Fetched
+	if mode == ModeProvider {
+		if fetched, err = e.fetch(ctx, log, k, es); err != nil {
+			return Report{}, err
+		}
+	}
+	if es, err = writeExternalSecret(ctx, k.Client, es, create); err != nil {
+		return Report{}, err
+	}
+	out, err := e.finish(ctx, log, k, es, mode, fetched)
+	switch {
+	case err != nil && mode == ModeController:
+		// ESO may still sync later: keep the resource, marked as not ready,
+		// so the next `pulumi up` triggers and waits again.
+		return out, &NotReadyError{Err: err}
+	case err != nil && create:
+		// Nothing was synced: take the CR away again so the failed create
+		// leaves nothing behind.
+		_ = k.Client.Delete(ctx, es)
+		return Report{}, err
+	}
+	return out, err
+}
+
+// writeExternalSecret creates es, or updates the live one with es's labels,
+// annotations and spec.
+func writeExternalSecret(ctx context.Context, c client.Client, es *esv1.ExternalSecret, create bool) (*esv1.ExternalSecret, error) {
+	id := es.Namespace + "/" + es.Name
+	if create {
+		if err := c.Create(ctx, es); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return nil, alreadyExists("ExternalSecret", "ExternalSecret", id)
+			}
+			return nil, fmt.Errorf("creating ExternalSecret %s: %w", id, kube.CRDHint(err))
+		}
+		return es, nil
+	}
+	live, err := kube.Upsert(ctx, c, es, func() *esv1.ExternalSecret { return &esv1.ExternalSecret{} }, func(live *esv1.ExternalSecret) {
+		live.Labels, live.Annotations, live.Spec = es.Labels, es.Annotations, es.Spec
+	})
+	if err != nil {
+		return nil, fmt.Errorf("updating ExternalSecret %s: %w", id, err)
+	}
+	return live, nil
+}
+
+// fetch opens the store es refers to and reads every remote value.
+func (e *Engine) fetch(ctx context.Context, log Logger, k kube.Clients, es *esv1.ExternalSecret) (*Fetched, error) {
+	store, err := GetStore(ctx, k, es.Spec.SecretStoreRef, es.Namespace)
+	if err != nil {
+		return nil, kube.CRDHint(err)
+	}
+	kind := es.Spec.SecretStoreRef.Kind
+	if kind == "" {
+		kind = esv1.SecretStoreKind
+	}
+	bc, err := OpenStore(ctx, k, e.session, store, es.Namespace)
+	if err != nil {
+		return nil, fmt.Errorf("ExternalSecret %s/%s: %s %s: %w", es.Namespace, es.Name, kind, es.Spec.SecretStoreRef.Name, err)
+	}
+	defer func() { _ = bc.Close(ctx) }()
+	f, err := Fetch(ctx, es, bc)
+	log.Debugf("backend calls of this provider session so far: %v", e.session.CallCounts())
+	if err != nil {
+		return nil, fmt.Errorf("ExternalSecret %s/%s: %s %s: %w", es.Namespace, es.Name, kind, es.Spec.SecretStoreRef.Name, err)
+	}
+	return f, nil
+}
+
+// finish writes the target Secret (provider mode) and the CR's status, or
+// has ESO do it (controller mode), and reports.
+func (e *Engine) finish(ctx context.Context, log Logger, k kube.Clients, es *esv1.ExternalSecret, mode Mode, fetched *Fetched) (Report, error) {
+	switch mode {
+	case ModeNone:
+		return observe(ctx, k, es, mode)
+	case ModeController:
+		return syncViaController(ctx, log, k, es)
+	}
+	outcome, err := Write(ctx, k.Client, es, fetched)
+	if err != nil {
+		return Report{}, fmt.Errorf("ExternalSecret %s/%s: %w", es.Namespace, es.Name, err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	if err := writeStatus(ctx, k.Client, es, outcome, now); err != nil {
+		log.Warningf("ExternalSecret %s/%s: the Secret is synced but its status could not be written: %v", es.Namespace, es.Name, err)
+	}
+	out := reportOf(es, outcome.Secret)
+	out.RemoteVersions = fetched.Versions
+	out.SyncedAt = now.Format(time.RFC3339)
+	out.Status = Status{Ready: outcome.Reason == ReasonSynced || outcome.Reason == ReasonSecretDeleted, Reason: outcome.Reason, Message: outcome.Message}
+	if len(fetched.Missing) > 0 {
+		out.Message += fmt.Sprintf("; remote keys not found and skipped: %s", strings.Join(fetched.Missing, ", "))
+	}
+	return out, nil
+}
+
+// writeStatus records the sync on the CR as ESO would, so kubectl users and
+// ESO itself see it (ESO then skips a redundant refresh).
+func writeStatus(ctx context.Context, c client.Client, es *esv1.ExternalSecret, o *Outcome, now time.Time) error {
+	status := corev1.ConditionTrue
+	if o.Reason != ReasonSynced && o.Reason != ReasonSecretDeleted {
+		status = corev1.ConditionFalse
+	}
+	orig := es.DeepCopy()
+	es.Status.RefreshTime = metav1.NewTime(now)
+	es.Status.SyncedResourceVersion = esutil.GetResourceVersion(es.ObjectMeta)
+	if o.Secret != nil {
+		es.Status.Binding = corev1.LocalObjectReference{Name: o.Secret.Name}
+	}
+	cond := esv1.ExternalSecretStatusCondition{Type: esv1.ExternalSecretReady, Status: status, Reason: o.Reason, Message: o.Message,
+		LastTransitionTime: metav1.NewTime(now)}
+	es.Status.Conditions = []esv1.ExternalSecretStatusCondition{cond}
+	// A patch: ESO, if it runs, may write the status at the same time.
+	return c.Status().Patch(ctx, es, client.MergeFrom(orig))
+}
+
+// observe reports what the cluster says (none mode: ESO does the syncing).
+func observe(ctx context.Context, k kube.Clients, es *esv1.ExternalSecret, mode Mode) (Report, error) {
+	live := &esv1.ExternalSecret{}
+	if err := k.Client.Get(ctx, client.ObjectKeyFromObject(es), live); err != nil {
+		return Report{}, fmt.Errorf("reading ExternalSecret %s/%s: %w", es.Namespace, es.Name, err)
+	}
+	secret, err := targetSecret(ctx, k.Client, live)
+	if err != nil {
+		return Report{}, err
+	}
+	out := fromESO(live, secret)
+	if ReadyCondition(live) == nil {
+		out.Message = fmt.Sprintf("waiting for the External Secrets Operator controller (sync: %s)", mode)
+	}
+	return out, nil
+}
+
+// syncViaController is `sync: controller`: trigger ESO, wait until it has
+// synced the ExternalSecret as it now is (until ctx's deadline), then
+// check the target Secret ESO wrote. The report is filled even on failure
+// (not ready, ESO's reason), so the state records what went wrong.
+func syncViaController(ctx context.Context, log Logger, k kube.Clients, es *esv1.ExternalSecret) (Report, error) {
+	key := client.ObjectKeyFromObject(es)
+	out := reportOf(es, nil)
+	out.Status = notReady(ReasonPending, "waiting for External Secrets Operator")
+	expected, err := Trigger(ctx, k.Client, es, time.Now())
+	if err != nil {
+		return out, err
+	}
+	log.InfoStatusf("waiting%s for External Secrets Operator to sync %s", untilDeadline(ctx), key)
+	live, err := Await(ctx, k.Client, key, expected, 500*time.Millisecond, func(reason, message string) {
+		log.InfoStatusf("External Secrets Operator: %s: %s", reason, message)
+	})
+	if err != nil {
+		if last := (&esv1.ExternalSecret{}); k.Client.Get(context.WithoutCancel(ctx), key, last) == nil {
+			if cond := ReadyCondition(last); cond != nil {
+				out.Reason, out.Message = cond.Reason, cond.Message
+			}
+		}
+		return out, err
+	}
+	secret, err := targetSecret(ctx, k.Client, live)
+	if err != nil {
+		return out, err
+	}
+	out = fromESO(live, secret)
+	if problem := checkTarget(live, secret); problem != "" {
+		out.Status = notReady(ReasonOutOfSync, problem)
+		return out, fmt.Errorf("ExternalSecret %s: ESO reports it synced, but %s", key, problem)
+	}
+	return out, nil
+}
+
+// untilDeadline says how long a wait may take, for progress messages.
+func untilDeadline(ctx context.Context) string {
+	if d, ok := ctx.Deadline(); ok {
+		return " up to " + time.Until(d).Round(time.Second).String()
+	}
+	return ""
+}
+
+// fromESO reports what ESO says about es and the Secret it wrote.
+func fromESO(es *esv1.ExternalSecret, secret *corev1.Secret) Report {
+	out := reportOf(es, secret)
+	out.Status = notReady(ReasonPending, "External Secrets Operator has not reported on it yet")
+	if cond := ReadyCondition(es); cond != nil {
+		out.Status = Status{Ready: cond.Status == corev1.ConditionTrue, Reason: cond.Reason, Message: cond.Message}
+	}
+	if !es.Status.RefreshTime.IsZero() {
+		out.SyncedAt = es.Status.RefreshTime.UTC().Format(time.RFC3339)
+	}
+	return out
+}
+
+// checkTarget is esosync's own check of a Secret ESO manages: it exists
+// where it should, and its data still matches ESO's data-hash annotation
+// (a hand edit breaks that). Empty means fine.
+func checkTarget(es *esv1.ExternalSecret, secret *corev1.Secret) string {
+	switch policy := es.Spec.Target.CreationPolicy; {
+	case policy == esv1.CreatePolicyNone:
+		return ""
+	case secret == nil && (policy == esv1.CreatePolicyMerge || es.Spec.Target.DeletionPolicy == esv1.DeletionPolicyDelete):
+		return ""
+	case secret == nil:
+		return fmt.Sprintf("target Secret %s/%s does not exist", es.Namespace, TargetName(es))
+	case !Consistent(secret):
+		return fmt.Sprintf("target Secret %s/%s does not match ESO's data-hash annotation (edited out of band)", secret.Namespace, secret.Name)
+	}
+	return ""
+}
+
+func targetSecret(ctx context.Context, c client.Client, es *esv1.ExternalSecret) (*corev1.Secret, error) {
+	secret := &corev1.Secret{}
+	err := c.Get(ctx, client.ObjectKey{Namespace: es.Namespace, Name: TargetName(es)}, secret)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading target Secret %s/%s: %w", es.Namespace, TargetName(es), err)
+	}
+	return secret, nil
+}
+
+// reportOf names the target Secret and, when it exists, its keys and hash.
+func reportOf(es *esv1.ExternalSecret, secret *corev1.Secret) Report {
+	out := Report{SecretName: TargetName(es), Keys: []string{}, RemoteVersions: map[string]string{}}
+	if secret != nil {
+		out.Keys = slices.Sorted(maps.Keys(secret.Data))
+		out.DataHash = DataHash(secret.Data)
+	}
+	return out
+}
+
+// refuseForeignTarget fails when the target Secret exists and belongs to
+// someone else, unless the creation policy merges into it (or writes nothing).
+func refuseForeignTarget(ctx context.Context, c client.Client, es *esv1.ExternalSecret) error {
+	policy := es.Spec.Target.CreationPolicy
+	if policy == esv1.CreatePolicyMerge || policy == esv1.CreatePolicyNone {
+		return nil
+	}
+	secret, err := targetSecret(ctx, c, es)
+	if err != nil || secret == nil {
+		return err
+	}
+	if !OwnedBy(secret, es) {
+		return fmt.Errorf("ExternalSecret %s/%s: target.name: Secret %s/%s already exists and is not managed by this ExternalSecret; "+
+			"esosync will not take it over (use target.creationPolicy Merge to merge into it, or choose another target.name)",
+			es.Namespace, es.Name, secret.Namespace, secret.Name)
+	}
+	return nil
+}
+
+// ObserveExternalSecret reports drift. It re-reads the CR and the target
+// Secret and, in provider mode (and in controller mode when ESO says all
+// is well), the backend: a changed remote value, a hand-edited or deleted
+// Secret, or a store that no longer works show as not ready. An error means
+// nothing could be concluded (a server could not be reached): the caller
+// keeps its previous state.
+func (e *Engine) ObserveExternalSecret(ctx context.Context, log Logger, key client.ObjectKey, mode Mode, prev Report) (Observation, error) {
+	k, err := e.clients()
+	if err != nil {
+		return Observation{}, err
+	}
+	live := &esv1.ExternalSecret{}
+	if err := k.Client.Get(ctx, key, live); err != nil {
+		if kube.IsGone(err) {
+			return Observation{}, nil
+		}
+		return Observation{}, err
+	}
+	obs := Observation{Found: true, Live: live}
+	if mode == ModeNone {
+		obs.Report, err = observe(ctx, k, live, mode)
+		return obs, err
+	}
+	secret, err := targetSecret(ctx, k.Client, live)
+	if err != nil {
+		return Observation{}, err
+	}
+	out := reportOf(live, secret)
+	out.SyncedAt, out.RemoteVersions = prev.SyncedAt, prev.RemoteVersions
+	out.Status = ready(ReasonSynced, "secret synced")
+	if mode == ModeController {
+		// ESO's own report comes first; esosync adds its check of the Secret.
+		out = fromESO(live, secret)
+		out.RemoteVersions = prev.RemoteVersions
+		if problem := checkTarget(live, secret); out.Ready && problem != "" {
+			out.Status = notReady(ReasonOutOfSync, problem)
+		}
+		if !out.Ready {
+			obs.Report = out
+			return obs, nil
+		}
+	}
+	fetched, err := e.fetch(ctx, log, k, live)
+	switch {
+	case err != nil && mode == ModeController:
+		// ESO reads the backend from inside the cluster; the provider may
+		// not reach it from here. ESO's report stands.
+		log.Debugf("refresh of ExternalSecret %s: the backend could not be read from here: %v", key, err)
+	case err != nil && Indeterminate(err):
+		return Observation{}, fmt.Errorf("could not reach the backend: %w", err)
+	case err != nil:
+		out.Status = notReady(ReasonSyncedError, err.Error())
+	default:
+		out.RemoteVersions = fetched.Versions
+		if st := compare(ctx, k.Client, live, secret, fetched, prev.RemoteVersions); !st.Ready || mode == ModeProvider {
+			out.Status = st
+		}
+	}
+	obs.Report = out
+	return obs, nil
+}
+
+// compare decides whether the live Secret is what a sync would write now.
+func compare(ctx context.Context, c client.Client, es *esv1.ExternalSecret, secret *corev1.Secret, fetched *Fetched, oldVersions map[string]string) Status {
+	policy := es.Spec.Target.CreationPolicy
+	if policy == esv1.CreatePolicyNone {
+		return ready(ReasonSynced, "secret creation skipped due to CreationPolicy=None")
+	}
+	if secret == nil {
+		if len(fetched.Data) == 0 || policy == esv1.CreatePolicyMerge {
+			return ready(ReasonSynced, "no data to sync")
+		}
+		return notReady(ReasonSecretMissing, fmt.Sprintf("target Secret %s/%s does not exist (deleted out of band)", es.Namespace, TargetName(es)))
+	}
+	desired := secret.DeepCopy()
+	if err := Mutate(ctx, c, desired, es, fetched.Data); err != nil {
+		return notReady(ReasonSyncedError, err.Error())
+	}
+	if DataHash(desired.Data) == DataHash(secret.Data) && Consistent(secret) {
+		return ready(ReasonSynced, "secret synced")
+	}
+	var changed []string
+	for key, v := range fetched.Versions {
+		if old, ok := oldVersions[key]; ok && old != v {
+			changed = append(changed, fmt.Sprintf("%s (version %s -> %s)", key, old, v))
+		}
+	}
+	slices.Sort(changed)
+	switch {
+	case len(changed) > 0:
+		return notReady(ReasonOutOfSync, "remote value changed: "+strings.Join(changed, ", "))
+	case !Consistent(secret):
+		return notReady(ReasonOutOfSync, fmt.Sprintf("target Secret %s/%s was edited out of band", secret.Namespace, secret.Name))
+	}
+	return notReady(ReasonOutOfSync, "target Secret differs from the backend's current values")
+}
+
+// Indeterminate reports errors that say nothing about the resource: the
+// server could not be reached or did not answer in time.
+func Indeterminate(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, context.DeadlineExceeded) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
+		apierrors.IsServiceUnavailable(err)
+}
+
+// DeleteExternalSecret removes the CR and, under creationPolicy Owner, the
+// target Secret if this ExternalSecret owns it (ESO's garbage collection
+// would do the same, later). Orphan, Merge and None leave the Secret.
+func (e *Engine) DeleteExternalSecret(ctx context.Context, key client.ObjectKey) error {
+	k, err := e.clients()
+	if err != nil {
+		return err
+	}
+	live := &esv1.ExternalSecret{}
+	if err := k.Client.Get(ctx, key, live); err != nil {
+		if kube.IsGone(err) {
+			return nil
+		}
+		return fmt.Errorf("reading ExternalSecret %s: %w", key, err)
+	}
+	if live.Spec.Target.CreationPolicy == esv1.CreatePolicyOwner {
+		secret, err := targetSecret(ctx, k.Client, live)
+		if err != nil {
+			return err
+		}
+		if secret != nil && OwnedBy(secret, live) {
+			if err := k.Client.Delete(ctx, secret); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("deleting target Secret %s/%s: %w", secret.Namespace, secret.Name, err)
+			}
+		}
+	}
+	if err := k.Client.Delete(ctx, live); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting ExternalSecret %s: %w", key, err)
+	}
+	return nil
+}

@@ -1,0 +1,289 @@
+package provider
+
+import (
+	"context"
+	"strings"
+
+	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
+	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi-go-provider/infer"
+	"k8s.io/utils/ptr"
+
+	"github.com/esosync/pulumi-esosync/provider/internal/reconcile"
+)
+
+var (
+	_ infer.CustomCheck[SecretStoreArgs]                                  = SecretStore{}
+	_ infer.CustomDiff[SecretStoreArgs, SecretStoreState]                 = SecretStore{}
+	_ infer.CustomCreate[SecretStoreArgs, SecretStoreState]               = SecretStore{}
+	_ infer.CustomUpdate[SecretStoreArgs, SecretStoreState]               = SecretStore{}
+	_ infer.CustomRead[SecretStoreArgs, SecretStoreState]                 = SecretStore{}
+	_ infer.CustomDelete[SecretStoreState]                                = SecretStore{}
+	_ infer.CustomCheck[ClusterSecretStoreArgs]                           = ClusterSecretStore{}
+	_ infer.CustomDiff[ClusterSecretStoreArgs, ClusterSecretStoreState]   = ClusterSecretStore{}
+	_ infer.CustomCreate[ClusterSecretStoreArgs, ClusterSecretStoreState] = ClusterSecretStore{}
+	_ infer.CustomUpdate[ClusterSecretStoreArgs, ClusterSecretStoreState] = ClusterSecretStore{}
+	_ infer.CustomRead[ClusterSecretStoreArgs, ClusterSecretStoreState]   = ClusterSecretStore{}
+	_ infer.CustomDelete[ClusterSecretStoreState]                         = ClusterSecretStore{}
+)
+
+// storeArgs is what both store kinds' inputs offer the shared controller.
+type storeArgs interface {
+	SecretStoreArgs | ClusterSecretStoreArgs
+	// inputs resolves names and defaults; name is the Kubernetes name.
+	inputs(ctx context.Context, name string) storeInputs
+	// check validates the kind's own inputs.
+	check(pr *problems, resourceName string)
+	// withDefaults is the inputs with the schema's top-level defaults.
+	withDefaults() any
+	// imported rebuilds inputs (of the same type) from a store in the cluster.
+	imported(store esv1.GenericStore) any
+}
+
+func (a SecretStoreArgs) inputs(ctx context.Context, name string) storeInputs {
+	ns := ptr.Deref(a.Namespace, defaultNamespace(ctx))
+	return storeInputs{kind: SecretStoreKind, name: ptr.Deref(a.Name, name), namespace: ns, credNamespace: ns,
+		backend: a.Backend, controller: a.Controller, labels: a.Labels, annotations: a.Annotations,
+		skipValidation: ptr.Deref(a.SkipValidation, false), waitForReady: ptr.Deref(a.WaitForReady, true), timeout: a.Timeout}
+}
+
+func (a ClusterSecretStoreArgs) inputs(ctx context.Context, name string) storeInputs {
+	return storeInputs{kind: ClusterSecretStoreKind, name: ptr.Deref(a.Name, name), credNamespace: ptr.Deref(a.CredentialsNamespace, defaultNamespace(ctx)),
+		backend: a.Backend, controller: a.Controller, labels: a.Labels, annotations: a.Annotations,
+		skipValidation: ptr.Deref(a.SkipValidation, false), waitForReady: ptr.Deref(a.WaitForReady, true), timeout: a.Timeout}
+}
+
+func (a SecretStoreArgs) check(pr *problems, resourceName string) {
+	pr.namespace("namespace", a.Namespace)
+	pr.duration("timeout", a.Timeout)
+	pr.objectName(a.Name, resourceName)
+	checkStore(pr, a.Backend)
+}
+
+func (a ClusterSecretStoreArgs) check(pr *problems, resourceName string) {
+	pr.namespace("credentialsNamespace", a.CredentialsNamespace)
+	pr.duration("timeout", a.Timeout)
+	pr.objectName(a.Name, resourceName)
+	checkStore(pr, a.Backend)
+}
+
+func (a SecretStoreArgs) withDefaults() any {
+	a.SkipValidation, a.WaitForReady = ptr.To(ptr.Deref(a.SkipValidation, false)), ptr.To(ptr.Deref(a.WaitForReady, true))
+	return a
+}
+
+func (a ClusterSecretStoreArgs) withDefaults() any {
+	a.SkipValidation, a.WaitForReady = ptr.To(ptr.Deref(a.SkipValidation, false)), ptr.To(ptr.Deref(a.WaitForReady, true))
+	return a
+}
+
+func (SecretStoreArgs) imported(store esv1.GenericStore) any {
+	return SecretStoreArgs{Name: ptr.To(store.GetName()), Namespace: ptr.To(store.GetNamespace()), Backend: backendOf(store.GetSpec()),
+		Controller: nonEmpty(store.GetSpec().Controller), Labels: userLabels(store.GetLabels()), Annotations: userAnnotations(store.GetAnnotations())}
+}
+
+func (ClusterSecretStoreArgs) imported(store esv1.GenericStore) any {
+	return ClusterSecretStoreArgs{Name: ptr.To(store.GetName()), Backend: backendOf(store.GetSpec()),
+		Controller: nonEmpty(store.GetSpec().Controller), Labels: userLabels(store.GetLabels()), Annotations: userAnnotations(store.GetAnnotations())}
+}
+
+// storeID is a store's Pulumi ID: namespace/name, or name.
+func storeID(s storeInputs) string { return s.request().Describe() }
+
+// checkStoreArgs is Check for both kinds.
+func checkStoreArgs[A storeArgs](ctx context.Context, req infer.CheckRequest) (infer.CheckResponse[A], error) {
+	args, failures, err := infer.DefaultCheck[A](ctx, req.NewInputs)
+	if err != nil || len(failures) > 0 {
+		return infer.CheckResponse[A]{Inputs: args, Failures: failures}, err
+	}
+	pr := newProblems(req.NewInputs)
+	args.check(pr, req.Name)
+	return infer.CheckResponse[A]{Inputs: args, Failures: pr.failures}, nil
+}
+
+// applyStore creates or updates a store; a preview does no I/O.
+func applyStore(ctx context.Context, s storeInputs, create, dryRun bool) (StoreOutputs, error) {
+	req := s.request()
+	if dryRun {
+		return storeOutputs(s, reconcile.PreviewStore(req)), nil
+	}
+	wctx, cancel := waitContext(ctx, s.timeout, defaultStoreWait)
+	defer cancel()
+	report, err := engineOf(ctx).ApplyStore(wctx, p.GetLogger(ctx), req, create)
+	return storeOutputs(s, report), err
+}
+
+// storeOutputs maps the engine's report to outputs.
+func storeOutputs(s storeInputs, r reconcile.StoreReport) StoreOutputs {
+	out := StoreOutputs{Ref: StoreRef{Kind: s.kind, Name: s.name}, SpecHash: r.SpecHash, CredentialsHash: r.CredentialsHash,
+		SourcesHash: r.SourcesHash, CredentialsSecret: nonEmpty(r.CredentialsSecret)}
+	if s.kind == SecretStoreKind {
+		out.Ref.Namespace = ptr.To(s.namespace)
+	}
+	if !r.Ready {
+		out.Ready, out.Reason, out.Message = ptr.To(false), ptr.To(r.Reason), ptr.To(r.Message)
+	}
+	return out
+}
+
+// storeReport maps outputs back to the engine's report (previous state).
+func storeReport(o StoreOutputs) reconcile.StoreReport {
+	return reconcile.StoreReport{SpecHash: o.SpecHash, CredentialsHash: o.CredentialsHash, SourcesHash: o.SourcesHash,
+		CredentialsSecret: ptr.Deref(o.CredentialsSecret, ""), Status: reconcile.Status{Ready: ptr.Deref(o.Ready, true)}}
+}
+
+// diffStore replaces on a name or namespace change and updates when the
+// inputs changed, or refresh found the cluster drifted from them (spec
+// edited: its hash differs; credentials: not ready). It does no I/O.
+func diffStore[A storeArgs](ctx context.Context, olds, news A, st StoreOutputs) infer.DiffResponse {
+	d := diffFields(olds.withDefaults(), news.withDefaults(), []string{"name", "namespace"}, "timeout")
+	s, old := news.inputs(ctx, st.Ref.Name), olds.inputs(ctx, st.Ref.Name)
+	if _, named := d["name"]; !named && s.name != old.name {
+		d["name"] = p.PropertyDiff{Kind: p.UpdateReplace}
+	}
+	if s.namespace != old.namespace {
+		d["namespace"] = p.PropertyDiff{Kind: p.UpdateReplace}
+	}
+	if _, ok := d["backend"]; !ok && reconcile.HashJSON(s.request().Spec) != st.SpecHash {
+		d["backend"] = p.PropertyDiff{Kind: p.Update}
+	}
+	if !ptr.Deref(st.Ready, true) {
+		d["ready"] = p.PropertyDiff{Kind: p.Update}
+	}
+	return diffResponse(d)
+}
+
+// readStore refreshes a store's outputs; given only an ID (`pulumi
+// import`) it rebuilds the inputs from the cluster. When nothing can be
+// concluded it keeps the state and warns.
+func readStore[A storeArgs](ctx context.Context, id string, args A, st StoreOutputs) (string, A, StoreOutputs, error) {
+	log := p.GetLogger(ctx)
+	s := args.inputs(ctx, st.Ref.Name)
+	if st.Ref.Namespace != nil {
+		s.namespace, s.credNamespace = *st.Ref.Namespace, *st.Ref.Namespace
+	}
+	if imported := st.Ref.Name == ""; imported {
+		return importStore(ctx, id, args)
+	}
+	obs, err := engineOf(ctx).ObserveStore(ctx, log, s.request(), storeReport(st))
+	switch {
+	case err != nil:
+		log.Warningf("refresh of %s %s kept the previous state: %v", s.kind, id, err)
+		return id, args, st, nil
+	case !obs.Found:
+		return "", args, st, nil
+	}
+	return id, args, storeOutputs(s, obs.Report), nil
+}
+
+// importStore adopts a store from the cluster by its ID.
+func importStore[A storeArgs](ctx context.Context, id string, args A) (string, A, StoreOutputs, error) {
+	kind, ns, name := SecretStoreKind, "", id
+	if _, cluster := any(args).(ClusterSecretStoreArgs); cluster {
+		kind = ClusterSecretStoreKind
+	} else if n, rest, ok := strings.Cut(id, "/"); ok {
+		ns, name = n, rest
+	}
+	live, err := engineOf(ctx).ReadStore(ctx, kind, ns, name)
+	if err != nil || live == nil {
+		return "", args, StoreOutputs{}, err
+	}
+	imported := args.imported(live).(A)
+	s := imported.inputs(ctx, name)
+	if ns != "" {
+		s.namespace, s.credNamespace = ns, ns
+	}
+	out := storeOutputs(s, reconcile.StoreReport{SpecHash: reconcile.HashJSON(*live.GetSpec()), Status: reconcile.Status{Ready: true}})
+	return id, imported, out, nil
+}
+
+// deleteStore removes the store and its managed credentials Secret.
+func deleteStore[A storeArgs](ctx context.Context, args A, st StoreOutputs) error {
+	s := args.inputs(ctx, st.Ref.Name)
+	if st.Ref.Namespace != nil {
+		s.namespace, s.credNamespace = *st.Ref.Namespace, *st.Ref.Namespace
+	}
+	return engineOf(ctx).DeleteStore(ctx, s.request())
+}
+
+// Check validates the inputs without contacting the cluster.
+func (SecretStore) Check(ctx context.Context, req infer.CheckRequest) (infer.CheckResponse[SecretStoreArgs], error) {
+	return checkStoreArgs[SecretStoreArgs](ctx, req)
+}
+
+// Check validates the inputs without contacting the cluster.
+func (ClusterSecretStore) Check(ctx context.Context, req infer.CheckRequest) (infer.CheckResponse[ClusterSecretStoreArgs], error) {
+	return checkStoreArgs[ClusterSecretStoreArgs](ctx, req)
+}
+
+// Create validates the store against its backend and writes it.
+func (SecretStore) Create(ctx context.Context, req infer.CreateRequest[SecretStoreArgs]) (infer.CreateResponse[SecretStoreState], error) {
+	s := req.Inputs.inputs(ctx, req.Name)
+	out, err := applyStore(ctx, s, true, req.DryRun)
+	return infer.CreateResponse[SecretStoreState]{ID: storeID(s), Output: SecretStoreState{req.Inputs, out}}, err
+}
+
+// Create validates the store against its backend and writes it.
+func (ClusterSecretStore) Create(ctx context.Context, req infer.CreateRequest[ClusterSecretStoreArgs]) (infer.CreateResponse[ClusterSecretStoreState], error) {
+	s := req.Inputs.inputs(ctx, req.Name)
+	out, err := applyStore(ctx, s, true, req.DryRun)
+	return infer.CreateResponse[ClusterSecretStoreState]{ID: storeID(s), Output: ClusterSecretStoreState{req.Inputs, out}}, err
+}
+
+// Update rewrites the store and its credentials, validating them first.
+func (SecretStore) Update(ctx context.Context, req infer.UpdateRequest[SecretStoreArgs, SecretStoreState]) (infer.UpdateResponse[SecretStoreState], error) {
+	out, err := applyStore(ctx, req.Inputs.inputs(ctx, req.State.Ref.Name), false, req.DryRun)
+	if err != nil {
+		return infer.UpdateResponse[SecretStoreState]{Output: req.State}, err
+	}
+	return infer.UpdateResponse[SecretStoreState]{Output: SecretStoreState{req.Inputs, out}}, nil
+}
+
+// Update rewrites the store and its credentials, validating them first.
+func (ClusterSecretStore) Update(ctx context.Context, req infer.UpdateRequest[ClusterSecretStoreArgs, ClusterSecretStoreState]) (infer.UpdateResponse[ClusterSecretStoreState], error) {
+	out, err := applyStore(ctx, req.Inputs.inputs(ctx, req.State.Ref.Name), false, req.DryRun)
+	if err != nil {
+		return infer.UpdateResponse[ClusterSecretStoreState]{Output: req.State}, err
+	}
+	return infer.UpdateResponse[ClusterSecretStoreState]{Output: ClusterSecretStoreState{req.Inputs, out}}, nil
+}
+
+// Diff compares the state with the inputs (see diffStore).
+func (SecretStore) Diff(ctx context.Context, req infer.DiffRequest[SecretStoreArgs, SecretStoreState]) (infer.DiffResponse, error) {
+	return diffStore(ctx, req.State.SecretStoreArgs, req.Inputs, req.State.StoreOutputs), nil
+}
+
+// Diff compares the state with the inputs (see diffStore).
+func (ClusterSecretStore) Diff(ctx context.Context, req infer.DiffRequest[ClusterSecretStoreArgs, ClusterSecretStoreState]) (infer.DiffResponse, error) {
+	return diffStore(ctx, req.State.ClusterSecretStoreArgs, req.Inputs, req.State.StoreOutputs), nil
+}
+
+// Read reports drift, or adopts a store by ID (`pulumi import`).
+func (SecretStore) Read(ctx context.Context, req infer.ReadRequest[SecretStoreArgs, SecretStoreState]) (infer.ReadResponse[SecretStoreArgs, SecretStoreState], error) {
+	id, args, out, err := readStore(ctx, req.ID, req.State.SecretStoreArgs, req.State.StoreOutputs)
+	inputs := req.Inputs
+	if req.State.Ref.Name == "" {
+		inputs = args
+	}
+	return infer.ReadResponse[SecretStoreArgs, SecretStoreState]{ID: id, Inputs: inputs, State: SecretStoreState{args, out}}, err
+}
+
+// Read reports drift, or adopts a store by ID (`pulumi import`).
+func (ClusterSecretStore) Read(ctx context.Context, req infer.ReadRequest[ClusterSecretStoreArgs, ClusterSecretStoreState]) (infer.ReadResponse[ClusterSecretStoreArgs, ClusterSecretStoreState], error) {
+	id, args, out, err := readStore(ctx, req.ID, req.State.ClusterSecretStoreArgs, req.State.StoreOutputs)
+	inputs := req.Inputs
+	if req.State.Ref.Name == "" {
+		inputs = args
+	}
+	return infer.ReadResponse[ClusterSecretStoreArgs, ClusterSecretStoreState]{ID: id, Inputs: inputs, State: ClusterSecretStoreState{args, out}}, err
+}
+
+// Delete removes the store CR and the credentials Secret esosync manages.
+func (SecretStore) Delete(ctx context.Context, req infer.DeleteRequest[SecretStoreState]) (infer.DeleteResponse, error) {
+	return infer.DeleteResponse{}, deleteStore(ctx, req.State.SecretStoreArgs, req.State.StoreOutputs)
+}
+
+// Delete removes the store CR and the credentials Secret esosync manages.
+func (ClusterSecretStore) Delete(ctx context.Context, req infer.DeleteRequest[ClusterSecretStoreState]) (infer.DeleteResponse, error) {
+	return infer.DeleteResponse{}, deleteStore(ctx, req.State.ClusterSecretStoreArgs, req.State.StoreOutputs)
+}
