@@ -8,7 +8,6 @@ import (
 	"github.com/pulumi/pulumi-go-provider/infer"
 	"k8s.io/utils/ptr"
 
-	"github.com/esosync/pulumi-esosync/provider/internal/backend"
 	"github.com/esosync/pulumi-esosync/provider/internal/escsource"
 	"github.com/esosync/pulumi-esosync/provider/internal/kube"
 	"github.com/esosync/pulumi-esosync/provider/internal/reconcile"
@@ -44,14 +43,17 @@ func (c *Config) Annotate(a infer.Annotator) {
 	a.Describe(&c.Context, "Name of the kubeconfig context to use. Defaults to the kubeconfig's current-context.")
 	a.Describe(&c.Namespace, "Namespace for namespaced resources that do not set one. "+
 		"Defaults to the context's namespace, then `default`.")
-	a.Describe(&c.EscAccessToken, "Pulumi access token used to open ESC environments named by `esc` credential sources.")
-	a.SetDefault(&c.EscAccessToken, "", envESCAccessToken)
-	a.Describe(&c.EscAPIURL, "Base URL of the Pulumi ESC API.")
-	a.SetDefault(&c.EscAPIURL, escsource.DefaultAPIURL, envESCAPIURL)
+	// Env defaults are described rather than declared with SetDefault: a
+	// declared default enters the provider's inputs, and on stacks written
+	// before it existed the changed inputs replace the default provider
+	// and with it every resource.
+	a.Describe(&c.EscAccessToken, "Pulumi access token used to open ESC environments named by `esc` credential sources. "+
+		"Defaults to the "+envESCAccessToken+" environment variable.")
+	a.Describe(&c.EscAPIURL, "Base URL of the Pulumi ESC API. Defaults to the "+envESCAPIURL+" environment variable, then `"+
+		escsource.DefaultAPIURL+"`.")
 	a.Describe(&c.EscOrganization, "Organization of `esc` credential sources written as `project/environment`. "+
 		"Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); "+
-		"the default is the organization of every stack on a self-managed (DIY) backend.")
-	a.SetDefault(&c.EscOrganization, escsource.DefaultOrganization)
+		"defaults to `"+escsource.DefaultOrganization+"`, the organization of every stack on a self-managed (DIY) backend.")
 }
 
 // Configure validates the settings and starts this provider's session: a
@@ -62,14 +64,12 @@ func (c *Config) Configure(context.Context) error {
 	if err := settings.Validate(); err != nil {
 		return err
 	}
-	// The schema's env defaults are applied by the engine's CheckConfig;
-	// a caller that configures directly still gets them here.
 	esc := escsource.Source{
 		APIURL:       firstSet(c.EscAPIURL, os.Getenv(envESCAPIURL)),
 		Token:        firstSet(c.EscAccessToken, os.Getenv(envESCAccessToken)),
 		Organization: ptr.Deref(c.EscOrganization, ""),
 	}
-	c.engine = reconcile.New(kube.NewLazy(settings), backend.NewSession(), esc)
+	c.engine = reconcile.New(kube.NewLazy(settings), esc)
 	return nil
 }
 

@@ -112,4 +112,3 @@ func (s *OperatorState) Annotate(a infer.Annotator) {
 		"esosync sends it a server-side dry-run of an invalid ExternalSecret and expects the webhook's own denial (not "+
 		"connection refused). True when the release has no webhook (`webhook.create: false`).")
 }
-

@@ -162,4 +162,3 @@ func sameChartVersion(a, b string) bool {
 	}
 	return va.Equals(vb)
 }
-

@@ -19,9 +19,10 @@ type Engine struct {
 	esc     escsource.Source
 }
 
-// New builds the engine of one configured provider. esc opens the ESC
-// environments of credential sources; its Session is set to session.
-func New(cluster *kube.Lazy, session *backend.Session, esc escsource.Source) *Engine {
+// New builds the engine of one configured provider, with a new session.
+// esc opens the ESC environments of credential sources within it.
+func New(cluster *kube.Lazy, esc escsource.Source) *Engine {
+	session := backend.NewSession()
 	esc.Session = session
 	return &Engine{cluster: cluster, session: session, esc: esc}
 }

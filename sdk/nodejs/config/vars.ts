@@ -19,34 +19,34 @@ Object.defineProperty(exports, "context", {
 });
 
 /**
- * Pulumi access token used to open ESC environments named by `esc` credential sources.
+ * Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
  */
-export declare const escAccessToken: string;
+export declare const escAccessToken: string | undefined;
 Object.defineProperty(exports, "escAccessToken", {
     get() {
-        return __config.get("escAccessToken") ?? (utilities.getEnv("PULUMI_ACCESS_TOKEN") || "");
+        return __config.get("escAccessToken");
     },
     enumerable: true,
 });
 
 /**
- * Base URL of the Pulumi ESC API.
+ * Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
  */
-export declare const escApiUrl: string;
+export declare const escApiUrl: string | undefined;
 Object.defineProperty(exports, "escApiUrl", {
     get() {
-        return __config.get("escApiUrl") ?? (utilities.getEnv("ESC_API_URL") || "https://api.pulumi.com/api/esc");
+        return __config.get("escApiUrl");
     },
     enumerable: true,
 });
 
 /**
- * Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
+ * Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
  */
-export declare const escOrganization: string;
+export declare const escOrganization: string | undefined;
 Object.defineProperty(exports, "escOrganization", {
     get() {
-        return __config.get("escOrganization") ?? "organization";
+        return __config.get("escOrganization");
     },
     enumerable: true,
 });

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
-
 )
 
 // openTimeout bounds one shared open. The open runs detached from the
