@@ -103,6 +103,3 @@ func waitContext(ctx context.Context, timeout *string, def string) (context.Cont
 	}
 	return context.WithTimeout(ctx, d)
 }
-
-// timeUntil is the time left before deadline, at least a second.
-func timeUntil(deadline time.Time) time.Duration { return max(time.Until(deadline), time.Second) }

@@ -31,7 +31,7 @@ func (Operator) Diff(_ context.Context, req infer.DiffRequest[OperatorArgs, Oper
 	olds, news := operatorDefaults(req.State.OperatorArgs), operatorDefaults(req.Inputs)
 	diff := map[string]p.PropertyDiff{}
 	compare := func(field string, old, new any, replaces bool) {
-		if reflect.DeepEqual(old, new) {
+		if reflect.DeepEqual(normalize(old), normalize(new)) {
 			return
 		}
 		kind := p.Update
@@ -46,17 +46,10 @@ func (Operator) Diff(_ context.Context, req infer.DiffRequest[OperatorArgs, Oper
 	compare("chartVersion", o.Version, n.Version, false)
 	compare("chart", o.Chart, n.Chart, false)
 	compare("crds", o.CRDs, n.CRDs, false)
-	compare("values", valuesOrNil(o.Values), valuesOrNil(n.Values), false)
+	compare("values", o.Values, n.Values, false)
 	compare("installCrds", o.InstallCRDs, n.InstallCRDs, false)
 	compare("waitForController", o.WaitForESO, n.WaitForESO, false)
 	return diffResponse(diff), nil
-}
-
-func valuesOrNil(v map[string]any) map[string]any {
-	if len(v) == 0 {
-		return nil
-	}
-	return v
 }
 
 // Create installs the release. A preview only reports the defaults.
@@ -196,9 +189,7 @@ func (Operator) Delete(ctx context.Context, req infer.DeleteRequest[OperatorStat
 	}
 	wctx, cancel := waitContext(ctx, in.Timeout, defaultOperatorTimeout)
 	defer cancel()
-	deadline, _ := wctx.Deadline()
-	err = helm.New(cluster.REST, p.GetLogger(ctx).Debugf).Uninstall(*in.Namespace, *in.ReleaseName, timeUntil(deadline))
-	return infer.DeleteResponse{}, err
+	return infer.DeleteResponse{}, helm.New(cluster.REST, p.GetLogger(ctx).Debugf).Uninstall(wctx, *in.Namespace, *in.ReleaseName)
 }
 
 // operatorDefaults fills in what Check would, for state written before a

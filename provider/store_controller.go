@@ -155,29 +155,33 @@ func diffStore[A storeArgs](ctx context.Context, olds, news A, st StoreOutputs) 
 
 // readStore refreshes a store's outputs; given only an ID (`pulumi
 // import`) it rebuilds the inputs from the cluster. When nothing can be
-// concluded it keeps the state and warns.
-func readStore[A storeArgs](ctx context.Context, id string, args A, st StoreOutputs) (string, A, StoreOutputs, error) {
+// concluded it keeps the state and warns. state assembles the kind's state.
+func readStore[A storeArgs, S any](ctx context.Context, req infer.ReadRequest[A, S], args A, st StoreOutputs,
+	state func(A, StoreOutputs) S) (infer.ReadResponse[A, S], error) {
+	if st.Ref.Name == "" {
+		return importStore(ctx, req.ID, args, state)
+	}
 	log := p.GetLogger(ctx)
+	resp := infer.ReadResponse[A, S]{ID: req.ID, Inputs: req.Inputs, State: req.State}
 	s := args.inputs(ctx, st.Ref.Name)
 	if st.Ref.Namespace != nil {
 		s.namespace, s.credNamespace = *st.Ref.Namespace, *st.Ref.Namespace
 	}
-	if imported := st.Ref.Name == ""; imported {
-		return importStore(ctx, id, args)
-	}
 	obs, err := engineOf(ctx).ObserveStore(ctx, log, s.request(), storeReport(st))
 	switch {
 	case err != nil:
-		log.Warningf("refresh of %s %s kept the previous state: %v", s.kind, id, err)
-		return id, args, st, nil
+		log.Warningf("refresh of %s %s kept the previous state: %v", s.kind, req.ID, err)
+		return resp, nil
 	case !obs.Found:
-		return "", args, st, nil
+		return infer.ReadResponse[A, S]{}, nil
 	}
-	return id, args, storeOutputs(s, obs.Report), nil
+	resp.State = state(args, storeOutputs(s, obs.Report))
+	return resp, nil
 }
 
-// importStore adopts a store from the cluster by its ID.
-func importStore[A storeArgs](ctx context.Context, id string, args A) (string, A, StoreOutputs, error) {
+// importStore adopts a store from the cluster by its ID: inputs and state
+// are rebuilt from what the cluster holds.
+func importStore[A storeArgs, S any](ctx context.Context, id string, args A, state func(A, StoreOutputs) S) (infer.ReadResponse[A, S], error) {
 	kind, ns, name := SecretStoreKind, "", id
 	if _, cluster := any(args).(ClusterSecretStoreArgs); cluster {
 		kind = ClusterSecretStoreKind
@@ -186,7 +190,7 @@ func importStore[A storeArgs](ctx context.Context, id string, args A) (string, A
 	}
 	live, err := engineOf(ctx).ReadStore(ctx, kind, ns, name)
 	if err != nil || live == nil {
-		return "", args, StoreOutputs{}, err
+		return infer.ReadResponse[A, S]{}, err
 	}
 	imported := args.imported(live).(A)
 	s := imported.inputs(ctx, name)
@@ -194,7 +198,7 @@ func importStore[A storeArgs](ctx context.Context, id string, args A) (string, A
 		s.namespace, s.credNamespace = ns, ns
 	}
 	out := storeOutputs(s, reconcile.StoreReport{SpecHash: reconcile.HashJSON(*live.GetSpec()), Status: reconcile.Status{Ready: true}})
-	return id, imported, out, nil
+	return infer.ReadResponse[A, S]{ID: id, Inputs: imported, State: state(imported, out)}, nil
 }
 
 // deleteStore removes the store and its managed credentials Secret.
@@ -260,22 +264,16 @@ func (ClusterSecretStore) Diff(ctx context.Context, req infer.DiffRequest[Cluste
 
 // Read reports drift, or adopts a store by ID (`pulumi import`).
 func (SecretStore) Read(ctx context.Context, req infer.ReadRequest[SecretStoreArgs, SecretStoreState]) (infer.ReadResponse[SecretStoreArgs, SecretStoreState], error) {
-	id, args, out, err := readStore(ctx, req.ID, req.State.SecretStoreArgs, req.State.StoreOutputs)
-	inputs := req.Inputs
-	if req.State.Ref.Name == "" {
-		inputs = args
-	}
-	return infer.ReadResponse[SecretStoreArgs, SecretStoreState]{ID: id, Inputs: inputs, State: SecretStoreState{args, out}}, err
+	return readStore(ctx, req, req.State.SecretStoreArgs, req.State.StoreOutputs,
+		func(a SecretStoreArgs, o StoreOutputs) SecretStoreState { return SecretStoreState{a, o} })
 }
 
 // Read reports drift, or adopts a store by ID (`pulumi import`).
 func (ClusterSecretStore) Read(ctx context.Context, req infer.ReadRequest[ClusterSecretStoreArgs, ClusterSecretStoreState]) (infer.ReadResponse[ClusterSecretStoreArgs, ClusterSecretStoreState], error) {
-	id, args, out, err := readStore(ctx, req.ID, req.State.ClusterSecretStoreArgs, req.State.StoreOutputs)
-	inputs := req.Inputs
-	if req.State.Ref.Name == "" {
-		inputs = args
-	}
-	return infer.ReadResponse[ClusterSecretStoreArgs, ClusterSecretStoreState]{ID: id, Inputs: inputs, State: ClusterSecretStoreState{args, out}}, err
+	return readStore(ctx, req, req.State.ClusterSecretStoreArgs, req.State.StoreOutputs,
+		func(a ClusterSecretStoreArgs, o StoreOutputs) ClusterSecretStoreState {
+			return ClusterSecretStoreState{a, o}
+		})
 }
 
 // Delete removes the store CR and the credentials Secret esosync manages.

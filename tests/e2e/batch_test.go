@@ -56,14 +56,7 @@ func TestBatchedReads(t *testing.T) {
 	}
 	defer vaultProxy.Close()
 
-	chart, err := harness.ESOChartDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	crds, err := harness.ESOCRDBundle()
-	if err != nil {
-		t.Fatal(err)
-	}
+	tb := newTestbed(t, "")
 	clients, err := env.Clientset()
 	if err != nil {
 		t.Fatal(err)
@@ -87,8 +80,8 @@ func TestBatchedReads(t *testing.T) {
 		return out
 	}
 	run("stack", "init", "dev")
-	run("config", "set", "esoChart", chart)
-	run("config", "set", "esoCrds", crds)
+	run("config", "set", "esoChart", tb.Chart)
+	run("config", "set", "esoCrds", tb.CRDs)
 	run("config", "set", "vaultAddress", vaultProxy.URL)
 	run("config", "set", "--secret", "vaultToken", env.VaultToken)
 	run("config", "set", "--secret", "awsAccessKeyId", env.AWSAccessKeyID)

@@ -163,17 +163,18 @@ func (c *Client) Status(namespace, name string) (*Release, error) {
 	return fromRelease(rel), nil
 }
 
-// Uninstall removes the release and the objects Helm created for it. CRDs
-// from the chart's crds/ directory stay, as with `helm uninstall`. A
-// release that does not exist is not an error.
-func (c *Client) Uninstall(namespace, name string, timeout time.Duration) error {
+// Uninstall removes the release and the objects Helm created for it,
+// waiting until ctx's deadline (5 minutes without one). CRDs from the
+// chart's crds/ directory stay, as with `helm uninstall`. A release that
+// does not exist is not an error.
+func (c *Client) Uninstall(ctx context.Context, namespace, name string) error {
 	cfg, err := c.actionConfig(namespace)
 	if err != nil {
 		return err
 	}
 	uninstall := action.NewUninstall(cfg)
 	uninstall.IgnoreNotFound = true
-	uninstall.Timeout = timeout
+	uninstall.Timeout = TimeLeft(ctx, 5*time.Minute)
 	if _, err := uninstall.Run(name); err != nil {
 		if errors.Is(err, driver.ErrReleaseNotFound) {
 			return nil

@@ -49,14 +49,15 @@ type DeployResult struct {
 // renders (as opposed to only how esosync waits).
 func ChartChanged(old, new DeployRequest) bool {
 	return old.Chart != new.Chart || old.Version != new.Version || old.CRDs != new.CRDs || old.InstallCRDs != new.InstallCRDs ||
-		!reflect.DeepEqual(valuesOrNil(old.Values), valuesOrNil(new.Values))
+		!SameValues(old.Values, new.Values)
 }
 
-func valuesOrNil(v map[string]any) map[string]any {
-	if len(v) == 0 {
-		return nil
+// SameValues compares chart values, nil and empty alike.
+func SameValues(a, b map[string]any) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b)
 	}
-	return v
+	return reflect.DeepEqual(a, b)
 }
 
 // deployment is one install or upgrade against a cluster.
@@ -103,7 +104,7 @@ func (d *deployment) run(ctx context.Context, res *DeployResult, old *DeployRequ
 			"or set installCrds to false if the CRDs are installed separately", ch.Metadata.Name, ch.Metadata.Version)
 	}
 	req := Request{Namespace: in.Namespace, ReleaseName: in.ReleaseName, Chart: ch, Values: values, SkipCRDs: !fromChart,
-		Timeout: untilDeadline(ctx, 5*time.Minute)}
+		Timeout: TimeLeft(ctx, 5*time.Minute)}
 	rel, err := d.installOrUpgrade(ctx, req, old)
 	if rel != nil {
 		res.Status, res.ChartVersion, res.AppVersion, res.Revision = rel.Status, rel.ChartVersion, rel.AppVersion, rel.Revision
@@ -139,8 +140,9 @@ func (d *deployment) run(ctx context.Context, res *DeployResult, old *DeployRequ
 	return nil
 }
 
-// untilDeadline is the time left before ctx's deadline, or def without one.
-func untilDeadline(ctx context.Context, def time.Duration) time.Duration {
+// TimeLeft is the time left before ctx's deadline (at least a second), or
+// def without one: Helm's actions take a timeout, not a context.
+func TimeLeft(ctx context.Context, def time.Duration) time.Duration {
 	if d, ok := ctx.Deadline(); ok {
 		return max(time.Until(d), time.Second)
 	}

@@ -108,9 +108,9 @@ func IsNotReady(err error) bool {
 	return errors.As(err, &nr)
 }
 
-// alreadyExists is the advice for an object that exists but is not in
-// Pulumi's state.
-func alreadyExists(kind, token, id string) error {
+// alreadyExists is the advice for an object of kind (an esosync resource
+// type of the same name) that exists but is not in Pulumi's state.
+func alreadyExists(kind, id string) error {
 	return fmt.Errorf("%s %s already exists; adopt it with `pulumi import esosync:index:%s <resource name> %s`, "+
-		"or choose another name", kind, id, token, id)
+		"or choose another name", kind, id, kind, id)
 }

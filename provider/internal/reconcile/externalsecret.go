@@ -107,7 +107,7 @@ func writeExternalSecret(ctx context.Context, c client.Client, es *esv1.External
 	if create {
 		if err := c.Create(ctx, es); err != nil {
 			if apierrors.IsAlreadyExists(err) {
-				return nil, alreadyExists("ExternalSecret", "ExternalSecret", id)
+				return nil, alreadyExists("ExternalSecret", id)
 			}
 			return nil, fmt.Errorf("creating ExternalSecret %s: %w", id, kube.CRDHint(err))
 		}
@@ -221,7 +221,7 @@ func syncViaController(ctx context.Context, log Logger, k kube.Clients, es *esv1
 	if err != nil {
 		return out, err
 	}
-	log.InfoStatusf("waiting%s for External Secrets Operator to sync %s", untilDeadline(ctx), key)
+	log.InfoStatusf("waiting%s for External Secrets Operator to sync %s", upTo(ctx), key)
 	live, err := Await(ctx, k.Client, key, expected, 500*time.Millisecond, func(reason, message string) {
 		log.InfoStatusf("External Secrets Operator: %s: %s", reason, message)
 	})
@@ -245,8 +245,8 @@ func syncViaController(ctx context.Context, log Logger, k kube.Clients, es *esv1
 	return out, nil
 }
 
-// untilDeadline says how long a wait may take, for progress messages.
-func untilDeadline(ctx context.Context) string {
+// upTo says how long a wait may take, for progress messages.
+func upTo(ctx context.Context) string {
 	if d, ok := ctx.Deadline(); ok {
 		return " up to " + time.Until(d).Round(time.Second).String()
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/sha3"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -35,11 +34,6 @@ const (
 	ReasonSecretMissing = esv1.ConditionReasonSecretMissing
 )
 
-// ErrNotOwned is returned when the target Secret exists and does not belong
-// to this ExternalSecret: esosync never takes over, rewrites or deletes a
-// Secret it does not own unless the creation policy is Merge.
-var ErrNotOwned = errors.New("target Secret exists and is not managed by this ExternalSecret")
-
 // FieldOwner is the field manager ESO uses when it writes the target Secret
 // of the named ExternalSecret. esosync writes with the same one, so ESO
 // recognises the keys as its own and can take over without a rewrite.
@@ -61,9 +55,6 @@ func DataHash(data map[string][]byte) string {
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
-
-// ESODataHash is ESO's data-hash annotation value for data.
-func ESODataHash(data map[string][]byte) string { return esutils.ObjectHash(data) }
 
 // Consistent reports whether secret is how ESO leaves a Secret it manages:
 // the managed label is set and the data-hash annotation matches the data. A

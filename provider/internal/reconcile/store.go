@@ -119,7 +119,7 @@ func (r StoreRequest) emptyStore() esv1.GenericStore {
 // PreviewStore is what a preview knows without any I/O. The credentials
 // hash is left empty when a credential comes from ESC.
 func PreviewStore(r StoreRequest) StoreReport {
-	out := StoreReport{SpecHash: HashJSON(r.Spec), Status: ready("Pending", "not created yet")}
+	out := StoreReport{SpecHash: HashJSON(r.Spec), Status: Status{Ready: true}}
 	if len(r.Credentials) == 0 {
 		return out
 	}
@@ -163,8 +163,7 @@ func (e *Engine) resolveCredentials(ctx context.Context, r StoreRequest) (map[st
 
 // report is the StoreReport of what apply wrote.
 func (r StoreRequest) report(creds map[string][]byte, sourcesHash string) StoreReport {
-	out := StoreReport{SpecHash: HashJSON(r.Spec), CredentialsHash: hashCreds(creds), SourcesHash: sourcesHash,
-		Status: ready("Valid", "store written")}
+	out := StoreReport{SpecHash: HashJSON(r.Spec), CredentialsHash: hashCreds(creds), SourcesHash: sourcesHash, Status: Status{Ready: true}}
 	if creds != nil {
 		out.CredentialsSecret = CredentialsSecretName(r.Name)
 	}
@@ -189,12 +188,12 @@ func (e *Engine) ApplyStore(ctx context.Context, log Logger, r StoreRequest, cre
 	if create {
 		existing := r.emptyStore()
 		if err := k.Client.Get(ctx, client.ObjectKeyFromObject(existing), existing); err == nil {
-			return StoreReport{}, alreadyExists(r.Kind, r.Kind, r.Describe())
+			return StoreReport{}, alreadyExists(r.Kind, r.Describe())
 		} else if !kube.IsGone(err) {
 			return StoreReport{}, fmt.Errorf("reading %s %s: %w", r.Kind, r.Describe(), err)
 		}
 	}
-	credsWrite, err := e.writeCredentials(ctx, k.Client, r, creds, create)
+	credsWrite, err := writeCredentials(ctx, k.Client, r, creds, create)
 	if err != nil {
 		return StoreReport{}, err
 	}
@@ -211,12 +210,12 @@ func (e *Engine) ApplyStore(ctx context.Context, log Logger, r StoreRequest, cre
 	}
 	if creds == nil && !create {
 		if err := kube.DeleteOwnedSecret(ctx, k.Client, r.credentialsKey(), r.owner()); err != nil {
-			return StoreReport{}, fmt.Errorf("credentials %w", err)
+			return StoreReport{}, fmt.Errorf("%s %s: managed credentials: %w", r.Kind, r.Describe(), err)
 		}
 	}
 	out := r.report(creds, sourcesHash)
 	if r.WaitForReady {
-		log.InfoStatusf("waiting%s for External Secrets Operator to validate %s %s", untilDeadline(ctx), r.Kind, r.Describe())
+		log.InfoStatusf("waiting%s for External Secrets Operator to validate %s %s", upTo(ctx), r.Kind, r.Describe())
 		if err := AwaitStore(ctx, k.Client, r.emptyStore(), 500*time.Millisecond, func(reason, message string) {
 			log.InfoStatusf("External Secrets Operator: %s: %s", reason, message)
 		}); err != nil {
@@ -235,7 +234,7 @@ type credentialsWrite struct {
 
 // writeCredentials writes the managed credentials Secret (if any),
 // remembering what it held before.
-func (e *Engine) writeCredentials(ctx context.Context, c client.Client, r StoreRequest, creds map[string][]byte, create bool) (credentialsWrite, error) {
+func writeCredentials(ctx context.Context, c client.Client, r StoreRequest, creds map[string][]byte, create bool) (credentialsWrite, error) {
 	var w credentialsWrite
 	if creds == nil {
 		return w, nil
@@ -249,7 +248,7 @@ func (e *Engine) writeCredentials(ctx context.Context, c client.Client, r StoreR
 	var err error
 	w.created, w.changed, err = kube.WriteOwnedSecret(ctx, c, r.credentialsKey(), r.owner(), creds)
 	if err != nil {
-		return w, fmt.Errorf("credentials %w", err)
+		return w, fmt.Errorf("%s %s: managed credentials: %w", r.Kind, r.Describe(), err)
 	}
 	return w, nil
 }
@@ -344,7 +343,7 @@ func (e *Engine) ObserveStore(ctx context.Context, log Logger, r StoreRequest, p
 	}
 	out := prev
 	out.SpecHash = HashJSON(*live.GetSpec())
-	out.Status = ready("Valid", "store matches its inputs")
+	out.Status = Status{Ready: true}
 	var have map[string][]byte
 	if prev.CredentialsSecret != "" || len(r.Credentials) > 0 {
 		data, found, err := kube.ReadOwnedSecret(ctx, k.Client, r.credentialsKey(), r.owner())
@@ -382,7 +381,7 @@ func (e *Engine) DeleteStore(ctx context.Context, r StoreRequest) error {
 		return fmt.Errorf("deleting %s %s: %w", r.Kind, r.Describe(), err)
 	}
 	if err := kube.DeleteOwnedSecret(ctx, k.Client, r.credentialsKey(), r.owner()); err != nil {
-		return fmt.Errorf("credentials %w", err)
+		return fmt.Errorf("%s %s: managed credentials: %w", r.Kind, r.Describe(), err)
 	}
 	return nil
 }

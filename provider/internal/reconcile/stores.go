@@ -11,6 +11,7 @@ import (
 	"github.com/external-secrets/external-secrets/pkg/esutils/resolvers"
 	authv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/esosync/pulumi-esosync/provider/internal/backend"
@@ -184,9 +185,9 @@ func storeKind(store esv1.GenericStore) string {
 func vaultConfig(ctx context.Context, k kube.Clients, kind, namespace string, v *esv1.VaultProvider) (vault.Config, error) {
 	cfg := vault.Config{
 		Server:    v.Server,
-		Path:      deref(v.Path),
+		Path:      ptr.Deref(v.Path, ""),
 		Version:   string(v.Version),
-		Namespace: deref(v.Namespace),
+		Namespace: ptr.Deref(v.Namespace, ""),
 		CABundle:  v.CABundle,
 	}
 	if v.Auth == nil {
@@ -254,11 +255,4 @@ func serviceAccountToken(ctx context.Context, k kube.Clients, kind, namespace st
 		return "", fmt.Errorf("cannot request Kubernetes service account token for service account %q: %w", ref.Name, err)
 	}
 	return resp.Status.Token, nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
