@@ -17,7 +17,6 @@ func TestAWSExample(t *testing.T) {
 
 // TestAWSExampleTypeScript runs the same scenario with examples/ts/aws.
 func TestAWSExampleTypeScript(t *testing.T) {
-	skipTypeScriptTransform(t)
 	runAWSScenario(t, filepath.Join("examples", "ts", "aws"), "e2e-aws-ts")
 }
 

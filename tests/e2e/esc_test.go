@@ -26,7 +26,6 @@ func TestESCExample(t *testing.T) {
 
 // TestESCExampleTypeScript runs the same scenario with examples/ts/esc.
 func TestESCExampleTypeScript(t *testing.T) {
-	skipTypeScriptTransform(t)
 	runESCScenario(t, filepath.Join("examples", "ts", "esc"), "e2e-esc-ts")
 }
 

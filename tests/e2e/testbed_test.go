@@ -25,7 +25,7 @@ import (
 // namespace of its own.
 //
 // YAML programs get the overrides written into their Pulumi.yaml
-// (writeYAML). TypeScript, Python and Go programs get testbed.json and the
+// (writeYAML). TypeScript, Python and Go programs get testbed-overrides.json and the
 // prelude of their language from testdata/testbed, which registers a Pulumi
 // resource transform applying them (addPrelude).
 type testbed struct {
@@ -173,7 +173,7 @@ func child(m map[string]any, key string) map[string]any {
 }
 
 // addPrelude adds the test bed's overrides to the copy in dir of a program
-// in runtime "nodejs", "python" or "go": testbed.json, the language's
+// in runtime "nodejs", "python" or "go": testbed-overrides.json, the language's
 // prelude from testdata/testbed, and the one line that runs the prelude
 // before the program's first resource.
 func (tb testbed) addPrelude(t *testing.T, dir, runtime string) {
@@ -182,7 +182,9 @@ func (tb testbed) addPrelude(t *testing.T, dir, runtime string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "testbed.json"), data, 0o644); err != nil {
+	// Not testbed.json: Node.js resolves `import "./testbed"` to a .json
+	// file before a .ts one, and the prelude would never run.
+	if err := os.WriteFile(filepath.Join(dir, "testbed-overrides.json"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var prelude, entry, anchor, hook string

@@ -14,7 +14,6 @@ import (
 // @pulumi/pulumi 3.259.0 from the npm registry (`make tools`), and the
 // program runs through @pulumi/pulumi's own entry point.
 func TestVaultExampleTypeScript(t *testing.T) {
-	skipTypeScriptTransform(t)
 	runVaultScenario(t, filepath.Join("examples", "ts", "vault"), "e2e-vault-ts")
 }
 
@@ -75,15 +74,4 @@ func typeScriptProgram(t *testing.T, src string) string {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-// skipTypeScriptTransform skips the TypeScript example runs until the
-// loopback bed's overrides reach them: the resource transform that
-// testdata/testbed/testbed.ts registers is not applied before the
-// program's first resources (the Operator then asks for the public chart
-// repository), while the Python and Go variants of the same mechanism
-// work. Issue 12's progress note tracks it.
-func skipTypeScriptTransform(t *testing.T) {
-	t.Helper()
-	t.Skip("TypeScript examples: the test bed's resource transform is not applied yet (see issue 12's note)")
 }

@@ -1,6 +1,6 @@
 // The loopback test bed's overrides for an example program in Go; not part
 // of any example. tests/e2e (testbed_test.go) copies an example, writes
-// testbed.json and this file next to its main.go and makes
+// testbed-overrides.json and this file next to its main.go and makes
 // registerTestbed(ctx) the first statement of the program's pulumi.Run
 // callback. The resource transform registered here gives every esosync
 // resource the program declares what the loopback bed needs; everything
@@ -16,7 +16,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-//go:embed testbed.json
+//go:embed testbed-overrides.json
 var testbedJSON []byte
 
 // registerTestbed registers the test bed's resource transform.

@@ -1,7 +1,7 @@
 """The loopback test bed's overrides for an example program in Python.
 
 Not part of any example. tests/e2e (testbed_test.go) copies an example,
-writes testbed.json and this file next to it and makes `import testbed` the
+writes testbed-overrides.json and this file next to it and makes `import testbed` the
 program's first line. The resource transform registered here gives every
 esosync resource the program declares what the loopback bed needs;
 everything else in the program runs as written.
@@ -13,7 +13,7 @@ from typing import Optional
 
 import pulumi
 
-with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "testbed.json"), encoding="utf-8") as f:
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "testbed-overrides.json"), encoding="utf-8") as f:
     TESTBED = json.load(f)
 
 

@@ -1,6 +1,6 @@
 // The loopback test bed's overrides for an example program in TypeScript;
 // not part of any example. tests/e2e (testbed_test.go) copies an example,
-// writes testbed.json and this file next to it and makes `import
+// writes testbed-overrides.json and this file next to it and makes `import
 // "./testbed"` the program's first line. The resource transform registered
 // here gives every esosync resource the program declares what the loopback
 // bed needs; everything else in the program runs as written.
@@ -16,7 +16,7 @@ interface Testbed {
     storeWaitForReady: boolean;
 }
 
-const testbed: Testbed = JSON.parse(fs.readFileSync(path.join(__dirname, "testbed.json"), "utf8"));
+const testbed: Testbed = JSON.parse(fs.readFileSync(path.join(__dirname, "testbed-overrides.json"), "utf8"));
 
 pulumi.runtime.registerResourceTransform((args: pulumi.ResourceTransformArgs): pulumi.ResourceTransformResult | undefined => {
     const props: pulumi.Inputs = { ...args.props };
