@@ -285,3 +285,58 @@ func TestCheckRejectsResourceNameAsKubernetesName(t *testing.T) {
 		}
 	}
 }
+
+// TestPreviewKnowsNames: outputs that follow from given inputs are known at
+// a create preview (a store's ref, an ExternalSecret's secretName), and
+// stay unknown when the input they follow from is unknown or left to a
+// default the preview cannot be sure of.
+func TestPreviewKnowsNames(t *testing.T) {
+	s := newServer(t)
+	if err := s.Configure(config(map[string]string{"namespace": "app"})); err != nil {
+		t.Fatal(err)
+	}
+	preview := func(typ string, inputs map[string]any) property.Map {
+		t.Helper()
+		checked, err := s.Check(p.CheckRequest{Urn: urn(typ, "x"), Inputs: props(inputs)})
+		if err != nil || len(checked.Failures) > 0 {
+			t.Fatalf("Check: %v %v", err, checked.Failures)
+		}
+		resp, err := s.Create(p.CreateRequest{Urn: urn(typ, "x"), Properties: checked.Inputs, DryRun: true})
+		if err != nil {
+			t.Fatalf("preview Create: %v", err)
+		}
+		return resp.Properties
+	}
+	unknown := resource.MakeComputed(resource.NewStringProperty(""))
+	cases := []struct {
+		name, typ, output string
+		inputs            map[string]any
+		known             bool
+	}{
+		{"store with name and namespace", "SecretStore", "ref", map[string]any{"name": "vault", "namespace": "app", "backend": vaultBackend(nil)}, true},
+		{"store with an unknown namespace", "SecretStore", "ref", map[string]any{"name": "vault", "namespace": unknown, "backend": vaultBackend(nil)}, false},
+		{"cluster store with name", "ClusterSecretStore", "ref", map[string]any{"name": "vault", "backend": vaultBackend(nil)}, true},
+		{"cluster store named by the resource", "ClusterSecretStore", "ref", map[string]any{"backend": vaultBackend(nil)}, false},
+		{"ExternalSecret with target.name", "ExternalSecret", "secretName", externalSecret(func(m map[string]any) {
+			m["target"] = map[string]any{"name": "app-secret"}
+		}), true},
+		{"ExternalSecret with an unknown target.name", "ExternalSecret", "secretName", externalSecret(func(m map[string]any) {
+			m["target"] = map[string]any{"name": unknown}
+		}), false},
+		{"ExternalSecret keys need the backend", "ExternalSecret", "keys", externalSecret(nil), false},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			out := preview(tt.typ, tt.inputs).Get(tt.output)
+			if out.IsComputed() == tt.known {
+				t.Errorf("%s = %v, want known=%v", tt.output, out, tt.known)
+			}
+			if !out.IsComputed() && tt.output == "ref" && out.AsMap().Get("name").AsString() != "vault" {
+				t.Errorf("ref = %v", out)
+			}
+			if !out.IsComputed() && tt.output == "secretName" && out.AsString() != "app-secret" {
+				t.Errorf("secretName = %v", out)
+			}
+		})
+	}
+}

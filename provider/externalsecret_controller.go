@@ -175,3 +175,20 @@ func reportOf(o ExternalSecretOutputs) reconcile.Report {
 	return reconcile.Report{SecretName: o.SecretName, Keys: o.Keys, DataHash: o.DataHash, RemoteVersions: o.RemoteVersions,
 		SyncedAt: o.SyncedAt, Status: reconcile.Status{Ready: o.Ready, Reason: o.Reason, Message: o.Message}}
 }
+
+// WireDependencies says which inputs each output follows from, so an
+// update preview keeps what an input change cannot affect. secretName is
+// also known at a create preview when target.name is given: infer decodes
+// an unknown input as nil, so a set target.name is a known one. Other
+// outputs need the cluster or the backend.
+func (ExternalSecret) WireDependencies(f infer.FieldSelector, args *ExternalSecretArgs, state *ExternalSecretState) {
+	all := f.InputField(args)
+	for _, out := range []any{&state.Keys, &state.DataHash, &state.RemoteVersions, &state.SyncedAt, &state.Ready, &state.Reason, &state.Message} {
+		f.OutputField(out).DependsOn(all)
+	}
+	secretName := f.OutputField(&state.SecretName)
+	secretName.DependsOn(f.InputField(&args.Name), f.InputField(&args.Target))
+	if t := args.Target; t != nil && ptr.Deref(t.Name, "") != "" {
+		secretName.AlwaysKnown()
+	}
+}

@@ -285,3 +285,32 @@ func (SecretStore) Delete(ctx context.Context, req infer.DeleteRequest[SecretSto
 func (ClusterSecretStore) Delete(ctx context.Context, req infer.DeleteRequest[ClusterSecretStoreState]) (infer.DeleteResponse, error) {
 	return infer.DeleteResponse{}, deleteStore(ctx, req.State.ClusterSecretStoreArgs, req.State.StoreOutputs)
 }
+
+// wireStore says which inputs a store's outputs follow from: ref from its
+// name and namespace (naming), the rest from every input (all). ref is also
+// known at a create preview when every naming input is given: infer decodes
+// an unknown input as nil, so a set one is a known one.
+func wireStore(f infer.FieldSelector, all infer.InputField, out *StoreOutputs, naming ...**string) {
+	for _, o := range []any{&out.CredentialsSecret, &out.SpecHash, &out.CredentialsHash, &out.SourcesHash, &out.Ready, &out.Reason, &out.Message} {
+		f.OutputField(o).DependsOn(all)
+	}
+	ref := f.OutputField(&out.Ref)
+	known := true
+	for _, n := range naming {
+		ref.DependsOn(f.InputField(n))
+		known = known && ptr.Deref(*n, "") != ""
+	}
+	if known {
+		ref.AlwaysKnown()
+	}
+}
+
+// WireDependencies: see wireStore.
+func (SecretStore) WireDependencies(f infer.FieldSelector, args *SecretStoreArgs, state *SecretStoreState) {
+	wireStore(f, f.InputField(args), &state.StoreOutputs, &args.Name, &args.Namespace)
+}
+
+// WireDependencies: see wireStore.
+func (ClusterSecretStore) WireDependencies(f infer.FieldSelector, args *ClusterSecretStoreArgs, state *ClusterSecretStoreState) {
+	wireStore(f, f.InputField(args), &state.StoreOutputs, &args.Name)
+}
