@@ -305,12 +305,12 @@ func wireStore(f infer.FieldSelector, all infer.InputField, out *StoreOutputs, n
 	}
 }
 
-// WireDependencies: see wireStore.
+// WireDependencies wires the outputs to the inputs they follow from (see wireStore).
 func (SecretStore) WireDependencies(f infer.FieldSelector, args *SecretStoreArgs, state *SecretStoreState) {
 	wireStore(f, f.InputField(args), &state.StoreOutputs, &args.Name, &args.Namespace)
 }
 
-// WireDependencies: see wireStore.
+// WireDependencies wires the outputs to the inputs they follow from (see wireStore).
 func (ClusterSecretStore) WireDependencies(f infer.FieldSelector, args *ClusterSecretStoreArgs, state *ClusterSecretStoreState) {
 	wireStore(f, f.InputField(args), &state.StoreOutputs, &args.Name)
 }
