@@ -162,13 +162,10 @@ func namespace(t *testing.T, env *harness.Env, name string) string {
 
 func rootVault(t *testing.T, env *harness.Env) *vaultapi.Client {
 	t.Helper()
-	cfg := vaultapi.DefaultConfig()
-	cfg.Address = env.VaultAddr
-	c, err := vaultapi.NewClient(cfg)
+	c, err := env.VaultClient()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetToken(env.VaultToken)
 	return c
 }
 

@@ -18,5 +18,7 @@ func (e *Env) VaultClient() (*vaultapi.Client, error) {
 		return nil, err
 	}
 	c.SetToken(e.VaultToken)
+	// VAULT_NAMESPACE in the environment must not redirect the bed's client.
+	c.ClearNamespace()
 	return c, nil
 }

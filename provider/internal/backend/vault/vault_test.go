@@ -166,14 +166,10 @@ func bed(t *testing.T) *testbed {
 	t.Helper()
 	env := harness.Shared(t)
 	leaks.secret(env.VaultToken, env.AdminToken)
-	cfg := vaultapi.DefaultConfig()
-	cfg.Address = env.VaultAddr
-	root, err := vaultapi.NewClient(cfg)
+	root, err := env.VaultClient()
 	if err != nil {
 		t.Fatal(err)
 	}
-	root.SetToken(env.VaultToken)
-	root.ClearNamespace()
 	b := &testbed{env: env, root: root}
 	once(t, "kv1 mount", func() {
 		if err := root.Sys().Mount("kv1", &vaultapi.MountInput{Type: "kv", Options: map[string]string{"version": "1"}}); err != nil {
