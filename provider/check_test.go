@@ -325,6 +325,25 @@ func TestPreviewKnowsNames(t *testing.T) {
 		}), false},
 		{"ExternalSecret keys need the backend", "ExternalSecret", "keys", externalSecret(nil), false},
 	}
+	t.Run("a mirrored input keeps its secret", func(t *testing.T) {
+		inputs := props(map[string]any{"name": "vault", "backend": vaultBackend(nil)})
+		token := inputs.Get("backend").AsMap().Get("vault").AsMap().Get("auth").AsMap().Get("token").AsMap()
+		secretToken := token.Set("value", token.Get("value").WithSecret(true))
+		auth := inputs.Get("backend").AsMap().Get("vault").AsMap().Get("auth").AsMap().Set("token", property.New(secretToken))
+		vault := inputs.Get("backend").AsMap().Get("vault").AsMap().Set("auth", property.New(auth))
+		inputs = inputs.Set("backend", property.New(property.NewMap(map[string]property.Value{"vault": property.New(vault)})))
+		checked, err := s.Check(p.CheckRequest{Urn: urn("ClusterSecretStore", "x"), Inputs: inputs})
+		if err != nil || len(checked.Failures) > 0 {
+			t.Fatalf("Check: %v %v", err, checked.Failures)
+		}
+		resp, err := s.Create(p.CreateRequest{Urn: urn("ClusterSecretStore", "x"), Properties: checked.Inputs, DryRun: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !resp.Properties.Get("backend").HasSecrets() {
+			t.Errorf("state's backend = %v: the token given as a secret lost its secretness", resp.Properties.Get("backend"))
+		}
+	})
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			out := preview(tt.typ, tt.inputs).Get(tt.output)

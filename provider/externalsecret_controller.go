@@ -182,6 +182,7 @@ func reportOf(o ExternalSecretOutputs) reconcile.Report {
 // an unknown input as nil, so a set target.name is a known one. Other
 // outputs need the cluster or the backend.
 func (ExternalSecret) WireDependencies(f infer.FieldSelector, args *ExternalSecretArgs, state *ExternalSecretState) {
+	wireMirrored(f, args, &state.ExternalSecretArgs)
 	all := f.InputField(args)
 	for _, out := range []any{&state.Keys, &state.DataHash, &state.RemoteVersions, &state.SyncedAt, &state.Ready, &state.Reason, &state.Message} {
 		f.OutputField(out).DependsOn(all)

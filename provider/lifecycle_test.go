@@ -84,7 +84,15 @@ func TestSecretStoreLifecycle(t *testing.T) {
 	ns := namespace(t, env, "lc-store")
 	ctx := context.Background()
 	store := newResource(t, s, "SecretStore", "vault", map[string]any{"namespace": ns, "backend": tokenStore(env, map[string]any{"value": env.VaultToken})["backend"]})
+	// As the engine sends it: the token is a Pulumi secret.
+	store.inputs = store.inputs.Set("backend", store.inputs.Get("backend").WithSecret(true))
 	store.mustCreate()
+	if !store.state.Get("backend").HasSecrets() {
+		t.Error("the state's backend lost the secretness of the token given as a Pulumi secret")
+	}
+	if store.read(); !store.state.Get("backend").HasSecrets() {
+		t.Error("refresh wrote the token given as a Pulumi secret into the state's backend in plain text")
+	}
 	creds := getSecret(t, env, ns, "vault-esosync-credentials")
 	if string(creds.Data["token"]) != env.VaultToken || creds.Labels["app.kubernetes.io/managed-by"] != "esosync" {
 		t.Errorf("managed credentials Secret is not as expected: labels %v keys %v", creds.Labels, len(creds.Data))

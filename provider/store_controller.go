@@ -307,10 +307,12 @@ func wireStore(f infer.FieldSelector, all infer.InputField, out *StoreOutputs, n
 
 // WireDependencies wires the outputs to the inputs they follow from (see wireStore).
 func (SecretStore) WireDependencies(f infer.FieldSelector, args *SecretStoreArgs, state *SecretStoreState) {
+	wireMirrored(f, args, &state.SecretStoreArgs)
 	wireStore(f, f.InputField(args), &state.StoreOutputs, &args.Name, &args.Namespace)
 }
 
 // WireDependencies wires the outputs to the inputs they follow from (see wireStore).
 func (ClusterSecretStore) WireDependencies(f infer.FieldSelector, args *ClusterSecretStoreArgs, state *ClusterSecretStoreState) {
+	wireMirrored(f, args, &state.ClusterSecretStoreArgs)
 	wireStore(f, f.InputField(args), &state.StoreOutputs, &args.Name)
 }

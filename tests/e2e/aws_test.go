@@ -67,6 +67,14 @@ func runAWSScenario(t *testing.T, rel, ns string) {
 			}
 		}
 	}
+	// The store's keys are configured Pulumi secrets: stored state (not
+	// decrypted) must hold them only as ciphertext.
+	stored := run("stack", "export")
+	for i, v := range []string{env.AWSAccessKeyID, env.AWSSecretAccessKey} {
+		if strings.Contains(stored, v) {
+			t.Errorf("stored state holds the store's configured secret #%d in plain text", i+1)
+		}
+	}
 	run("destroy", "--yes", "--skip-preview")
 	assertNothingLeft(t, env, ns)
 }

@@ -136,6 +136,11 @@ func runVaultScenario(t *testing.T, rel, ns string) {
 			}
 		}
 	}
+	// The store's token is a configured Pulumi secret: stored state (not
+	// decrypted) must hold it only as ciphertext, also after the refreshes.
+	if strings.Contains(run("stack", "export"), env.VaultToken) {
+		t.Error("stored state holds the store's token, a configured secret, in plain text")
+	}
 
 	run("destroy", "--yes", "--skip-preview")
 	assertNothingLeft(t, env, ns)
