@@ -12,7 +12,7 @@ import (
 // also runs when the test fails or panics.
 func ForTest(t testing.TB, opts Options) *Env {
 	t.Helper()
-	skipShort(t)
+	SkipShort(t)
 	if opts.Logf == nil {
 		opts.Logf = t.Logf
 	}
@@ -79,7 +79,7 @@ func Main(m *testing.M, opts Options) int {
 // The package's TestMain must call Main.
 func Shared(t testing.TB) *Env {
 	t.Helper()
-	skipShort(t)
+	SkipShort(t)
 	shared.Lock()
 	defer shared.Unlock()
 	if shared.opts == nil {
@@ -99,9 +99,9 @@ func Shared(t testing.TB) *Env {
 	return shared.env
 }
 
-// skipShort skips a test that needs the test bed under `go test -short`
+// SkipShort skips a test that needs the test bed under `go test -short`
 // (`make unit`): those run in `make test`.
-func skipShort(t testing.TB) {
+func SkipShort(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs the test bed (run make test)")

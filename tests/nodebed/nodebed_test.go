@@ -30,6 +30,7 @@ import (
 // TestNodeBed starts a node bed, runs a pod on it and stops it, requiring
 // that Stop finds the machine as it was before the start.
 func TestNodeBed(t *testing.T) {
+	harness.SkipShort(t)
 	began := time.Now()
 	env, err := harness.Start(t.Context(), harness.Options{Node: true, Logf: t.Logf})
 	if err != nil {
@@ -87,6 +88,7 @@ func TestNodeBed(t *testing.T) {
 // and panics, in a child process; the harness's cleanup must still tear the
 // node down completely.
 func TestNodeBedTeardownOnPanic(t *testing.T) {
+	harness.SkipShort(t)
 	if os.Getenv("ESOSYNC_NODEBED_PANIC_CHILD") != "" {
 		panickingChild(t)
 		return

@@ -207,6 +207,7 @@ func TestVaultKV2(t *testing.T) {
 // TestStopsByPID starts a second, private test bed, stops it and checks by
 // PID that every process is gone.
 func TestStopsByPID(t *testing.T) {
+	harness.SkipShort(t)
 	env, err := harness.Start(t.Context(), harness.Options{Kubernetes: true, Vault: true, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
@@ -237,6 +238,7 @@ func TestStopsByPID(t *testing.T) {
 // a test bed and then dies: by panic (t.Cleanup must stop the servers) and
 // by SIGKILL (no Go code runs; the kernel must take the servers down with it).
 func TestAbortLeavesNothingRunning(t *testing.T) {
+	harness.SkipShort(t)
 	if os.Getenv(childEnv) != "" {
 		t.Skip("runs only in the parent")
 	}
