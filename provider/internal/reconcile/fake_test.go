@@ -1,0 +1,195 @@
+package reconcile
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/esosync/pulumi-esosync/provider/internal/kube"
+)
+
+// These tests run the engine's writes, its controller-mode trigger and
+// wait, and its drift classifier against controller-runtime's fake client:
+// no test bed, seconds. The real-bed suites cover the same paths against
+// the apiserver and ESO.
+
+func fakeClient(objs ...client.Object) client.Client {
+	return fake.NewClientBuilder().WithScheme(kube.Scheme).WithStatusSubresource(&esv1.ExternalSecret{}).WithObjects(objs...).Build()
+}
+
+func testES(policy esv1.ExternalSecretCreationPolicy) *esv1.ExternalSecret {
+	return &esv1.ExternalSecret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "external-secrets.io/v1", Kind: "ExternalSecret"},
+		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "ns", UID: types.UID("es-uid")},
+		Spec: esv1.ExternalSecretSpec{
+			RefreshInterval: &metav1.Duration{Duration: time.Hour},
+			Target:          esv1.ExternalSecretTarget{Name: "app-secret", CreationPolicy: policy, DeletionPolicy: esv1.DeletionPolicyRetain},
+		},
+	}
+}
+
+// TestWriteCreatesThenUpdates: provider mode writes the Secret ESO would,
+// and a second write with other data updates it in place.
+func TestWriteCreatesThenUpdates(t *testing.T) {
+	ctx := context.Background()
+	es := testES(esv1.CreatePolicyOwner)
+	c := fakeClient(es)
+	for _, value := range []string{"v1", "v2"} {
+		out, err := Write(ctx, c, es, &Fetched{Data: map[string][]byte{"password": []byte(value)}})
+		if err != nil || out.Reason != ReasonSynced {
+			t.Fatalf("Write(%s): %+v, %v", value, out, err)
+		}
+		secret := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: "app-secret"}, secret); err != nil {
+			t.Fatal(err)
+		}
+		if string(secret.Data["password"]) != value || !Consistent(secret) || !OwnedBy(secret, es) {
+			t.Errorf("after Write(%s): data %q, consistent %v, owned %v", value, secret.Data["password"], Consistent(secret), OwnedBy(secret, es))
+		}
+	}
+}
+
+// TestTriggerAndAwait: Trigger marks the ExternalSecret for a sync and
+// Await returns once ESO (played here) reports that generation synced; an
+// ESO failure is what the wait's error carries.
+func TestTriggerAndAwait(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		status  corev1.ConditionStatus
+		reason  string
+		wantErr string
+	}{
+		{"ESO syncs", corev1.ConditionTrue, ReasonSynced, ""},
+		{"ESO fails", corev1.ConditionFalse, ReasonSyncedError, "ESO reports SecretSyncedError: could not get secret data from provider"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			es := testES(esv1.CreatePolicyOwner)
+			c := fakeClient(es.DeepCopy())
+			live := &esv1.ExternalSecret{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(es), live); err != nil {
+				t.Fatal(err)
+			}
+			expected, err := Trigger(ctx, c, live, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if live.Annotations[AnnotationForceSync] == "" {
+				t.Error("Trigger set no force-sync annotation")
+			}
+			// ESO's report for the triggered state.
+			live.Status.SyncedResourceVersion = expected
+			live.Status.Conditions = []esv1.ExternalSecretStatusCondition{{Type: esv1.ExternalSecretReady, Status: tc.status,
+				Reason: tc.reason, Message: "could not get secret data from provider"}}
+			if err := c.Status().Update(ctx, live); err != nil {
+				t.Fatal(err)
+			}
+			wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			defer cancel()
+			var heard []string
+			_, err = Await(wctx, c, client.ObjectKeyFromObject(es), expected, 20*time.Millisecond, func(reason, _ string) { heard = append(heard, reason) })
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Await: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("Await = %v, want an error with %q", err, tc.wantErr)
+			}
+			if len(heard) != 1 || heard[0] != tc.reason {
+				t.Errorf("progress heard %v, want [%s]", heard, tc.reason)
+			}
+		})
+	}
+}
+
+// TestDriftClassifier: what refresh concludes from the backend's data and
+// the live Secret.
+func TestDriftClassifier(t *testing.T) {
+	ctx := context.Background()
+	synced := func(es *esv1.ExternalSecret, value string) *corev1.Secret {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "app-secret", Namespace: "ns"}, Data: map[string][]byte{}}
+		if err := Mutate(ctx, nil, s, es, map[string][]byte{"password": []byte(value)}); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	edited := func(s *corev1.Secret) *corev1.Secret {
+		s.Data["password"] = []byte("edited-by-hand")
+		return s
+	}
+	owner, none, merge := testES(esv1.CreatePolicyOwner), testES(esv1.CreatePolicyNone), testES(esv1.CreatePolicyMerge)
+	for _, tc := range []struct {
+		name        string
+		es          *esv1.ExternalSecret
+		secret      *corev1.Secret
+		data        map[string][]byte
+		versions    map[string]string
+		oldVersions map[string]string
+		want        Status
+	}{
+		{"current", owner, synced(owner, "v1"), map[string][]byte{"password": []byte("v1")}, nil, nil,
+			Status{Ready: true, Reason: ReasonSynced, Message: "secret synced"}},
+		{"remote value changed", owner, synced(owner, "v1"), map[string][]byte{"password": []byte("v2")},
+			map[string]string{"my-app/config": "2"}, map[string]string{"my-app/config": "1"},
+			Status{Reason: ReasonOutOfSync, Message: "remote value changed: my-app/config (version 1 -> 2)"}},
+		{"edited by hand", owner, edited(synced(owner, "v1")), map[string][]byte{"password": []byte("v1")}, nil, nil,
+			Status{Reason: ReasonOutOfSync, Message: "target Secret ns/app-secret was edited out of band"}},
+		{"remote changed without versions", owner, synced(owner, "v1"), map[string][]byte{"password": []byte("v2")}, nil, nil,
+			Status{Reason: ReasonOutOfSync, Message: "target Secret differs from the backend's current values"}},
+		{"deleted by hand", owner, nil, map[string][]byte{"password": []byte("v1")}, nil, nil,
+			Status{Reason: ReasonSecretMissing, Message: "target Secret ns/app-secret does not exist (deleted out of band)"}},
+		{"nothing to sync", owner, nil, map[string][]byte{}, nil, nil,
+			Status{Ready: true, Reason: ReasonSynced, Message: "no data to sync"}},
+		{"merge without a Secret", merge, nil, map[string][]byte{"password": []byte("v1")}, nil, nil,
+			Status{Ready: true, Reason: ReasonSynced, Message: "no data to sync"}},
+		{"creation policy None", none, nil, map[string][]byte{"password": []byte("v1")}, nil, nil,
+			Status{Ready: true, Reason: ReasonSynced, Message: "secret creation skipped due to CreationPolicy=None"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := compare(ctx, fakeClient(), tc.es, tc.secret, &Fetched{Data: tc.data, Versions: tc.versions}, tc.oldVersions)
+			if got != tc.want {
+				t.Errorf("compare = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestCheckTarget: esosync's own check of a Secret ESO manages.
+func TestCheckTarget(t *testing.T) {
+	owner := testES(esv1.CreatePolicyOwner)
+	good := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "app-secret", Namespace: "ns"}, Data: map[string][]byte{}}
+	if err := Mutate(context.Background(), nil, good, owner, map[string][]byte{"k": []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	edited := good.DeepCopy()
+	edited.Data["k"] = []byte("hand")
+	deleteWhenGone := testES(esv1.CreatePolicyOwner)
+	deleteWhenGone.Spec.Target.DeletionPolicy = esv1.DeletionPolicyDelete
+	for _, tc := range []struct {
+		name   string
+		es     *esv1.ExternalSecret
+		secret *corev1.Secret
+		want   string
+	}{
+		{"consistent", owner, good, ""},
+		{"edited", owner, edited, "does not match ESO's data-hash annotation"},
+		{"missing", owner, nil, "target Secret ns/app-secret does not exist"},
+		{"missing under deletionPolicy Delete", deleteWhenGone, nil, ""},
+		{"missing under Merge", testES(esv1.CreatePolicyMerge), nil, ""},
+		{"policy None", testES(esv1.CreatePolicyNone), nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := checkTarget(tc.es, tc.secret)
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Errorf("checkTarget = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
