@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
 	"k8s.io/utils/ptr"
 
@@ -43,17 +44,14 @@ func (c *Config) Annotate(a infer.Annotator) {
 	a.Describe(&c.Context, "Name of the kubeconfig context to use. Defaults to the kubeconfig's current-context.")
 	a.Describe(&c.Namespace, "Namespace for namespaced resources that do not set one. "+
 		"Defaults to the context's namespace, then `default`.")
-	// Env defaults are described rather than declared with SetDefault: a
-	// declared default enters the provider's inputs, and on stacks written
-	// before it existed the changed inputs replace the default provider
-	// and with it every resource.
-	a.Describe(&c.EscAccessToken, "Pulumi access token used to open ESC environments named by `esc` credential sources. "+
-		"Defaults to the "+envESCAccessToken+" environment variable.")
-	a.Describe(&c.EscAPIURL, "Base URL of the Pulumi ESC API. Defaults to the "+envESCAPIURL+" environment variable, then `"+
-		escsource.DefaultAPIURL+"`.")
+	a.Describe(&c.EscAccessToken, "Pulumi access token used to open ESC environments named by `esc` credential sources.")
+	a.SetDefault(&c.EscAccessToken, "", envESCAccessToken)
+	a.Describe(&c.EscAPIURL, "Base URL of the Pulumi ESC API.")
+	a.SetDefault(&c.EscAPIURL, escsource.DefaultAPIURL, envESCAPIURL)
 	a.Describe(&c.EscOrganization, "Organization of `esc` credential sources written as `project/environment`. "+
 		"Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); "+
-		"defaults to `"+escsource.DefaultOrganization+"`, the organization of every stack on a self-managed (DIY) backend.")
+		"the default is the organization of every stack on a self-managed (DIY) backend.")
+	a.SetDefault(&c.EscOrganization, escsource.DefaultOrganization)
 }
 
 // Configure validates the settings and starts this provider's session: a
@@ -71,6 +69,31 @@ func (c *Config) Configure(context.Context) error {
 	}
 	c.engine = reconcile.New(kube.NewLazy(settings), esc)
 	return nil
+}
+
+// Diff compares the configuration with the schema's defaults applied to
+// both sides, so a default a newer esosync declares is no change (infer
+// would otherwise replace the provider, and with it every resource, on a
+// stack written before the default existed). A real change replaces the
+// provider, as infer does for every change.
+//
+// infer.Config takes a *Config, so the request holds pointers.
+func (*Config) Diff(_ context.Context, req infer.DiffRequest[*Config, *Config]) (infer.DiffResponse, error) {
+	olds, news := ptr.Deref(req.State, Config{}), ptr.Deref(req.Inputs, Config{})
+	d := diffFields(olds.withDefaults(), news.withDefaults(), nil)
+	for k := range d {
+		d[k] = p.PropertyDiff{Kind: p.UpdateReplace, InputDiff: true}
+	}
+	return infer.DiffResponse{HasChanges: len(d) > 0, DetailedDiff: d, DeleteBeforeReplace: false}, nil
+}
+
+// withDefaults is c with the schema's defaults, as CheckConfig fills them.
+func (c Config) withDefaults() Config {
+	c.EscAccessToken = ptr.To(firstSet(c.EscAccessToken, os.Getenv(envESCAccessToken)))
+	c.EscAPIURL = ptr.To(firstSet(c.EscAPIURL, firstSet(nonEmpty(os.Getenv(envESCAPIURL)), escsource.DefaultAPIURL)))
+	c.EscOrganization = ptr.To(firstSet(c.EscOrganization, escsource.DefaultOrganization))
+	c.engine = nil
+	return c
 }
 
 func firstSet(v *string, fallback string) string {
@@ -103,3 +126,5 @@ func waitContext(ctx context.Context, timeout *string, def string) (context.Cont
 	}
 	return context.WithTimeout(ctx, d)
 }
+
+var _ infer.CustomDiff[*Config, *Config] = (*Config)(nil)

@@ -438,3 +438,44 @@ func TestSchemaDescribesEverything(t *testing.T) {
 		t.Errorf("no description: %s", m)
 	}
 }
+
+// TestConfigDiff: the schema's config defaults are no change (a stack
+// written before they existed must not replace its provider, and with it
+// every resource); a real change replaces the provider, as before.
+func TestConfigDiff(t *testing.T) {
+	t.Setenv("PULUMI_ACCESS_TOKEN", "")
+	t.Setenv("ESC_API_URL", "")
+	s := newServer(t)
+	old := map[string]any{"version": "0.1.0", "namespace": "app"}
+	withDefaults := map[string]any{"version": "0.1.0", "namespace": "app", "escApiUrl": "https://api.pulumi.com/api/esc",
+		"escOrganization": "organization", "escAccessToken": ""}
+	for _, tt := range []struct {
+		name    string
+		news    map[string]any
+		replace []string
+	}{
+		{"defaults filled in", withDefaults, nil},
+		{"nothing", old, nil},
+		{"another ESC API", map[string]any{"version": "0.1.0", "namespace": "app", "escApiUrl": "https://esc.example"}, []string{"escApiUrl"}},
+		{"another namespace", map[string]any{"version": "0.1.0", "namespace": "other"}, []string{"namespace"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := s.DiffConfig(p.DiffRequest{Urn: "urn:pulumi:test::test::pulumi:providers:esosync::default",
+				State: props(old), OldInputs: props(old), Inputs: props(tt.news)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for k, d := range resp.DetailedDiff {
+				if d.Kind != p.UpdateReplace {
+					t.Errorf("%s: %v, want a replacement", k, d.Kind)
+				}
+				got = append(got, k)
+			}
+			slices.Sort(got)
+			if resp.HasChanges != (len(tt.replace) > 0) || !slices.Equal(got, tt.replace) {
+				t.Errorf("DiffConfig = %+v, want replacements of %v", resp, tt.replace)
+			}
+		})
+	}
+}

@@ -24,15 +24,15 @@ export class Provider extends pulumi.ProviderResource {
      */
     declare public readonly context: pulumi.Output<string | undefined>;
     /**
-     * Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+     * Pulumi access token used to open ESC environments named by `esc` credential sources.
      */
     declare public readonly escAccessToken: pulumi.Output<string | undefined>;
     /**
-     * Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+     * Base URL of the Pulumi ESC API.
      */
     declare public readonly escApiUrl: pulumi.Output<string | undefined>;
     /**
-     * Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+     * Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
      */
     declare public readonly escOrganization: pulumi.Output<string | undefined>;
     /**
@@ -56,9 +56,9 @@ export class Provider extends pulumi.ProviderResource {
         opts = opts || {};
         {
             resourceInputs["context"] = args?.context;
-            resourceInputs["escAccessToken"] = args?.escAccessToken ? pulumi.secret(args.escAccessToken) : undefined;
-            resourceInputs["escApiUrl"] = args?.escApiUrl;
-            resourceInputs["escOrganization"] = args?.escOrganization;
+            resourceInputs["escAccessToken"] = (args?.escAccessToken ? pulumi.secret(args.escAccessToken) : undefined) ?? (utilities.getEnv("PULUMI_ACCESS_TOKEN") || "");
+            resourceInputs["escApiUrl"] = (args?.escApiUrl) ?? (utilities.getEnv("ESC_API_URL") || "https://api.pulumi.com/api/esc");
+            resourceInputs["escOrganization"] = (args?.escOrganization) ?? "organization";
             resourceInputs["kubeconfig"] = args?.kubeconfig ? pulumi.secret(args.kubeconfig) : undefined;
             resourceInputs["namespace"] = args?.namespace;
         }
@@ -78,15 +78,15 @@ export interface ProviderArgs {
      */
     context?: pulumi.Input<string | undefined>;
     /**
-     * Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+     * Pulumi access token used to open ESC environments named by `esc` credential sources.
      */
     escAccessToken?: pulumi.Input<string | undefined>;
     /**
-     * Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+     * Base URL of the Pulumi ESC API.
      */
     escApiUrl?: pulumi.Input<string | undefined>;
     /**
-     * Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+     * Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
      */
     escOrganization?: pulumi.Input<string | undefined>;
     /**

@@ -16,11 +16,11 @@ type Provider struct {
 
 	// Name of the kubeconfig context to use. Defaults to the kubeconfig's current-context.
 	Context pulumi.StringPtrOutput `pulumi:"context"`
-	// Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+	// Pulumi access token used to open ESC environments named by `esc` credential sources.
 	EscAccessToken pulumi.StringPtrOutput `pulumi:"escAccessToken"`
-	// Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+	// Base URL of the Pulumi ESC API.
 	EscApiUrl pulumi.StringPtrOutput `pulumi:"escApiUrl"`
-	// Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+	// Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
 	EscOrganization pulumi.StringPtrOutput `pulumi:"escOrganization"`
 	// Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
 	Kubeconfig pulumi.StringPtrOutput `pulumi:"kubeconfig"`
@@ -35,6 +35,19 @@ func NewProvider(ctx *pulumi.Context,
 		args = &ProviderArgs{}
 	}
 
+	if args.EscAccessToken == nil {
+		if d := internal.GetEnvOrDefault("", nil, "PULUMI_ACCESS_TOKEN"); d != nil {
+			args.EscAccessToken = pulumi.StringPtr(d.(string))
+		}
+	}
+	if args.EscApiUrl == nil {
+		if d := internal.GetEnvOrDefault("https://api.pulumi.com/api/esc", nil, "ESC_API_URL"); d != nil {
+			args.EscApiUrl = pulumi.StringPtr(d.(string))
+		}
+	}
+	if args.EscOrganization == nil {
+		args.EscOrganization = pulumi.StringPtr("organization")
+	}
 	if args.EscAccessToken != nil {
 		args.EscAccessToken = pulumi.ToSecret(args.EscAccessToken).(pulumi.StringPtrInput)
 	}
@@ -58,11 +71,11 @@ func NewProvider(ctx *pulumi.Context,
 type providerArgs struct {
 	// Name of the kubeconfig context to use. Defaults to the kubeconfig's current-context.
 	Context *string `pulumi:"context"`
-	// Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+	// Pulumi access token used to open ESC environments named by `esc` credential sources.
 	EscAccessToken *string `pulumi:"escAccessToken"`
-	// Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+	// Base URL of the Pulumi ESC API.
 	EscApiUrl *string `pulumi:"escApiUrl"`
-	// Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+	// Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
 	EscOrganization *string `pulumi:"escOrganization"`
 	// Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
 	Kubeconfig *string `pulumi:"kubeconfig"`
@@ -74,11 +87,11 @@ type providerArgs struct {
 type ProviderArgs struct {
 	// Name of the kubeconfig context to use. Defaults to the kubeconfig's current-context.
 	Context pulumi.StringPtrInput
-	// Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+	// Pulumi access token used to open ESC environments named by `esc` credential sources.
 	EscAccessToken pulumi.StringPtrInput
-	// Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+	// Base URL of the Pulumi ESC API.
 	EscApiUrl pulumi.StringPtrInput
-	// Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+	// Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
 	EscOrganization pulumi.StringPtrInput
 	// Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
 	Kubeconfig pulumi.StringPtrInput
@@ -128,17 +141,17 @@ func (o ProviderOutput) Context() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.Context }).(pulumi.StringPtrOutput)
 }
 
-// Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+// Pulumi access token used to open ESC environments named by `esc` credential sources.
 func (o ProviderOutput) EscAccessToken() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.EscAccessToken }).(pulumi.StringPtrOutput)
 }
 
-// Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+// Base URL of the Pulumi ESC API.
 func (o ProviderOutput) EscApiUrl() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.EscApiUrl }).(pulumi.StringPtrOutput)
 }
 
-// Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+// Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
 func (o ProviderOutput) EscOrganization() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.EscOrganization }).(pulumi.StringPtrOutput)
 }

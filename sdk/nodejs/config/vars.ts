@@ -19,34 +19,34 @@ Object.defineProperty(exports, "context", {
 });
 
 /**
- * Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+ * Pulumi access token used to open ESC environments named by `esc` credential sources.
  */
-export declare const escAccessToken: string | undefined;
+export declare const escAccessToken: string;
 Object.defineProperty(exports, "escAccessToken", {
     get() {
-        return __config.get("escAccessToken");
+        return __config.get("escAccessToken") ?? (utilities.getEnv("PULUMI_ACCESS_TOKEN") || "");
     },
     enumerable: true,
 });
 
 /**
- * Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+ * Base URL of the Pulumi ESC API.
  */
-export declare const escApiUrl: string | undefined;
+export declare const escApiUrl: string;
 Object.defineProperty(exports, "escApiUrl", {
     get() {
-        return __config.get("escApiUrl");
+        return __config.get("escApiUrl") ?? (utilities.getEnv("ESC_API_URL") || "https://api.pulumi.com/api/esc");
     },
     enumerable: true,
 });
 
 /**
- * Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+ * Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
  */
-export declare const escOrganization: string | undefined;
+export declare const escOrganization: string;
 Object.defineProperty(exports, "escOrganization", {
     get() {
-        return __config.get("escOrganization");
+        return __config.get("escOrganization") ?? "organization";
     },
     enumerable: true,
 });

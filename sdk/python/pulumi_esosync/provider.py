@@ -29,18 +29,24 @@ class ProviderArgs:
         The set of arguments for constructing a Provider resource.
 
         :param pulumi.Input[_builtins.str] context: Name of the kubeconfig context to use. Defaults to the kubeconfig's current-context.
-        :param pulumi.Input[_builtins.str] esc_access_token: Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
-        :param pulumi.Input[_builtins.str] esc_api_url: Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
-        :param pulumi.Input[_builtins.str] esc_organization: Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+        :param pulumi.Input[_builtins.str] esc_access_token: Pulumi access token used to open ESC environments named by `esc` credential sources.
+        :param pulumi.Input[_builtins.str] esc_api_url: Base URL of the Pulumi ESC API.
+        :param pulumi.Input[_builtins.str] esc_organization: Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
         :param pulumi.Input[_builtins.str] kubeconfig: Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
         :param pulumi.Input[_builtins.str] namespace: Namespace for namespaced resources that do not set one. Defaults to the context's namespace, then `default`.
         """
         if context is not None:
             pulumi.set(__self__, "context", context)
+        if esc_access_token is None:
+            esc_access_token = (_utilities.get_env('PULUMI_ACCESS_TOKEN') or '')
         if esc_access_token is not None:
             pulumi.set(__self__, "esc_access_token", esc_access_token)
+        if esc_api_url is None:
+            esc_api_url = (_utilities.get_env('ESC_API_URL') or 'https://api.pulumi.com/api/esc')
         if esc_api_url is not None:
             pulumi.set(__self__, "esc_api_url", esc_api_url)
+        if esc_organization is None:
+            esc_organization = 'organization'
         if esc_organization is not None:
             pulumi.set(__self__, "esc_organization", esc_organization)
         if kubeconfig is not None:
@@ -64,7 +70,7 @@ class ProviderArgs:
     @pulumi.getter(name="escAccessToken")
     def esc_access_token(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+        Pulumi access token used to open ESC environments named by `esc` credential sources.
         """
         return pulumi.get(self, "esc_access_token")
 
@@ -76,7 +82,7 @@ class ProviderArgs:
     @pulumi.getter(name="escApiUrl")
     def esc_api_url(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+        Base URL of the Pulumi ESC API.
         """
         return pulumi.get(self, "esc_api_url")
 
@@ -88,7 +94,7 @@ class ProviderArgs:
     @pulumi.getter(name="escOrganization")
     def esc_organization(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+        Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
         """
         return pulumi.get(self, "esc_organization")
 
@@ -140,9 +146,9 @@ class Provider(pulumi.ProviderResource):
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[_builtins.str] context: Name of the kubeconfig context to use. Defaults to the kubeconfig's current-context.
-        :param pulumi.Input[_builtins.str] esc_access_token: Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
-        :param pulumi.Input[_builtins.str] esc_api_url: Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
-        :param pulumi.Input[_builtins.str] esc_organization: Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+        :param pulumi.Input[_builtins.str] esc_access_token: Pulumi access token used to open ESC environments named by `esc` credential sources.
+        :param pulumi.Input[_builtins.str] esc_api_url: Base URL of the Pulumi ESC API.
+        :param pulumi.Input[_builtins.str] esc_organization: Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
         :param pulumi.Input[_builtins.str] kubeconfig: Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
         :param pulumi.Input[_builtins.str] namespace: Namespace for namespaced resources that do not set one. Defaults to the context's namespace, then `default`.
         """
@@ -186,8 +192,14 @@ class Provider(pulumi.ProviderResource):
             __props__ = ProviderArgs.__new__(ProviderArgs)
 
             __props__.__dict__["context"] = context
+            if esc_access_token is None:
+                esc_access_token = (_utilities.get_env('PULUMI_ACCESS_TOKEN') or '')
             __props__.__dict__["esc_access_token"] = None if esc_access_token is None else pulumi.Output.secret(esc_access_token)
+            if esc_api_url is None:
+                esc_api_url = (_utilities.get_env('ESC_API_URL') or 'https://api.pulumi.com/api/esc')
             __props__.__dict__["esc_api_url"] = esc_api_url
+            if esc_organization is None:
+                esc_organization = 'organization'
             __props__.__dict__["esc_organization"] = esc_organization
             __props__.__dict__["kubeconfig"] = None if kubeconfig is None else pulumi.Output.secret(kubeconfig)
             __props__.__dict__["namespace"] = namespace
@@ -211,7 +223,7 @@ class Provider(pulumi.ProviderResource):
     @pulumi.getter(name="escAccessToken")
     def esc_access_token(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+        Pulumi access token used to open ESC environments named by `esc` credential sources.
         """
         return pulumi.get(self, "esc_access_token")
 
@@ -219,7 +231,7 @@ class Provider(pulumi.ProviderResource):
     @pulumi.getter(name="escApiUrl")
     def esc_api_url(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+        Base URL of the Pulumi ESC API.
         """
         return pulumi.get(self, "esc_api_url")
 
@@ -227,7 +239,7 @@ class Provider(pulumi.ProviderResource):
     @pulumi.getter(name="escOrganization")
     def esc_organization(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+        Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
         """
         return pulumi.get(self, "esc_organization")
 

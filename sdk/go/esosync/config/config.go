@@ -16,19 +16,41 @@ func GetContext(ctx *pulumi.Context) string {
 	return config.Get(ctx, "esosync:context")
 }
 
-// Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+// Pulumi access token used to open ESC environments named by `esc` credential sources.
 func GetEscAccessToken(ctx *pulumi.Context) string {
-	return config.Get(ctx, "esosync:escAccessToken")
+	v, err := config.Try(ctx, "esosync:escAccessToken")
+	if err == nil {
+		return v
+	}
+	var value string
+	if d := internal.GetEnvOrDefault("", nil, "PULUMI_ACCESS_TOKEN"); d != nil {
+		value = d.(string)
+	}
+	return value
 }
 
-// Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+// Base URL of the Pulumi ESC API.
 func GetEscApiUrl(ctx *pulumi.Context) string {
-	return config.Get(ctx, "esosync:escApiUrl")
+	v, err := config.Try(ctx, "esosync:escApiUrl")
+	if err == nil {
+		return v
+	}
+	var value string
+	if d := internal.GetEnvOrDefault("https://api.pulumi.com/api/esc", nil, "ESC_API_URL"); d != nil {
+		value = d.(string)
+	}
+	return value
 }
 
-// Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+// Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
 func GetEscOrganization(ctx *pulumi.Context) string {
-	return config.Get(ctx, "esosync:escOrganization")
+	v, err := config.Try(ctx, "esosync:escOrganization")
+	if err == nil {
+		return v
+	}
+	var value string
+	value = "organization"
+	return value
 }
 
 // Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.

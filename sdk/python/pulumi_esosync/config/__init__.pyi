@@ -19,19 +19,19 @@ context: Optional[str]
 Name of the kubeconfig context to use. Defaults to the kubeconfig's current-context.
 """
 
-escAccessToken: Optional[str]
+escAccessToken: str
 """
-Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
-"""
-
-escApiUrl: Optional[str]
-"""
-Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+Pulumi access token used to open ESC environments named by `esc` credential sources.
 """
 
-escOrganization: Optional[str]
+escApiUrl: str
 """
-Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+Base URL of the Pulumi ESC API.
+"""
+
+escOrganization: str
+"""
+Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
 """
 
 kubeconfig: Optional[str]

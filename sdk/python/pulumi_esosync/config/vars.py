@@ -28,25 +28,25 @@ class _ExportableConfig(types.ModuleType):
         return __config__.get('context')
 
     @_builtins.property
-    def esc_access_token(self) -> Optional[str]:
+    def esc_access_token(self) -> str:
         """
-        Pulumi access token used to open ESC environments named by `esc` credential sources. Defaults to the PULUMI_ACCESS_TOKEN environment variable.
+        Pulumi access token used to open ESC environments named by `esc` credential sources.
         """
-        return __config__.get('escAccessToken')
+        return __config__.get('escAccessToken') or (_utilities.get_env('PULUMI_ACCESS_TOKEN') or '')
 
     @_builtins.property
-    def esc_api_url(self) -> Optional[str]:
+    def esc_api_url(self) -> str:
         """
-        Base URL of the Pulumi ESC API. Defaults to the ESC_API_URL environment variable, then `https://api.pulumi.com/api/esc`.
+        Base URL of the Pulumi ESC API.
         """
-        return __config__.get('escApiUrl')
+        return __config__.get('escApiUrl') or (_utilities.get_env('ESC_API_URL') or 'https://api.pulumi.com/api/esc')
 
     @_builtins.property
-    def esc_organization(self) -> Optional[str]:
+    def esc_organization(self) -> str:
         """
-        Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); defaults to `organization`, the organization of every stack on a self-managed (DIY) backend.
+        Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
         """
-        return __config__.get('escOrganization')
+        return __config__.get('escOrganization') or 'organization'
 
     @_builtins.property
     def kubeconfig(self) -> Optional[str]:
