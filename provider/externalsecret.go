@@ -114,8 +114,10 @@ func (e *ExternalSecretArgs) Annotate(a infer.Annotator) {
 func (t *ExternalSecretTarget) Annotate(a infer.Annotator) {
 	a.Describe(t, "The Kubernetes Secret the ExternalSecret writes: name, policies, type, labels and template.")
 	a.Describe(&t.Name, "Name of the Secret. Defaults to the ExternalSecret's name.")
-	a.Describe(&t.CreationPolicy, "`Owner` (default), `Orphan`, `Merge` or `None`.")
-	a.Describe(&t.DeletionPolicy, "`Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.")
+	a.Describe(&t.CreationPolicy, "`Owner`, `Orphan`, `Merge` or `None`.")
+	a.SetDefault(&t.CreationPolicy, CreationPolicy("Owner"))
+	a.Describe(&t.DeletionPolicy, "`Retain`, `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.")
+	a.SetDefault(&t.DeletionPolicy, DeletionPolicy("Retain"))
 	a.Describe(&t.Type, "Secret type, e.g. `kubernetes.io/dockerconfigjson`. Default `Opaque`.")
 	a.Describe(&t.Labels, "Labels of the Secret.")
 	a.Describe(&t.Annotations, "Annotations of the Secret.")
@@ -136,8 +138,10 @@ func (r *RemoteRef) Annotate(a infer.Annotator) {
 	a.Describe(&r.Key, "Remote key, e.g. the Vault path below the store's mount.")
 	a.Describe(&r.Property, "Property inside the remote secret (gjson path for nested values). Empty means the whole secret as JSON.")
 	a.Describe(&r.Version, "Remote version; default the current one.")
-	a.Describe(&r.DecodingStrategy, "`None` (default), `Base64`, `Base64URL` or `Auto`.")
-	a.Describe(&r.ConversionStrategy, "For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.")
+	a.Describe(&r.DecodingStrategy, "`None`, `Base64`, `Base64URL` or `Auto`.")
+	a.SetDefault(&r.DecodingStrategy, DecodingStrategy("None"))
+	a.Describe(&r.ConversionStrategy, "For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.")
+	a.SetDefault(&r.ConversionStrategy, ConversionStrategy("Default"))
 }
 
 // Annotate documents ExternalSecretDataFrom.
@@ -189,7 +193,9 @@ func (f *FindRef) Annotate(a infer.Annotator) {
 	a.Describe(&f.Name, "Only secrets whose name matches.")
 	a.Describe(&f.Tags, "Only secrets with all these tags (Vault: custom metadata).")
 	a.Describe(&f.ConversionStrategy, "`Default` or `Unicode`: how to turn names into valid Secret keys.")
-	a.Describe(&f.DecodingStrategy, "`None` (default), `Base64`, `Base64URL` or `Auto`.")
+	a.SetDefault(&f.ConversionStrategy, ConversionStrategy("Default"))
+	a.Describe(&f.DecodingStrategy, "`None`, `Base64`, `Base64URL` or `Auto`.")
+	a.SetDefault(&f.DecodingStrategy, DecodingStrategy("None"))
 }
 
 // FindName matches secret names.
@@ -254,7 +260,8 @@ func (t *TargetTemplate) Annotate(a infer.Annotator) {
 	a.Describe(t, "ESO's template (engine v2, ESO's own function set): render the Secret's keys, labels and annotations from the fetched data, "+
 		"e.g. `data: { url: \"postgres://{{ .username }}:{{ .password }}@db\" }`.")
 	a.Describe(&t.Type, "Secret type.")
-	a.Describe(&t.MergePolicy, "`Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).")
+	a.Describe(&t.MergePolicy, "`Replace` (only templated keys) or `Merge` (templated keys on top of the fetched ones).")
+	a.SetDefault(&t.MergePolicy, MergePolicy("Replace"))
 	a.Describe(&t.Labels, "Label templates.")
 	a.Describe(&t.Annotations, "Annotation templates.")
 	a.Describe(&t.Data, "Key templates.")

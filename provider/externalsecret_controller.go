@@ -138,7 +138,16 @@ func (ExternalSecret) Read(ctx context.Context, req infer.ReadRequest[ExternalSe
 // does no I/O. An ExternalSecret that refresh found not ready updates:
 // that is how `pulumi up` heals drift.
 func (ExternalSecret) Diff(ctx context.Context, req infer.DiffRequest[ExternalSecretArgs, ExternalSecretState]) (infer.DiffResponse, error) {
-	d := diffFields(req.State.ExternalSecretArgs.withDefaults(), req.Inputs.withDefaults(), []string{"name", "namespace"}, "timeout")
+	olds, news := req.State.ExternalSecretArgs.withDefaults(), req.Inputs.withDefaults()
+	d := diffFields(olds, news, []string{"name", "namespace"}, "timeout", "target", "data", "dataFrom")
+	// The spec's parts compare as ESO sees them, defaults applied, so a
+	// default the schema declares is no change on an older state.
+	o, n := olds.object("", "").Spec, news.object("", "").Spec
+	for field, parts := range map[string][2]any{"target": {o.Target, n.Target}, "data": {o.Data, n.Data}, "dataFrom": {o.DataFrom, n.DataFrom}} {
+		if reconcile.HashJSON(parts[0]) != reconcile.HashJSON(parts[1]) {
+			d[field] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
+		}
+	}
 	oldNS := ptr.Deref(req.State.Namespace, "")
 	if req.Inputs.Namespace == nil && oldNS != "" && oldNS != defaultNamespace(ctx) {
 		d["namespace"] = p.PropertyDiff{Kind: p.UpdateReplace}

@@ -2,6 +2,8 @@ package provider
 
 import (
 	"github.com/pulumi/pulumi-go-provider/infer"
+
+	"github.com/esosync/pulumi-esosync/provider/internal/escsource"
 )
 
 // SecretStore is ESO's namespaced SecretStore.
@@ -135,8 +137,10 @@ type VaultBackend struct {
 func (v *VaultBackend) Annotate(a infer.Annotator) {
 	a.Describe(v, "A HashiCorp Vault KV secrets engine.")
 	a.Describe(&v.Server, "Vault address, e.g. `https://vault.example:8200`.")
-	a.Describe(&v.Path, "Mount path of the KV engine, e.g. `secret` (the default).")
-	a.Describe(&v.Version, "KV engine version: `v2` (default) or `v1`.")
+	a.Describe(&v.Path, "Mount path of the KV engine, e.g. `secret`.")
+	a.SetDefault(&v.Path, defaultVaultMount)
+	a.Describe(&v.Version, "KV engine version: `v2` or `v1`.")
+	a.SetDefault(&v.Version, VaultKVVersion(defaultKVVersion))
 	a.Describe(&v.Namespace, "Vault Enterprise namespace.")
 	a.Describe(&v.CABundle, "PEM CA bundle used to verify the Vault server's certificate.")
 	a.Describe(&v.Auth, "How to authenticate to Vault. Set exactly one method.")
@@ -169,7 +173,8 @@ type VaultAppRole struct {
 // Annotate documents VaultAppRole.
 func (v *VaultAppRole) Annotate(a infer.Annotator) {
 	a.Describe(v, "Vault AppRole auth: a role id and a secret id.")
-	a.Describe(&v.Path, "Mount path of the AppRole auth method; default `approle`.")
+	a.Describe(&v.Path, "Mount path of the AppRole auth method.")
+	a.SetDefault(&v.Path, "approle")
 	a.Describe(&v.RoleID, "The role id.")
 	a.Describe(&v.SecretID, "The secret id.")
 }
@@ -184,7 +189,8 @@ type VaultKubernetesAuth struct {
 // Annotate documents VaultKubernetesAuth.
 func (v *VaultKubernetesAuth) Annotate(a infer.Annotator) {
 	a.Describe(v, "Vault Kubernetes auth: a service account token that Vault checks through the TokenReview API.")
-	a.Describe(&v.MountPath, "Mount path of the Kubernetes auth method; default `kubernetes`.")
+	a.Describe(&v.MountPath, "Mount path of the Kubernetes auth method.")
+	a.SetDefault(&v.MountPath, "kubernetes")
 	a.Describe(&v.Role, "Vault role to log in as.")
 	a.Describe(&v.ServiceAccountRef, "Service account whose token (from the TokenRequest API) is presented to Vault. "+
 		"Required for `sync: provider`; ESO in the cluster can fall back to its own service account.")
@@ -215,7 +221,8 @@ type VaultUserPass struct {
 // Annotate documents VaultUserPass.
 func (v *VaultUserPass) Annotate(a infer.Annotator) {
 	a.Describe(v, "Vault userpass auth: a username and a password.")
-	a.Describe(&v.Path, "Mount path of the userpass auth method; default `userpass`.")
+	a.Describe(&v.Path, "Mount path of the userpass auth method.")
+	a.SetDefault(&v.Path, "userpass")
 	a.Describe(&v.Username, "The username.")
 	a.Describe(&v.Password, "The password.")
 }
@@ -277,7 +284,8 @@ type AWSBackend struct {
 // Annotate documents AWSBackend.
 func (b *AWSBackend) Annotate(a infer.Annotator) {
 	a.Describe(b, "AWS Secrets Manager (ESO's `aws` provider).")
-	a.Describe(&b.Service, "The AWS service: `SecretsManager` (the default).")
+	a.Describe(&b.Service, "The AWS service: `SecretsManager`.")
+	a.SetDefault(&b.Service, AWSSecretsManager)
 	a.Describe(&b.Region, "AWS region, e.g. `eu-west-1`.")
 	a.Describe(&b.Prefix, "Prefix added to every remote key, e.g. `prod/` makes key `db` read secret `prod/db`.")
 	a.Describe(&b.Role, "IAM role ARN to assume (STS AssumeRole) with the base credentials.")
@@ -342,7 +350,8 @@ func (b *ESCBackend) Annotate(a infer.Annotator) {
 	a.Describe(&b.Organization, "Pulumi organization.")
 	a.Describe(&b.Project, "ESC project.")
 	a.Describe(&b.Environment, "ESC environment name.")
-	a.Describe(&b.APIURL, "Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.")
+	a.Describe(&b.APIURL, "Base URL of the ESC API.")
+	a.SetDefault(&b.APIURL, escsource.DefaultAPIURL)
 	a.Describe(&b.Auth, "How to authenticate to Pulumi Cloud.")
 }
 

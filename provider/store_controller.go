@@ -136,8 +136,14 @@ func storeReport(o StoreOutputs) reconcile.StoreReport {
 // inputs changed, or refresh found the cluster drifted from them (spec
 // edited: its hash differs; credentials: not ready). It does no I/O.
 func diffStore[A storeArgs](ctx context.Context, olds, news A, st StoreOutputs) infer.DiffResponse {
-	d := diffFields(olds.withDefaults(), news.withDefaults(), []string{"name", "namespace"}, "timeout")
+	d := diffFields(olds.withDefaults(), news.withDefaults(), []string{"name", "namespace"}, "timeout", "backend")
 	s, old := news.inputs(ctx, st.Ref.Name), olds.inputs(ctx, st.Ref.Name)
+	// The backend compares as the store ESO gets and the credentials it is
+	// given, defaults applied, so a default the schema declares is no change.
+	if sr, or := s.request(), old.request(); reconcile.HashJSON(sr.Spec) != reconcile.HashJSON(or.Spec) ||
+		reconcile.HashJSON(sr.Credentials) != reconcile.HashJSON(or.Credentials) {
+		d["backend"] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
+	}
 	if _, named := d["name"]; !named && s.name != old.name {
 		d["name"] = p.PropertyDiff{Kind: p.UpdateReplace}
 	}

@@ -123,7 +123,7 @@ export class ClusterSecretStore extends pulumi.CustomResource {
                 throw new Error("Missing required property 'backend'");
             }
             resourceInputs["annotations"] = args?.annotations;
-            resourceInputs["backend"] = args?.backend;
+            resourceInputs["backend"] = args ? pulumi.output(args.backend).apply(inputs.storeBackendArgsProvideDefaults) : undefined;
             resourceInputs["controller"] = args?.controller;
             resourceInputs["credentialsNamespace"] = args?.credentialsNamespace;
             resourceInputs["labels"] = args?.labels;

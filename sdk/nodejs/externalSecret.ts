@@ -139,7 +139,7 @@ export class ExternalSecret extends pulumi.CustomResource {
             resourceInputs["refreshInterval"] = (args?.refreshInterval) ?? "1h";
             resourceInputs["store"] = args?.store;
             resourceInputs["sync"] = (args?.sync) ?? "controller";
-            resourceInputs["target"] = args?.target;
+            resourceInputs["target"] = args ? pulumi.output(args.target).apply(v => v === undefined ? undefined : inputs.externalSecretTargetArgsProvideDefaults(v)) : undefined;
             resourceInputs["timeout"] = args?.timeout;
             resourceInputs["dataHash"] = undefined /*out*/;
             resourceInputs["keys"] = undefined /*out*/;

@@ -64,6 +64,7 @@ func NewClusterSecretStore(ctx *pulumi.Context,
 	if args.Backend == nil {
 		return nil, errors.New("invalid value for required argument 'Backend'")
 	}
+	args.Backend = args.Backend.ToStoreBackendOutput().ApplyT(func(v StoreBackend) StoreBackend { return *v.Defaults() }).(StoreBackendOutput)
 	if args.SkipValidation == nil {
 		args.SkipValidation = pulumi.BoolPtr(false)
 	}

@@ -74,6 +74,9 @@ func NewExternalSecret(ctx *pulumi.Context,
 	if args.Sync == nil {
 		args.Sync = SyncMode("controller")
 	}
+	if args.Target != nil {
+		args.Target = args.Target.ToExternalSecretTargetPtrOutput().ApplyT(func(v *ExternalSecretTarget) *ExternalSecretTarget { return v.Defaults() }).(ExternalSecretTargetPtrOutput)
+	}
 	opts = internal.PkgResourceDefaultOpts(opts)
 	var resource ExternalSecret
 	err := ctx.RegisterResource("esosync:index:ExternalSecret", name, args, &resource, opts...)

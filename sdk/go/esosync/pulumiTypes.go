@@ -184,8 +184,21 @@ type AWSBackend struct {
 	Region string `pulumi:"region"`
 	// IAM role ARN to assume (STS AssumeRole) with the base credentials.
 	Role *string `pulumi:"role"`
-	// The AWS service: `SecretsManager` (the default).
+	// The AWS service: `SecretsManager`.
 	Service *AWSService `pulumi:"service"`
+}
+
+// Defaults sets the appropriate defaults for AWSBackend
+func (val *AWSBackend) Defaults() *AWSBackend {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.Service == nil {
+		service_ := AWSService("SecretsManager")
+		tmp.Service = &service_
+	}
+	return &tmp
 }
 
 // AWSBackendInput is an input type that accepts AWSBackendArgs and AWSBackendOutput values.
@@ -211,10 +224,21 @@ type AWSBackendArgs struct {
 	Region pulumi.StringInput `pulumi:"region"`
 	// IAM role ARN to assume (STS AssumeRole) with the base credentials.
 	Role pulumi.StringPtrInput `pulumi:"role"`
-	// The AWS service: `SecretsManager` (the default).
+	// The AWS service: `SecretsManager`.
 	Service AWSServicePtrInput `pulumi:"service"`
 }
 
+// Defaults sets the appropriate defaults for AWSBackendArgs
+func (val *AWSBackendArgs) Defaults() *AWSBackendArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.Service == nil {
+		tmp.Service = AWSService("SecretsManager")
+	}
+	return &tmp
+}
 func (AWSBackendArgs) ElementType() reflect.Type {
 	return reflect.TypeOf((*AWSBackend)(nil)).Elem()
 }
@@ -318,7 +342,7 @@ func (o AWSBackendOutput) Role() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v AWSBackend) *string { return v.Role }).(pulumi.StringPtrOutput)
 }
 
-// The AWS service: `SecretsManager` (the default).
+// The AWS service: `SecretsManager`.
 func (o AWSBackendOutput) Service() AWSServicePtrOutput {
 	return o.ApplyT(func(v AWSBackend) *AWSService { return v.Service }).(AWSServicePtrOutput)
 }
@@ -397,7 +421,7 @@ func (o AWSBackendPtrOutput) Role() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
-// The AWS service: `SecretsManager` (the default).
+// The AWS service: `SecretsManager`.
 func (o AWSBackendPtrOutput) Service() AWSServicePtrOutput {
 	return o.ApplyT(func(v *AWSBackend) *AWSService {
 		if v == nil {
@@ -1045,7 +1069,7 @@ func (o ESCAuthPtrOutput) AccessToken() CredentialSourcePtrOutput {
 
 // A Pulumi ESC environment (ESO's `pulumi` provider). Remote keys are paths in the environment's properties in ESC syntax, e.g. `app.db["pass word"]` or `list[0]`.
 type ESCBackend struct {
-	// Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+	// Base URL of the ESC API.
 	ApiUrl *string `pulumi:"apiUrl"`
 	// How to authenticate to Pulumi Cloud.
 	Auth ESCAuth `pulumi:"auth"`
@@ -1055,6 +1079,19 @@ type ESCBackend struct {
 	Organization string `pulumi:"organization"`
 	// ESC project.
 	Project string `pulumi:"project"`
+}
+
+// Defaults sets the appropriate defaults for ESCBackend
+func (val *ESCBackend) Defaults() *ESCBackend {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.ApiUrl == nil {
+		apiUrl_ := "https://api.pulumi.com/api/esc"
+		tmp.ApiUrl = &apiUrl_
+	}
+	return &tmp
 }
 
 // ESCBackendInput is an input type that accepts ESCBackendArgs and ESCBackendOutput values.
@@ -1070,7 +1107,7 @@ type ESCBackendInput interface {
 
 // A Pulumi ESC environment (ESO's `pulumi` provider). Remote keys are paths in the environment's properties in ESC syntax, e.g. `app.db["pass word"]` or `list[0]`.
 type ESCBackendArgs struct {
-	// Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+	// Base URL of the ESC API.
 	ApiUrl pulumi.StringPtrInput `pulumi:"apiUrl"`
 	// How to authenticate to Pulumi Cloud.
 	Auth ESCAuthInput `pulumi:"auth"`
@@ -1082,6 +1119,17 @@ type ESCBackendArgs struct {
 	Project pulumi.StringInput `pulumi:"project"`
 }
 
+// Defaults sets the appropriate defaults for ESCBackendArgs
+func (val *ESCBackendArgs) Defaults() *ESCBackendArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.ApiUrl == nil {
+		tmp.ApiUrl = pulumi.StringPtr("https://api.pulumi.com/api/esc")
+	}
+	return &tmp
+}
 func (ESCBackendArgs) ElementType() reflect.Type {
 	return reflect.TypeOf((*ESCBackend)(nil)).Elem()
 }
@@ -1160,7 +1208,7 @@ func (o ESCBackendOutput) ToESCBackendPtrOutputWithContext(ctx context.Context) 
 	}).(ESCBackendPtrOutput)
 }
 
-// Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+// Base URL of the ESC API.
 func (o ESCBackendOutput) ApiUrl() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v ESCBackend) *string { return v.ApiUrl }).(pulumi.StringPtrOutput)
 }
@@ -1209,7 +1257,7 @@ func (o ESCBackendPtrOutput) Elem() ESCBackendOutput {
 	}).(ESCBackendOutput)
 }
 
-// Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+// Base URL of the ESC API.
 func (o ESCBackendPtrOutput) ApiUrl() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *ESCBackend) *string {
 		if v == nil {
@@ -1426,6 +1474,17 @@ type ExternalSecretData struct {
 	SecretKey string `pulumi:"secretKey"`
 }
 
+// Defaults sets the appropriate defaults for ExternalSecretData
+func (val *ExternalSecretData) Defaults() *ExternalSecretData {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	tmp.RemoteRef = *tmp.RemoteRef.Defaults()
+
+	return &tmp
+}
+
 // ExternalSecretDataInput is an input type that accepts ExternalSecretDataArgs and ExternalSecretDataOutput values.
 // You can construct a concrete instance of `ExternalSecretDataInput` via:
 //
@@ -1445,6 +1504,15 @@ type ExternalSecretDataArgs struct {
 	SecretKey pulumi.StringInput `pulumi:"secretKey"`
 }
 
+// Defaults sets the appropriate defaults for ExternalSecretDataArgs
+func (val *ExternalSecretDataArgs) Defaults() *ExternalSecretDataArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+
+	return &tmp
+}
 func (ExternalSecretDataArgs) ElementType() reflect.Type {
 	return reflect.TypeOf((*ExternalSecretData)(nil)).Elem()
 }
@@ -1537,6 +1605,19 @@ type ExternalSecretDataFrom struct {
 	Rewrite []Rewrite `pulumi:"rewrite"`
 }
 
+// Defaults sets the appropriate defaults for ExternalSecretDataFrom
+func (val *ExternalSecretDataFrom) Defaults() *ExternalSecretDataFrom {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	tmp.Extract = tmp.Extract.Defaults()
+
+	tmp.Find = tmp.Find.Defaults()
+
+	return &tmp
+}
+
 // ExternalSecretDataFromInput is an input type that accepts ExternalSecretDataFromArgs and ExternalSecretDataFromOutput values.
 // You can construct a concrete instance of `ExternalSecretDataFromInput` via:
 //
@@ -1558,6 +1639,15 @@ type ExternalSecretDataFromArgs struct {
 	Rewrite RewriteArrayInput `pulumi:"rewrite"`
 }
 
+// Defaults sets the appropriate defaults for ExternalSecretDataFromArgs
+func (val *ExternalSecretDataFromArgs) Defaults() *ExternalSecretDataFromArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+
+	return &tmp
+}
 func (ExternalSecretDataFromArgs) ElementType() reflect.Type {
 	return reflect.TypeOf((*ExternalSecretDataFrom)(nil)).Elem()
 }
@@ -1649,9 +1739,9 @@ func (o ExternalSecretDataFromArrayOutput) Index(i pulumi.IntInput) ExternalSecr
 type ExternalSecretTarget struct {
 	// Annotations of the Secret.
 	Annotations map[string]string `pulumi:"annotations"`
-	// `Owner` (default), `Orphan`, `Merge` or `None`.
+	// `Owner`, `Orphan`, `Merge` or `None`.
 	CreationPolicy *CreationPolicy `pulumi:"creationPolicy"`
-	// `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
+	// `Retain`, `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
 	DeletionPolicy *DeletionPolicy `pulumi:"deletionPolicy"`
 	// Make the Secret immutable.
 	Immutable *bool `pulumi:"immutable"`
@@ -1663,6 +1753,25 @@ type ExternalSecretTarget struct {
 	Template *TargetTemplate `pulumi:"template"`
 	// Secret type, e.g. `kubernetes.io/dockerconfigjson`. Default `Opaque`.
 	Type *string `pulumi:"type"`
+}
+
+// Defaults sets the appropriate defaults for ExternalSecretTarget
+func (val *ExternalSecretTarget) Defaults() *ExternalSecretTarget {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.CreationPolicy == nil {
+		creationPolicy_ := CreationPolicy("Owner")
+		tmp.CreationPolicy = &creationPolicy_
+	}
+	if tmp.DeletionPolicy == nil {
+		deletionPolicy_ := DeletionPolicy("Retain")
+		tmp.DeletionPolicy = &deletionPolicy_
+	}
+	tmp.Template = tmp.Template.Defaults()
+
+	return &tmp
 }
 
 // ExternalSecretTargetInput is an input type that accepts ExternalSecretTargetArgs and ExternalSecretTargetOutput values.
@@ -1680,9 +1789,9 @@ type ExternalSecretTargetInput interface {
 type ExternalSecretTargetArgs struct {
 	// Annotations of the Secret.
 	Annotations pulumi.StringMapInput `pulumi:"annotations"`
-	// `Owner` (default), `Orphan`, `Merge` or `None`.
+	// `Owner`, `Orphan`, `Merge` or `None`.
 	CreationPolicy CreationPolicyPtrInput `pulumi:"creationPolicy"`
-	// `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
+	// `Retain`, `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
 	DeletionPolicy DeletionPolicyPtrInput `pulumi:"deletionPolicy"`
 	// Make the Secret immutable.
 	Immutable pulumi.BoolPtrInput `pulumi:"immutable"`
@@ -1696,6 +1805,21 @@ type ExternalSecretTargetArgs struct {
 	Type pulumi.StringPtrInput `pulumi:"type"`
 }
 
+// Defaults sets the appropriate defaults for ExternalSecretTargetArgs
+func (val *ExternalSecretTargetArgs) Defaults() *ExternalSecretTargetArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.CreationPolicy == nil {
+		tmp.CreationPolicy = CreationPolicy("Owner")
+	}
+	if tmp.DeletionPolicy == nil {
+		tmp.DeletionPolicy = DeletionPolicy("Retain")
+	}
+
+	return &tmp
+}
 func (ExternalSecretTargetArgs) ElementType() reflect.Type {
 	return reflect.TypeOf((*ExternalSecretTarget)(nil)).Elem()
 }
@@ -1779,12 +1903,12 @@ func (o ExternalSecretTargetOutput) Annotations() pulumi.StringMapOutput {
 	return o.ApplyT(func(v ExternalSecretTarget) map[string]string { return v.Annotations }).(pulumi.StringMapOutput)
 }
 
-// `Owner` (default), `Orphan`, `Merge` or `None`.
+// `Owner`, `Orphan`, `Merge` or `None`.
 func (o ExternalSecretTargetOutput) CreationPolicy() CreationPolicyPtrOutput {
 	return o.ApplyT(func(v ExternalSecretTarget) *CreationPolicy { return v.CreationPolicy }).(CreationPolicyPtrOutput)
 }
 
-// `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
+// `Retain`, `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
 func (o ExternalSecretTargetOutput) DeletionPolicy() DeletionPolicyPtrOutput {
 	return o.ApplyT(func(v ExternalSecretTarget) *DeletionPolicy { return v.DeletionPolicy }).(DeletionPolicyPtrOutput)
 }
@@ -1848,7 +1972,7 @@ func (o ExternalSecretTargetPtrOutput) Annotations() pulumi.StringMapOutput {
 	}).(pulumi.StringMapOutput)
 }
 
-// `Owner` (default), `Orphan`, `Merge` or `None`.
+// `Owner`, `Orphan`, `Merge` or `None`.
 func (o ExternalSecretTargetPtrOutput) CreationPolicy() CreationPolicyPtrOutput {
 	return o.ApplyT(func(v *ExternalSecretTarget) *CreationPolicy {
 		if v == nil {
@@ -1858,7 +1982,7 @@ func (o ExternalSecretTargetPtrOutput) CreationPolicy() CreationPolicyPtrOutput 
 	}).(CreationPolicyPtrOutput)
 }
 
-// `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
+// `Retain`, `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
 func (o ExternalSecretTargetPtrOutput) DeletionPolicy() DeletionPolicyPtrOutput {
 	return o.ApplyT(func(v *ExternalSecretTarget) *DeletionPolicy {
 		if v == nil {
@@ -2062,7 +2186,7 @@ func (o FindNamePtrOutput) Regexp() pulumi.StringPtrOutput {
 type FindRef struct {
 	// `Default` or `Unicode`: how to turn names into valid Secret keys.
 	ConversionStrategy *ConversionStrategy `pulumi:"conversionStrategy"`
-	// `None` (default), `Base64`, `Base64URL` or `Auto`.
+	// `None`, `Base64`, `Base64URL` or `Auto`.
 	DecodingStrategy *DecodingStrategy `pulumi:"decodingStrategy"`
 	// Only secrets whose name matches.
 	Name *FindName `pulumi:"name"`
@@ -2070,6 +2194,23 @@ type FindRef struct {
 	Path *string `pulumi:"path"`
 	// Only secrets with all these tags (Vault: custom metadata).
 	Tags map[string]string `pulumi:"tags"`
+}
+
+// Defaults sets the appropriate defaults for FindRef
+func (val *FindRef) Defaults() *FindRef {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.ConversionStrategy == nil {
+		conversionStrategy_ := ConversionStrategy("Default")
+		tmp.ConversionStrategy = &conversionStrategy_
+	}
+	if tmp.DecodingStrategy == nil {
+		decodingStrategy_ := DecodingStrategy("None")
+		tmp.DecodingStrategy = &decodingStrategy_
+	}
+	return &tmp
 }
 
 // FindRefInput is an input type that accepts FindRefArgs and FindRefOutput values.
@@ -2087,7 +2228,7 @@ type FindRefInput interface {
 type FindRefArgs struct {
 	// `Default` or `Unicode`: how to turn names into valid Secret keys.
 	ConversionStrategy ConversionStrategyPtrInput `pulumi:"conversionStrategy"`
-	// `None` (default), `Base64`, `Base64URL` or `Auto`.
+	// `None`, `Base64`, `Base64URL` or `Auto`.
 	DecodingStrategy DecodingStrategyPtrInput `pulumi:"decodingStrategy"`
 	// Only secrets whose name matches.
 	Name FindNamePtrInput `pulumi:"name"`
@@ -2097,6 +2238,20 @@ type FindRefArgs struct {
 	Tags pulumi.StringMapInput `pulumi:"tags"`
 }
 
+// Defaults sets the appropriate defaults for FindRefArgs
+func (val *FindRefArgs) Defaults() *FindRefArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.ConversionStrategy == nil {
+		tmp.ConversionStrategy = ConversionStrategy("Default")
+	}
+	if tmp.DecodingStrategy == nil {
+		tmp.DecodingStrategy = DecodingStrategy("None")
+	}
+	return &tmp
+}
 func (FindRefArgs) ElementType() reflect.Type {
 	return reflect.TypeOf((*FindRef)(nil)).Elem()
 }
@@ -2180,7 +2335,7 @@ func (o FindRefOutput) ConversionStrategy() ConversionStrategyPtrOutput {
 	return o.ApplyT(func(v FindRef) *ConversionStrategy { return v.ConversionStrategy }).(ConversionStrategyPtrOutput)
 }
 
-// `None` (default), `Base64`, `Base64URL` or `Auto`.
+// `None`, `Base64`, `Base64URL` or `Auto`.
 func (o FindRefOutput) DecodingStrategy() DecodingStrategyPtrOutput {
 	return o.ApplyT(func(v FindRef) *DecodingStrategy { return v.DecodingStrategy }).(DecodingStrategyPtrOutput)
 }
@@ -2234,7 +2389,7 @@ func (o FindRefPtrOutput) ConversionStrategy() ConversionStrategyPtrOutput {
 	}).(ConversionStrategyPtrOutput)
 }
 
-// `None` (default), `Base64`, `Base64URL` or `Auto`.
+// `None`, `Base64`, `Base64URL` or `Auto`.
 func (o FindRefPtrOutput) DecodingStrategy() DecodingStrategyPtrOutput {
 	return o.ApplyT(func(v *FindRef) *DecodingStrategy {
 		if v == nil {
@@ -2276,9 +2431,9 @@ func (o FindRefPtrOutput) Tags() pulumi.StringMapOutput {
 
 // A remote value: a key in the store's backend, optionally one property of it and a pinned version.
 type RemoteRef struct {
-	// For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
+	// For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
 	ConversionStrategy *ConversionStrategy `pulumi:"conversionStrategy"`
-	// `None` (default), `Base64`, `Base64URL` or `Auto`.
+	// `None`, `Base64`, `Base64URL` or `Auto`.
 	DecodingStrategy *DecodingStrategy `pulumi:"decodingStrategy"`
 	// Remote key, e.g. the Vault path below the store's mount.
 	Key string `pulumi:"key"`
@@ -2286,6 +2441,23 @@ type RemoteRef struct {
 	Property *string `pulumi:"property"`
 	// Remote version; default the current one.
 	Version *string `pulumi:"version"`
+}
+
+// Defaults sets the appropriate defaults for RemoteRef
+func (val *RemoteRef) Defaults() *RemoteRef {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.ConversionStrategy == nil {
+		conversionStrategy_ := ConversionStrategy("Default")
+		tmp.ConversionStrategy = &conversionStrategy_
+	}
+	if tmp.DecodingStrategy == nil {
+		decodingStrategy_ := DecodingStrategy("None")
+		tmp.DecodingStrategy = &decodingStrategy_
+	}
+	return &tmp
 }
 
 // RemoteRefInput is an input type that accepts RemoteRefArgs and RemoteRefOutput values.
@@ -2301,9 +2473,9 @@ type RemoteRefInput interface {
 
 // A remote value: a key in the store's backend, optionally one property of it and a pinned version.
 type RemoteRefArgs struct {
-	// For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
+	// For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
 	ConversionStrategy ConversionStrategyPtrInput `pulumi:"conversionStrategy"`
-	// `None` (default), `Base64`, `Base64URL` or `Auto`.
+	// `None`, `Base64`, `Base64URL` or `Auto`.
 	DecodingStrategy DecodingStrategyPtrInput `pulumi:"decodingStrategy"`
 	// Remote key, e.g. the Vault path below the store's mount.
 	Key pulumi.StringInput `pulumi:"key"`
@@ -2313,6 +2485,20 @@ type RemoteRefArgs struct {
 	Version pulumi.StringPtrInput `pulumi:"version"`
 }
 
+// Defaults sets the appropriate defaults for RemoteRefArgs
+func (val *RemoteRefArgs) Defaults() *RemoteRefArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.ConversionStrategy == nil {
+		tmp.ConversionStrategy = ConversionStrategy("Default")
+	}
+	if tmp.DecodingStrategy == nil {
+		tmp.DecodingStrategy = DecodingStrategy("None")
+	}
+	return &tmp
+}
 func (RemoteRefArgs) ElementType() reflect.Type {
 	return reflect.TypeOf((*RemoteRef)(nil)).Elem()
 }
@@ -2391,12 +2577,12 @@ func (o RemoteRefOutput) ToRemoteRefPtrOutputWithContext(ctx context.Context) Re
 	}).(RemoteRefPtrOutput)
 }
 
-// For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
+// For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
 func (o RemoteRefOutput) ConversionStrategy() ConversionStrategyPtrOutput {
 	return o.ApplyT(func(v RemoteRef) *ConversionStrategy { return v.ConversionStrategy }).(ConversionStrategyPtrOutput)
 }
 
-// `None` (default), `Base64`, `Base64URL` or `Auto`.
+// `None`, `Base64`, `Base64URL` or `Auto`.
 func (o RemoteRefOutput) DecodingStrategy() DecodingStrategyPtrOutput {
 	return o.ApplyT(func(v RemoteRef) *DecodingStrategy { return v.DecodingStrategy }).(DecodingStrategyPtrOutput)
 }
@@ -2440,7 +2626,7 @@ func (o RemoteRefPtrOutput) Elem() RemoteRefOutput {
 	}).(RemoteRefOutput)
 }
 
-// For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
+// For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
 func (o RemoteRefPtrOutput) ConversionStrategy() ConversionStrategyPtrOutput {
 	return o.ApplyT(func(v *RemoteRef) *ConversionStrategy {
 		if v == nil {
@@ -2450,7 +2636,7 @@ func (o RemoteRefPtrOutput) ConversionStrategy() ConversionStrategyPtrOutput {
 	}).(ConversionStrategyPtrOutput)
 }
 
-// `None` (default), `Base64`, `Base64URL` or `Auto`.
+// `None`, `Base64`, `Base64URL` or `Auto`.
 func (o RemoteRefPtrOutput) DecodingStrategy() DecodingStrategyPtrOutput {
 	return o.ApplyT(func(v *RemoteRef) *DecodingStrategy {
 		if v == nil {
@@ -3264,6 +3450,21 @@ type StoreBackend struct {
 	Vault *VaultBackend `pulumi:"vault"`
 }
 
+// Defaults sets the appropriate defaults for StoreBackend
+func (val *StoreBackend) Defaults() *StoreBackend {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	tmp.Aws = tmp.Aws.Defaults()
+
+	tmp.Esc = tmp.Esc.Defaults()
+
+	tmp.Vault = tmp.Vault.Defaults()
+
+	return &tmp
+}
+
 // StoreBackendInput is an input type that accepts StoreBackendArgs and StoreBackendOutput values.
 // You can construct a concrete instance of `StoreBackendInput` via:
 //
@@ -3285,6 +3486,15 @@ type StoreBackendArgs struct {
 	Vault VaultBackendPtrInput `pulumi:"vault"`
 }
 
+// Defaults sets the appropriate defaults for StoreBackendArgs
+func (val *StoreBackendArgs) Defaults() *StoreBackendArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+
+	return &tmp
+}
 func (StoreBackendArgs) ElementType() reflect.Type {
 	return reflect.TypeOf((*StoreBackend)(nil)).Elem()
 }
@@ -3408,10 +3618,23 @@ type TargetTemplate struct {
 	Data map[string]string `pulumi:"data"`
 	// Label templates.
 	Labels map[string]string `pulumi:"labels"`
-	// `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+	// `Replace` (only templated keys) or `Merge` (templated keys on top of the fetched ones).
 	MergePolicy *MergePolicy `pulumi:"mergePolicy"`
 	// Secret type.
 	Type *string `pulumi:"type"`
+}
+
+// Defaults sets the appropriate defaults for TargetTemplate
+func (val *TargetTemplate) Defaults() *TargetTemplate {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.MergePolicy == nil {
+		mergePolicy_ := MergePolicy("Replace")
+		tmp.MergePolicy = &mergePolicy_
+	}
+	return &tmp
 }
 
 // TargetTemplateInput is an input type that accepts TargetTemplateArgs and TargetTemplateOutput values.
@@ -3433,12 +3656,23 @@ type TargetTemplateArgs struct {
 	Data pulumi.StringMapInput `pulumi:"data"`
 	// Label templates.
 	Labels pulumi.StringMapInput `pulumi:"labels"`
-	// `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+	// `Replace` (only templated keys) or `Merge` (templated keys on top of the fetched ones).
 	MergePolicy MergePolicyPtrInput `pulumi:"mergePolicy"`
 	// Secret type.
 	Type pulumi.StringPtrInput `pulumi:"type"`
 }
 
+// Defaults sets the appropriate defaults for TargetTemplateArgs
+func (val *TargetTemplateArgs) Defaults() *TargetTemplateArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.MergePolicy == nil {
+		tmp.MergePolicy = MergePolicy("Replace")
+	}
+	return &tmp
+}
 func (TargetTemplateArgs) ElementType() reflect.Type {
 	return reflect.TypeOf((*TargetTemplate)(nil)).Elem()
 }
@@ -3532,7 +3766,7 @@ func (o TargetTemplateOutput) Labels() pulumi.StringMapOutput {
 	return o.ApplyT(func(v TargetTemplate) map[string]string { return v.Labels }).(pulumi.StringMapOutput)
 }
 
-// `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+// `Replace` (only templated keys) or `Merge` (templated keys on top of the fetched ones).
 func (o TargetTemplateOutput) MergePolicy() MergePolicyPtrOutput {
 	return o.ApplyT(func(v TargetTemplate) *MergePolicy { return v.MergePolicy }).(MergePolicyPtrOutput)
 }
@@ -3596,7 +3830,7 @@ func (o TargetTemplatePtrOutput) Labels() pulumi.StringMapOutput {
 	}).(pulumi.StringMapOutput)
 }
 
-// `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+// `Replace` (only templated keys) or `Merge` (templated keys on top of the fetched ones).
 func (o TargetTemplatePtrOutput) MergePolicy() MergePolicyPtrOutput {
 	return o.ApplyT(func(v *TargetTemplate) *MergePolicy {
 		if v == nil {
@@ -3618,12 +3852,25 @@ func (o TargetTemplatePtrOutput) Type() pulumi.StringPtrOutput {
 
 // Vault AppRole auth: a role id and a secret id.
 type VaultAppRole struct {
-	// Mount path of the AppRole auth method; default `approle`.
+	// Mount path of the AppRole auth method.
 	Path *string `pulumi:"path"`
 	// The role id.
 	RoleId CredentialSource `pulumi:"roleId"`
 	// The secret id.
 	SecretId CredentialSource `pulumi:"secretId"`
+}
+
+// Defaults sets the appropriate defaults for VaultAppRole
+func (val *VaultAppRole) Defaults() *VaultAppRole {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.Path == nil {
+		path_ := "approle"
+		tmp.Path = &path_
+	}
+	return &tmp
 }
 
 // VaultAppRoleInput is an input type that accepts VaultAppRoleArgs and VaultAppRoleOutput values.
@@ -3639,7 +3886,7 @@ type VaultAppRoleInput interface {
 
 // Vault AppRole auth: a role id and a secret id.
 type VaultAppRoleArgs struct {
-	// Mount path of the AppRole auth method; default `approle`.
+	// Mount path of the AppRole auth method.
 	Path pulumi.StringPtrInput `pulumi:"path"`
 	// The role id.
 	RoleId CredentialSourceInput `pulumi:"roleId"`
@@ -3647,6 +3894,17 @@ type VaultAppRoleArgs struct {
 	SecretId CredentialSourceInput `pulumi:"secretId"`
 }
 
+// Defaults sets the appropriate defaults for VaultAppRoleArgs
+func (val *VaultAppRoleArgs) Defaults() *VaultAppRoleArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.Path == nil {
+		tmp.Path = pulumi.StringPtr("approle")
+	}
+	return &tmp
+}
 func (VaultAppRoleArgs) ElementType() reflect.Type {
 	return reflect.TypeOf((*VaultAppRole)(nil)).Elem()
 }
@@ -3725,7 +3983,7 @@ func (o VaultAppRoleOutput) ToVaultAppRolePtrOutputWithContext(ctx context.Conte
 	}).(VaultAppRolePtrOutput)
 }
 
-// Mount path of the AppRole auth method; default `approle`.
+// Mount path of the AppRole auth method.
 func (o VaultAppRoleOutput) Path() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v VaultAppRole) *string { return v.Path }).(pulumi.StringPtrOutput)
 }
@@ -3764,7 +4022,7 @@ func (o VaultAppRolePtrOutput) Elem() VaultAppRoleOutput {
 	}).(VaultAppRoleOutput)
 }
 
-// Mount path of the AppRole auth method; default `approle`.
+// Mount path of the AppRole auth method.
 func (o VaultAppRolePtrOutput) Path() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *VaultAppRole) *string {
 		if v == nil {
@@ -3806,6 +4064,21 @@ type VaultAuth struct {
 	UserPass *VaultUserPass `pulumi:"userPass"`
 }
 
+// Defaults sets the appropriate defaults for VaultAuth
+func (val *VaultAuth) Defaults() *VaultAuth {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	tmp.AppRole = tmp.AppRole.Defaults()
+
+	tmp.Kubernetes = tmp.Kubernetes.Defaults()
+
+	tmp.UserPass = tmp.UserPass.Defaults()
+
+	return &tmp
+}
+
 // VaultAuthInput is an input type that accepts VaultAuthArgs and VaultAuthOutput values.
 // You can construct a concrete instance of `VaultAuthInput` via:
 //
@@ -3829,6 +4102,15 @@ type VaultAuthArgs struct {
 	UserPass VaultUserPassPtrInput `pulumi:"userPass"`
 }
 
+// Defaults sets the appropriate defaults for VaultAuthArgs
+func (val *VaultAuthArgs) Defaults() *VaultAuthArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+
+	return &tmp
+}
 func (VaultAuthArgs) ElementType() reflect.Type {
 	return reflect.TypeOf((*VaultAuth)(nil)).Elem()
 }
@@ -3999,12 +4281,31 @@ type VaultBackend struct {
 	CaBundle *string `pulumi:"caBundle"`
 	// Vault Enterprise namespace.
 	Namespace *string `pulumi:"namespace"`
-	// Mount path of the KV engine, e.g. `secret` (the default).
+	// Mount path of the KV engine, e.g. `secret`.
 	Path *string `pulumi:"path"`
 	// Vault address, e.g. `https://vault.example:8200`.
 	Server string `pulumi:"server"`
-	// KV engine version: `v2` (default) or `v1`.
+	// KV engine version: `v2` or `v1`.
 	Version *VaultKVVersion `pulumi:"version"`
+}
+
+// Defaults sets the appropriate defaults for VaultBackend
+func (val *VaultBackend) Defaults() *VaultBackend {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	tmp.Auth = *tmp.Auth.Defaults()
+
+	if tmp.Path == nil {
+		path_ := "secret"
+		tmp.Path = &path_
+	}
+	if tmp.Version == nil {
+		version_ := VaultKVVersion("v2")
+		tmp.Version = &version_
+	}
+	return &tmp
 }
 
 // VaultBackendInput is an input type that accepts VaultBackendArgs and VaultBackendOutput values.
@@ -4026,14 +4327,29 @@ type VaultBackendArgs struct {
 	CaBundle pulumi.StringPtrInput `pulumi:"caBundle"`
 	// Vault Enterprise namespace.
 	Namespace pulumi.StringPtrInput `pulumi:"namespace"`
-	// Mount path of the KV engine, e.g. `secret` (the default).
+	// Mount path of the KV engine, e.g. `secret`.
 	Path pulumi.StringPtrInput `pulumi:"path"`
 	// Vault address, e.g. `https://vault.example:8200`.
 	Server pulumi.StringInput `pulumi:"server"`
-	// KV engine version: `v2` (default) or `v1`.
+	// KV engine version: `v2` or `v1`.
 	Version VaultKVVersionPtrInput `pulumi:"version"`
 }
 
+// Defaults sets the appropriate defaults for VaultBackendArgs
+func (val *VaultBackendArgs) Defaults() *VaultBackendArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+
+	if tmp.Path == nil {
+		tmp.Path = pulumi.StringPtr("secret")
+	}
+	if tmp.Version == nil {
+		tmp.Version = VaultKVVersion("v2")
+	}
+	return &tmp
+}
 func (VaultBackendArgs) ElementType() reflect.Type {
 	return reflect.TypeOf((*VaultBackend)(nil)).Elem()
 }
@@ -4127,7 +4443,7 @@ func (o VaultBackendOutput) Namespace() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v VaultBackend) *string { return v.Namespace }).(pulumi.StringPtrOutput)
 }
 
-// Mount path of the KV engine, e.g. `secret` (the default).
+// Mount path of the KV engine, e.g. `secret`.
 func (o VaultBackendOutput) Path() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v VaultBackend) *string { return v.Path }).(pulumi.StringPtrOutput)
 }
@@ -4137,7 +4453,7 @@ func (o VaultBackendOutput) Server() pulumi.StringOutput {
 	return o.ApplyT(func(v VaultBackend) string { return v.Server }).(pulumi.StringOutput)
 }
 
-// KV engine version: `v2` (default) or `v1`.
+// KV engine version: `v2` or `v1`.
 func (o VaultBackendOutput) Version() VaultKVVersionPtrOutput {
 	return o.ApplyT(func(v VaultBackend) *VaultKVVersion { return v.Version }).(VaultKVVersionPtrOutput)
 }
@@ -4196,7 +4512,7 @@ func (o VaultBackendPtrOutput) Namespace() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
-// Mount path of the KV engine, e.g. `secret` (the default).
+// Mount path of the KV engine, e.g. `secret`.
 func (o VaultBackendPtrOutput) Path() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *VaultBackend) *string {
 		if v == nil {
@@ -4216,7 +4532,7 @@ func (o VaultBackendPtrOutput) Server() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
-// KV engine version: `v2` (default) or `v1`.
+// KV engine version: `v2` or `v1`.
 func (o VaultBackendPtrOutput) Version() VaultKVVersionPtrOutput {
 	return o.ApplyT(func(v *VaultBackend) *VaultKVVersion {
 		if v == nil {
@@ -4228,12 +4544,25 @@ func (o VaultBackendPtrOutput) Version() VaultKVVersionPtrOutput {
 
 // Vault Kubernetes auth: a service account token that Vault checks through the TokenReview API.
 type VaultKubernetesAuth struct {
-	// Mount path of the Kubernetes auth method; default `kubernetes`.
+	// Mount path of the Kubernetes auth method.
 	MountPath *string `pulumi:"mountPath"`
 	// Vault role to log in as.
 	Role string `pulumi:"role"`
 	// Service account whose token (from the TokenRequest API) is presented to Vault. Required for `sync: provider`; ESO in the cluster can fall back to its own service account.
 	ServiceAccountRef *ServiceAccountRef `pulumi:"serviceAccountRef"`
+}
+
+// Defaults sets the appropriate defaults for VaultKubernetesAuth
+func (val *VaultKubernetesAuth) Defaults() *VaultKubernetesAuth {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.MountPath == nil {
+		mountPath_ := "kubernetes"
+		tmp.MountPath = &mountPath_
+	}
+	return &tmp
 }
 
 // VaultKubernetesAuthInput is an input type that accepts VaultKubernetesAuthArgs and VaultKubernetesAuthOutput values.
@@ -4249,7 +4578,7 @@ type VaultKubernetesAuthInput interface {
 
 // Vault Kubernetes auth: a service account token that Vault checks through the TokenReview API.
 type VaultKubernetesAuthArgs struct {
-	// Mount path of the Kubernetes auth method; default `kubernetes`.
+	// Mount path of the Kubernetes auth method.
 	MountPath pulumi.StringPtrInput `pulumi:"mountPath"`
 	// Vault role to log in as.
 	Role pulumi.StringInput `pulumi:"role"`
@@ -4257,6 +4586,17 @@ type VaultKubernetesAuthArgs struct {
 	ServiceAccountRef ServiceAccountRefPtrInput `pulumi:"serviceAccountRef"`
 }
 
+// Defaults sets the appropriate defaults for VaultKubernetesAuthArgs
+func (val *VaultKubernetesAuthArgs) Defaults() *VaultKubernetesAuthArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.MountPath == nil {
+		tmp.MountPath = pulumi.StringPtr("kubernetes")
+	}
+	return &tmp
+}
 func (VaultKubernetesAuthArgs) ElementType() reflect.Type {
 	return reflect.TypeOf((*VaultKubernetesAuth)(nil)).Elem()
 }
@@ -4335,7 +4675,7 @@ func (o VaultKubernetesAuthOutput) ToVaultKubernetesAuthPtrOutputWithContext(ctx
 	}).(VaultKubernetesAuthPtrOutput)
 }
 
-// Mount path of the Kubernetes auth method; default `kubernetes`.
+// Mount path of the Kubernetes auth method.
 func (o VaultKubernetesAuthOutput) MountPath() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v VaultKubernetesAuth) *string { return v.MountPath }).(pulumi.StringPtrOutput)
 }
@@ -4374,7 +4714,7 @@ func (o VaultKubernetesAuthPtrOutput) Elem() VaultKubernetesAuthOutput {
 	}).(VaultKubernetesAuthOutput)
 }
 
-// Mount path of the Kubernetes auth method; default `kubernetes`.
+// Mount path of the Kubernetes auth method.
 func (o VaultKubernetesAuthPtrOutput) MountPath() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *VaultKubernetesAuth) *string {
 		if v == nil {
@@ -4408,10 +4748,23 @@ func (o VaultKubernetesAuthPtrOutput) ServiceAccountRef() ServiceAccountRefPtrOu
 type VaultUserPass struct {
 	// The password.
 	Password CredentialSource `pulumi:"password"`
-	// Mount path of the userpass auth method; default `userpass`.
+	// Mount path of the userpass auth method.
 	Path *string `pulumi:"path"`
 	// The username.
 	Username string `pulumi:"username"`
+}
+
+// Defaults sets the appropriate defaults for VaultUserPass
+func (val *VaultUserPass) Defaults() *VaultUserPass {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.Path == nil {
+		path_ := "userpass"
+		tmp.Path = &path_
+	}
+	return &tmp
 }
 
 // VaultUserPassInput is an input type that accepts VaultUserPassArgs and VaultUserPassOutput values.
@@ -4429,12 +4782,23 @@ type VaultUserPassInput interface {
 type VaultUserPassArgs struct {
 	// The password.
 	Password CredentialSourceInput `pulumi:"password"`
-	// Mount path of the userpass auth method; default `userpass`.
+	// Mount path of the userpass auth method.
 	Path pulumi.StringPtrInput `pulumi:"path"`
 	// The username.
 	Username pulumi.StringInput `pulumi:"username"`
 }
 
+// Defaults sets the appropriate defaults for VaultUserPassArgs
+func (val *VaultUserPassArgs) Defaults() *VaultUserPassArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.Path == nil {
+		tmp.Path = pulumi.StringPtr("userpass")
+	}
+	return &tmp
+}
 func (VaultUserPassArgs) ElementType() reflect.Type {
 	return reflect.TypeOf((*VaultUserPass)(nil)).Elem()
 }
@@ -4518,7 +4882,7 @@ func (o VaultUserPassOutput) Password() CredentialSourceOutput {
 	return o.ApplyT(func(v VaultUserPass) CredentialSource { return v.Password }).(CredentialSourceOutput)
 }
 
-// Mount path of the userpass auth method; default `userpass`.
+// Mount path of the userpass auth method.
 func (o VaultUserPassOutput) Path() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v VaultUserPass) *string { return v.Path }).(pulumi.StringPtrOutput)
 }
@@ -4562,7 +4926,7 @@ func (o VaultUserPassPtrOutput) Password() CredentialSourcePtrOutput {
 	}).(CredentialSourcePtrOutput)
 }
 
-// Mount path of the userpass auth method; default `userpass`.
+// Mount path of the userpass auth method.
 func (o VaultUserPassPtrOutput) Path() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *VaultUserPass) *string {
 		if v == nil {

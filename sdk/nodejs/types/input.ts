@@ -6,6 +6,8 @@ import * as inputs from "../types/input";
 import * as outputs from "../types/output";
 import * as enums from "../types/enums";
 
+import * as utilities from "../utilities";
+
 /**
  * AWS auth method. Set exactly one.
  */
@@ -45,9 +47,18 @@ export interface AWSBackendArgs {
      */
     role?: pulumi.Input<string | undefined>;
     /**
-     * The AWS service: `SecretsManager` (the default).
+     * The AWS service: `SecretsManager`.
      */
     service?: pulumi.Input<enums.AWSService | undefined>;
+}
+/**
+ * awsbackendArgsProvideDefaults sets the appropriate defaults for AWSBackendArgs
+ */
+export function awsbackendArgsProvideDefaults(val: AWSBackendArgs): AWSBackendArgs {
+    return {
+        ...val,
+        service: (val.service) ?? "SecretsManager",
+    };
 }
 
 /**
@@ -111,7 +122,7 @@ export interface ESCAuthArgs {
  */
 export interface ESCBackendArgs {
     /**
-     * Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+     * Base URL of the ESC API.
      */
     apiUrl?: pulumi.Input<string | undefined>;
     /**
@@ -130,6 +141,15 @@ export interface ESCBackendArgs {
      * ESC project.
      */
     project: pulumi.Input<string>;
+}
+/**
+ * escbackendArgsProvideDefaults sets the appropriate defaults for ESCBackendArgs
+ */
+export function escbackendArgsProvideDefaults(val: ESCBackendArgs): ESCBackendArgs {
+    return {
+        ...val,
+        apiUrl: (val.apiUrl) ?? "https://api.pulumi.com/api/esc",
+    };
 }
 
 /**
@@ -159,6 +179,15 @@ export interface ExternalSecretDataArgs {
      */
     secretKey: pulumi.Input<string>;
 }
+/**
+ * externalSecretDataArgsProvideDefaults sets the appropriate defaults for ExternalSecretDataArgs
+ */
+export function externalSecretDataArgsProvideDefaults(val: ExternalSecretDataArgs): ExternalSecretDataArgs {
+    return {
+        ...val,
+        remoteRef: pulumi.output(val.remoteRef).apply(inputs.remoteRefArgsProvideDefaults),
+    };
+}
 
 /**
  * Many keys at once: every key of one remote secret (`extract`) or of every secret a search finds (`find`), optionally renamed (`rewrite`).
@@ -177,6 +206,16 @@ export interface ExternalSecretDataFromArgs {
      */
     rewrite?: pulumi.Input<pulumi.Input<inputs.RewriteArgs>[] | undefined>;
 }
+/**
+ * externalSecretDataFromArgsProvideDefaults sets the appropriate defaults for ExternalSecretDataFromArgs
+ */
+export function externalSecretDataFromArgsProvideDefaults(val: ExternalSecretDataFromArgs): ExternalSecretDataFromArgs {
+    return {
+        ...val,
+        extract: pulumi.output(val.extract).apply(v => v === undefined ? undefined : inputs.remoteRefArgsProvideDefaults(v)),
+        find: pulumi.output(val.find).apply(v => v === undefined ? undefined : inputs.findRefArgsProvideDefaults(v)),
+    };
+}
 
 /**
  * The Kubernetes Secret the ExternalSecret writes: name, policies, type, labels and template.
@@ -187,11 +226,11 @@ export interface ExternalSecretTargetArgs {
      */
     annotations?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
     /**
-     * `Owner` (default), `Orphan`, `Merge` or `None`.
+     * `Owner`, `Orphan`, `Merge` or `None`.
      */
     creationPolicy?: pulumi.Input<enums.CreationPolicy | undefined>;
     /**
-     * `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
+     * `Retain`, `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
      */
     deletionPolicy?: pulumi.Input<enums.DeletionPolicy | undefined>;
     /**
@@ -215,6 +254,17 @@ export interface ExternalSecretTargetArgs {
      */
     type?: pulumi.Input<string | undefined>;
 }
+/**
+ * externalSecretTargetArgsProvideDefaults sets the appropriate defaults for ExternalSecretTargetArgs
+ */
+export function externalSecretTargetArgsProvideDefaults(val: ExternalSecretTargetArgs): ExternalSecretTargetArgs {
+    return {
+        ...val,
+        creationPolicy: (val.creationPolicy) ?? "Owner",
+        deletionPolicy: (val.deletionPolicy) ?? "Retain",
+        template: pulumi.output(val.template).apply(v => v === undefined ? undefined : inputs.targetTemplateArgsProvideDefaults(v)),
+    };
+}
 
 /**
  * Selects remote secrets by name.
@@ -235,7 +285,7 @@ export interface FindRefArgs {
      */
     conversionStrategy?: pulumi.Input<enums.ConversionStrategy | undefined>;
     /**
-     * `None` (default), `Base64`, `Base64URL` or `Auto`.
+     * `None`, `Base64`, `Base64URL` or `Auto`.
      */
     decodingStrategy?: pulumi.Input<enums.DecodingStrategy | undefined>;
     /**
@@ -251,17 +301,27 @@ export interface FindRefArgs {
      */
     tags?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
 }
+/**
+ * findRefArgsProvideDefaults sets the appropriate defaults for FindRefArgs
+ */
+export function findRefArgsProvideDefaults(val: FindRefArgs): FindRefArgs {
+    return {
+        ...val,
+        conversionStrategy: (val.conversionStrategy) ?? "Default",
+        decodingStrategy: (val.decodingStrategy) ?? "None",
+    };
+}
 
 /**
  * A remote value: a key in the store's backend, optionally one property of it and a pinned version.
  */
 export interface RemoteRefArgs {
     /**
-     * For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
+     * For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
      */
     conversionStrategy?: pulumi.Input<enums.ConversionStrategy | undefined>;
     /**
-     * `None` (default), `Base64`, `Base64URL` or `Auto`.
+     * `None`, `Base64`, `Base64URL` or `Auto`.
      */
     decodingStrategy?: pulumi.Input<enums.DecodingStrategy | undefined>;
     /**
@@ -276,6 +336,16 @@ export interface RemoteRefArgs {
      * Remote version; default the current one.
      */
     version?: pulumi.Input<string | undefined>;
+}
+/**
+ * remoteRefArgsProvideDefaults sets the appropriate defaults for RemoteRefArgs
+ */
+export function remoteRefArgsProvideDefaults(val: RemoteRefArgs): RemoteRefArgs {
+    return {
+        ...val,
+        conversionStrategy: (val.conversionStrategy) ?? "Default",
+        decodingStrategy: (val.decodingStrategy) ?? "None",
+    };
 }
 
 /**
@@ -369,6 +439,17 @@ export interface StoreBackendArgs {
      */
     vault?: pulumi.Input<inputs.VaultBackendArgs | undefined>;
 }
+/**
+ * storeBackendArgsProvideDefaults sets the appropriate defaults for StoreBackendArgs
+ */
+export function storeBackendArgsProvideDefaults(val: StoreBackendArgs): StoreBackendArgs {
+    return {
+        ...val,
+        aws: pulumi.output(val.aws).apply(v => v === undefined ? undefined : inputs.awsbackendArgsProvideDefaults(v)),
+        esc: pulumi.output(val.esc).apply(v => v === undefined ? undefined : inputs.escbackendArgsProvideDefaults(v)),
+        vault: pulumi.output(val.vault).apply(v => v === undefined ? undefined : inputs.vaultBackendArgsProvideDefaults(v)),
+    };
+}
 
 /**
  * A reference to a SecretStore or ClusterSecretStore. Pass a store resource's `ref` output.
@@ -405,7 +486,7 @@ export interface TargetTemplateArgs {
      */
     labels?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
     /**
-     * `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+     * `Replace` (only templated keys) or `Merge` (templated keys on top of the fetched ones).
      */
     mergePolicy?: pulumi.Input<enums.MergePolicy | undefined>;
     /**
@@ -413,13 +494,22 @@ export interface TargetTemplateArgs {
      */
     type?: pulumi.Input<string | undefined>;
 }
+/**
+ * targetTemplateArgsProvideDefaults sets the appropriate defaults for TargetTemplateArgs
+ */
+export function targetTemplateArgsProvideDefaults(val: TargetTemplateArgs): TargetTemplateArgs {
+    return {
+        ...val,
+        mergePolicy: (val.mergePolicy) ?? "Replace",
+    };
+}
 
 /**
  * Vault AppRole auth: a role id and a secret id.
  */
 export interface VaultAppRoleArgs {
     /**
-     * Mount path of the AppRole auth method; default `approle`.
+     * Mount path of the AppRole auth method.
      */
     path?: pulumi.Input<string | undefined>;
     /**
@@ -430,6 +520,15 @@ export interface VaultAppRoleArgs {
      * The secret id.
      */
     secretId: pulumi.Input<inputs.CredentialSourceArgs>;
+}
+/**
+ * vaultAppRoleArgsProvideDefaults sets the appropriate defaults for VaultAppRoleArgs
+ */
+export function vaultAppRoleArgsProvideDefaults(val: VaultAppRoleArgs): VaultAppRoleArgs {
+    return {
+        ...val,
+        path: (val.path) ?? "approle",
+    };
 }
 
 /**
@@ -453,6 +552,17 @@ export interface VaultAuthArgs {
      */
     userPass?: pulumi.Input<inputs.VaultUserPassArgs | undefined>;
 }
+/**
+ * vaultAuthArgsProvideDefaults sets the appropriate defaults for VaultAuthArgs
+ */
+export function vaultAuthArgsProvideDefaults(val: VaultAuthArgs): VaultAuthArgs {
+    return {
+        ...val,
+        appRole: pulumi.output(val.appRole).apply(v => v === undefined ? undefined : inputs.vaultAppRoleArgsProvideDefaults(v)),
+        kubernetes: pulumi.output(val.kubernetes).apply(v => v === undefined ? undefined : inputs.vaultKubernetesAuthArgsProvideDefaults(v)),
+        userPass: pulumi.output(val.userPass).apply(v => v === undefined ? undefined : inputs.vaultUserPassArgsProvideDefaults(v)),
+    };
+}
 
 /**
  * A HashiCorp Vault KV secrets engine.
@@ -471,7 +581,7 @@ export interface VaultBackendArgs {
      */
     namespace?: pulumi.Input<string | undefined>;
     /**
-     * Mount path of the KV engine, e.g. `secret` (the default).
+     * Mount path of the KV engine, e.g. `secret`.
      */
     path?: pulumi.Input<string | undefined>;
     /**
@@ -479,9 +589,20 @@ export interface VaultBackendArgs {
      */
     server: pulumi.Input<string>;
     /**
-     * KV engine version: `v2` (default) or `v1`.
+     * KV engine version: `v2` or `v1`.
      */
     version?: pulumi.Input<enums.VaultKVVersion | undefined>;
+}
+/**
+ * vaultBackendArgsProvideDefaults sets the appropriate defaults for VaultBackendArgs
+ */
+export function vaultBackendArgsProvideDefaults(val: VaultBackendArgs): VaultBackendArgs {
+    return {
+        ...val,
+        auth: pulumi.output(val.auth).apply(inputs.vaultAuthArgsProvideDefaults),
+        path: (val.path) ?? "secret",
+        version: (val.version) ?? "v2",
+    };
 }
 
 /**
@@ -489,7 +610,7 @@ export interface VaultBackendArgs {
  */
 export interface VaultKubernetesAuthArgs {
     /**
-     * Mount path of the Kubernetes auth method; default `kubernetes`.
+     * Mount path of the Kubernetes auth method.
      */
     mountPath?: pulumi.Input<string | undefined>;
     /**
@@ -501,6 +622,15 @@ export interface VaultKubernetesAuthArgs {
      */
     serviceAccountRef?: pulumi.Input<inputs.ServiceAccountRefArgs | undefined>;
 }
+/**
+ * vaultKubernetesAuthArgsProvideDefaults sets the appropriate defaults for VaultKubernetesAuthArgs
+ */
+export function vaultKubernetesAuthArgsProvideDefaults(val: VaultKubernetesAuthArgs): VaultKubernetesAuthArgs {
+    return {
+        ...val,
+        mountPath: (val.mountPath) ?? "kubernetes",
+    };
+}
 
 /**
  * Vault userpass auth: a username and a password.
@@ -511,11 +641,20 @@ export interface VaultUserPassArgs {
      */
     password: pulumi.Input<inputs.CredentialSourceArgs>;
     /**
-     * Mount path of the userpass auth method; default `userpass`.
+     * Mount path of the userpass auth method.
      */
     path?: pulumi.Input<string | undefined>;
     /**
      * The username.
      */
     username: pulumi.Input<string>;
+}
+/**
+ * vaultUserPassArgsProvideDefaults sets the appropriate defaults for VaultUserPassArgs
+ */
+export function vaultUserPassArgsProvideDefaults(val: VaultUserPassArgs): VaultUserPassArgs {
+    return {
+        ...val,
+        path: (val.path) ?? "userpass",
+    };
 }

@@ -6,6 +6,8 @@ import * as inputs from "../types/input";
 import * as outputs from "../types/output";
 import * as enums from "../types/enums";
 
+import * as utilities from "../utilities";
+
 /**
  * AWS auth method. Set exactly one.
  */
@@ -45,9 +47,18 @@ export interface AWSBackend {
      */
     role?: string;
     /**
-     * The AWS service: `SecretsManager` (the default).
+     * The AWS service: `SecretsManager`.
      */
     service?: enums.AWSService;
+}
+/**
+ * awsbackendProvideDefaults sets the appropriate defaults for AWSBackend
+ */
+export function awsbackendProvideDefaults(val: AWSBackend): AWSBackend {
+    return {
+        ...val,
+        service: (val.service) ?? "SecretsManager",
+    };
 }
 
 /**
@@ -111,7 +122,7 @@ export interface ESCAuth {
  */
 export interface ESCBackend {
     /**
-     * Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+     * Base URL of the ESC API.
      */
     apiUrl?: string;
     /**
@@ -130,6 +141,15 @@ export interface ESCBackend {
      * ESC project.
      */
     project: string;
+}
+/**
+ * escbackendProvideDefaults sets the appropriate defaults for ESCBackend
+ */
+export function escbackendProvideDefaults(val: ESCBackend): ESCBackend {
+    return {
+        ...val,
+        apiUrl: (val.apiUrl) ?? "https://api.pulumi.com/api/esc",
+    };
 }
 
 /**
@@ -159,6 +179,15 @@ export interface ExternalSecretData {
      */
     secretKey: string;
 }
+/**
+ * externalSecretDataProvideDefaults sets the appropriate defaults for ExternalSecretData
+ */
+export function externalSecretDataProvideDefaults(val: ExternalSecretData): ExternalSecretData {
+    return {
+        ...val,
+        remoteRef: outputs.remoteRefProvideDefaults(val.remoteRef),
+    };
+}
 
 /**
  * Many keys at once: every key of one remote secret (`extract`) or of every secret a search finds (`find`), optionally renamed (`rewrite`).
@@ -177,6 +206,16 @@ export interface ExternalSecretDataFrom {
      */
     rewrite?: outputs.Rewrite[];
 }
+/**
+ * externalSecretDataFromProvideDefaults sets the appropriate defaults for ExternalSecretDataFrom
+ */
+export function externalSecretDataFromProvideDefaults(val: ExternalSecretDataFrom): ExternalSecretDataFrom {
+    return {
+        ...val,
+        extract: (val.extract ? outputs.remoteRefProvideDefaults(val.extract) : undefined),
+        find: (val.find ? outputs.findRefProvideDefaults(val.find) : undefined),
+    };
+}
 
 /**
  * The Kubernetes Secret the ExternalSecret writes: name, policies, type, labels and template.
@@ -187,11 +226,11 @@ export interface ExternalSecretTarget {
      */
     annotations?: {[key: string]: string};
     /**
-     * `Owner` (default), `Orphan`, `Merge` or `None`.
+     * `Owner`, `Orphan`, `Merge` or `None`.
      */
     creationPolicy?: enums.CreationPolicy;
     /**
-     * `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
+     * `Retain`, `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
      */
     deletionPolicy?: enums.DeletionPolicy;
     /**
@@ -215,6 +254,17 @@ export interface ExternalSecretTarget {
      */
     type?: string;
 }
+/**
+ * externalSecretTargetProvideDefaults sets the appropriate defaults for ExternalSecretTarget
+ */
+export function externalSecretTargetProvideDefaults(val: ExternalSecretTarget): ExternalSecretTarget {
+    return {
+        ...val,
+        creationPolicy: (val.creationPolicy) ?? "Owner",
+        deletionPolicy: (val.deletionPolicy) ?? "Retain",
+        template: (val.template ? outputs.targetTemplateProvideDefaults(val.template) : undefined),
+    };
+}
 
 /**
  * Selects remote secrets by name.
@@ -235,7 +285,7 @@ export interface FindRef {
      */
     conversionStrategy?: enums.ConversionStrategy;
     /**
-     * `None` (default), `Base64`, `Base64URL` or `Auto`.
+     * `None`, `Base64`, `Base64URL` or `Auto`.
      */
     decodingStrategy?: enums.DecodingStrategy;
     /**
@@ -251,17 +301,27 @@ export interface FindRef {
      */
     tags?: {[key: string]: string};
 }
+/**
+ * findRefProvideDefaults sets the appropriate defaults for FindRef
+ */
+export function findRefProvideDefaults(val: FindRef): FindRef {
+    return {
+        ...val,
+        conversionStrategy: (val.conversionStrategy) ?? "Default",
+        decodingStrategy: (val.decodingStrategy) ?? "None",
+    };
+}
 
 /**
  * A remote value: a key in the store's backend, optionally one property of it and a pinned version.
  */
 export interface RemoteRef {
     /**
-     * For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
+     * For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
      */
     conversionStrategy?: enums.ConversionStrategy;
     /**
-     * `None` (default), `Base64`, `Base64URL` or `Auto`.
+     * `None`, `Base64`, `Base64URL` or `Auto`.
      */
     decodingStrategy?: enums.DecodingStrategy;
     /**
@@ -276,6 +336,16 @@ export interface RemoteRef {
      * Remote version; default the current one.
      */
     version?: string;
+}
+/**
+ * remoteRefProvideDefaults sets the appropriate defaults for RemoteRef
+ */
+export function remoteRefProvideDefaults(val: RemoteRef): RemoteRef {
+    return {
+        ...val,
+        conversionStrategy: (val.conversionStrategy) ?? "Default",
+        decodingStrategy: (val.decodingStrategy) ?? "None",
+    };
 }
 
 /**
@@ -369,6 +439,17 @@ export interface StoreBackend {
      */
     vault?: outputs.VaultBackend;
 }
+/**
+ * storeBackendProvideDefaults sets the appropriate defaults for StoreBackend
+ */
+export function storeBackendProvideDefaults(val: StoreBackend): StoreBackend {
+    return {
+        ...val,
+        aws: (val.aws ? outputs.awsbackendProvideDefaults(val.aws) : undefined),
+        esc: (val.esc ? outputs.escbackendProvideDefaults(val.esc) : undefined),
+        vault: (val.vault ? outputs.vaultBackendProvideDefaults(val.vault) : undefined),
+    };
+}
 
 /**
  * A reference to a SecretStore or ClusterSecretStore. Pass a store resource's `ref` output.
@@ -405,7 +486,7 @@ export interface TargetTemplate {
      */
     labels?: {[key: string]: string};
     /**
-     * `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+     * `Replace` (only templated keys) or `Merge` (templated keys on top of the fetched ones).
      */
     mergePolicy?: enums.MergePolicy;
     /**
@@ -413,13 +494,22 @@ export interface TargetTemplate {
      */
     type?: string;
 }
+/**
+ * targetTemplateProvideDefaults sets the appropriate defaults for TargetTemplate
+ */
+export function targetTemplateProvideDefaults(val: TargetTemplate): TargetTemplate {
+    return {
+        ...val,
+        mergePolicy: (val.mergePolicy) ?? "Replace",
+    };
+}
 
 /**
  * Vault AppRole auth: a role id and a secret id.
  */
 export interface VaultAppRole {
     /**
-     * Mount path of the AppRole auth method; default `approle`.
+     * Mount path of the AppRole auth method.
      */
     path?: string;
     /**
@@ -430,6 +520,15 @@ export interface VaultAppRole {
      * The secret id.
      */
     secretId: outputs.CredentialSource;
+}
+/**
+ * vaultAppRoleProvideDefaults sets the appropriate defaults for VaultAppRole
+ */
+export function vaultAppRoleProvideDefaults(val: VaultAppRole): VaultAppRole {
+    return {
+        ...val,
+        path: (val.path) ?? "approle",
+    };
 }
 
 /**
@@ -453,6 +552,17 @@ export interface VaultAuth {
      */
     userPass?: outputs.VaultUserPass;
 }
+/**
+ * vaultAuthProvideDefaults sets the appropriate defaults for VaultAuth
+ */
+export function vaultAuthProvideDefaults(val: VaultAuth): VaultAuth {
+    return {
+        ...val,
+        appRole: (val.appRole ? outputs.vaultAppRoleProvideDefaults(val.appRole) : undefined),
+        kubernetes: (val.kubernetes ? outputs.vaultKubernetesAuthProvideDefaults(val.kubernetes) : undefined),
+        userPass: (val.userPass ? outputs.vaultUserPassProvideDefaults(val.userPass) : undefined),
+    };
+}
 
 /**
  * A HashiCorp Vault KV secrets engine.
@@ -471,7 +581,7 @@ export interface VaultBackend {
      */
     namespace?: string;
     /**
-     * Mount path of the KV engine, e.g. `secret` (the default).
+     * Mount path of the KV engine, e.g. `secret`.
      */
     path?: string;
     /**
@@ -479,9 +589,20 @@ export interface VaultBackend {
      */
     server: string;
     /**
-     * KV engine version: `v2` (default) or `v1`.
+     * KV engine version: `v2` or `v1`.
      */
     version?: enums.VaultKVVersion;
+}
+/**
+ * vaultBackendProvideDefaults sets the appropriate defaults for VaultBackend
+ */
+export function vaultBackendProvideDefaults(val: VaultBackend): VaultBackend {
+    return {
+        ...val,
+        auth: outputs.vaultAuthProvideDefaults(val.auth),
+        path: (val.path) ?? "secret",
+        version: (val.version) ?? "v2",
+    };
 }
 
 /**
@@ -489,7 +610,7 @@ export interface VaultBackend {
  */
 export interface VaultKubernetesAuth {
     /**
-     * Mount path of the Kubernetes auth method; default `kubernetes`.
+     * Mount path of the Kubernetes auth method.
      */
     mountPath?: string;
     /**
@@ -501,6 +622,15 @@ export interface VaultKubernetesAuth {
      */
     serviceAccountRef?: outputs.ServiceAccountRef;
 }
+/**
+ * vaultKubernetesAuthProvideDefaults sets the appropriate defaults for VaultKubernetesAuth
+ */
+export function vaultKubernetesAuthProvideDefaults(val: VaultKubernetesAuth): VaultKubernetesAuth {
+    return {
+        ...val,
+        mountPath: (val.mountPath) ?? "kubernetes",
+    };
+}
 
 /**
  * Vault userpass auth: a username and a password.
@@ -511,12 +641,21 @@ export interface VaultUserPass {
      */
     password: outputs.CredentialSource;
     /**
-     * Mount path of the userpass auth method; default `userpass`.
+     * Mount path of the userpass auth method.
      */
     path?: string;
     /**
      * The username.
      */
     username: string;
+}
+/**
+ * vaultUserPassProvideDefaults sets the appropriate defaults for VaultUserPass
+ */
+export function vaultUserPassProvideDefaults(val: VaultUserPass): VaultUserPass {
+    return {
+        ...val,
+        path: (val.path) ?? "userpass",
+    };
 }
 

@@ -152,7 +152,7 @@ class AWSBackendArgsDict(TypedDict):
     """
     service: NotRequired[pulumi.Input[Optional['AWSService']]]
     """
-    The AWS service: `SecretsManager` (the default).
+    The AWS service: `SecretsManager`.
     """
 
 @pulumi.input_type
@@ -172,7 +172,7 @@ class AWSBackendArgs:
         :param pulumi.Input[_builtins.str] external_id: External ID passed when assuming `role`.
         :param pulumi.Input[_builtins.str] prefix: Prefix added to every remote key, e.g. `prod/` makes key `db` read secret `prod/db`.
         :param pulumi.Input[_builtins.str] role: IAM role ARN to assume (STS AssumeRole) with the base credentials.
-        :param pulumi.Input['AWSService'] service: The AWS service: `SecretsManager` (the default).
+        :param pulumi.Input['AWSService'] service: The AWS service: `SecretsManager`.
         """
         pulumi.set(__self__, "region", region)
         if auth is not None:
@@ -183,6 +183,8 @@ class AWSBackendArgs:
             pulumi.set(__self__, "prefix", prefix)
         if role is not None:
             pulumi.set(__self__, "role", role)
+        if service is None:
+            service = 'SecretsManager'
         if service is not None:
             pulumi.set(__self__, "service", service)
 
@@ -250,7 +252,7 @@ class AWSBackendArgs:
     @pulumi.getter
     def service(self) -> pulumi.Input[Optional['AWSService']]:
         """
-        The AWS service: `SecretsManager` (the default).
+        The AWS service: `SecretsManager`.
         """
         return pulumi.get(self, "service")
 
@@ -493,7 +495,7 @@ class ESCBackendArgsDict(TypedDict):
     """
     api_url: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
-    Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+    Base URL of the ESC API.
     """
 
 @pulumi.input_type
@@ -511,12 +513,14 @@ class ESCBackendArgs:
         :param pulumi.Input[_builtins.str] environment: ESC environment name.
         :param pulumi.Input[_builtins.str] organization: Pulumi organization.
         :param pulumi.Input[_builtins.str] project: ESC project.
-        :param pulumi.Input[_builtins.str] api_url: Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+        :param pulumi.Input[_builtins.str] api_url: Base URL of the ESC API.
         """
         pulumi.set(__self__, "auth", auth)
         pulumi.set(__self__, "environment", environment)
         pulumi.set(__self__, "organization", organization)
         pulumi.set(__self__, "project", project)
+        if api_url is None:
+            api_url = 'https://api.pulumi.com/api/esc'
         if api_url is not None:
             pulumi.set(__self__, "api_url", api_url)
 
@@ -572,7 +576,7 @@ class ESCBackendArgs:
     @pulumi.getter(name="apiUrl")
     def api_url(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+        Base URL of the ESC API.
         """
         return pulumi.get(self, "api_url")
 
@@ -769,11 +773,11 @@ class ExternalSecretTargetArgsDict(TypedDict):
     """
     creation_policy: NotRequired[pulumi.Input[Optional['CreationPolicy']]]
     """
-    `Owner` (default), `Orphan`, `Merge` or `None`.
+    `Owner`, `Orphan`, `Merge` or `None`.
     """
     deletion_policy: NotRequired[pulumi.Input[Optional['DeletionPolicy']]]
     """
-    `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
+    `Retain`, `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
     """
     immutable: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
     """
@@ -811,8 +815,8 @@ class ExternalSecretTargetArgs:
         The Kubernetes Secret the ExternalSecret writes: name, policies, type, labels and template.
 
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] annotations: Annotations of the Secret.
-        :param pulumi.Input['CreationPolicy'] creation_policy: `Owner` (default), `Orphan`, `Merge` or `None`.
-        :param pulumi.Input['DeletionPolicy'] deletion_policy: `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
+        :param pulumi.Input['CreationPolicy'] creation_policy: `Owner`, `Orphan`, `Merge` or `None`.
+        :param pulumi.Input['DeletionPolicy'] deletion_policy: `Retain`, `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
         :param pulumi.Input[_builtins.bool] immutable: Make the Secret immutable.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] labels: Labels of the Secret.
         :param pulumi.Input[_builtins.str] name: Name of the Secret. Defaults to the ExternalSecret's name.
@@ -821,8 +825,12 @@ class ExternalSecretTargetArgs:
         """
         if annotations is not None:
             pulumi.set(__self__, "annotations", annotations)
+        if creation_policy is None:
+            creation_policy = 'Owner'
         if creation_policy is not None:
             pulumi.set(__self__, "creation_policy", creation_policy)
+        if deletion_policy is None:
+            deletion_policy = 'Retain'
         if deletion_policy is not None:
             pulumi.set(__self__, "deletion_policy", deletion_policy)
         if immutable is not None:
@@ -852,7 +860,7 @@ class ExternalSecretTargetArgs:
     @pulumi.getter(name="creationPolicy")
     def creation_policy(self) -> pulumi.Input[Optional['CreationPolicy']]:
         """
-        `Owner` (default), `Orphan`, `Merge` or `None`.
+        `Owner`, `Orphan`, `Merge` or `None`.
         """
         return pulumi.get(self, "creation_policy")
 
@@ -864,7 +872,7 @@ class ExternalSecretTargetArgs:
     @pulumi.getter(name="deletionPolicy")
     def deletion_policy(self) -> pulumi.Input[Optional['DeletionPolicy']]:
         """
-        `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
+        `Retain`, `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
         """
         return pulumi.get(self, "deletion_policy")
 
@@ -976,7 +984,7 @@ class FindRefArgsDict(TypedDict):
     """
     decoding_strategy: NotRequired[pulumi.Input[Optional['DecodingStrategy']]]
     """
-    `None` (default), `Base64`, `Base64URL` or `Auto`.
+    `None`, `Base64`, `Base64URL` or `Auto`.
     """
     name: NotRequired[pulumi.Input[Optional['FindNameArgsDict']]]
     """
@@ -1003,13 +1011,17 @@ class FindRefArgs:
         Find remote secrets by path, name and tags; each found secret becomes one key (its name), valued with the whole secret.
 
         :param pulumi.Input['ConversionStrategy'] conversion_strategy: `Default` or `Unicode`: how to turn names into valid Secret keys.
-        :param pulumi.Input['DecodingStrategy'] decoding_strategy: `None` (default), `Base64`, `Base64URL` or `Auto`.
+        :param pulumi.Input['DecodingStrategy'] decoding_strategy: `None`, `Base64`, `Base64URL` or `Auto`.
         :param pulumi.Input['FindNameArgs'] name: Only secrets whose name matches.
         :param pulumi.Input[_builtins.str] path: Only secrets below this path.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] tags: Only secrets with all these tags (Vault: custom metadata).
         """
+        if conversion_strategy is None:
+            conversion_strategy = 'Default'
         if conversion_strategy is not None:
             pulumi.set(__self__, "conversion_strategy", conversion_strategy)
+        if decoding_strategy is None:
+            decoding_strategy = 'None'
         if decoding_strategy is not None:
             pulumi.set(__self__, "decoding_strategy", decoding_strategy)
         if name is not None:
@@ -1035,7 +1047,7 @@ class FindRefArgs:
     @pulumi.getter(name="decodingStrategy")
     def decoding_strategy(self) -> pulumi.Input[Optional['DecodingStrategy']]:
         """
-        `None` (default), `Base64`, `Base64URL` or `Auto`.
+        `None`, `Base64`, `Base64URL` or `Auto`.
         """
         return pulumi.get(self, "decoding_strategy")
 
@@ -1090,11 +1102,11 @@ class RemoteRefArgsDict(TypedDict):
     """
     conversion_strategy: NotRequired[pulumi.Input[Optional['ConversionStrategy']]]
     """
-    For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
+    For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
     """
     decoding_strategy: NotRequired[pulumi.Input[Optional['DecodingStrategy']]]
     """
-    `None` (default), `Base64`, `Base64URL` or `Auto`.
+    `None`, `Base64`, `Base64URL` or `Auto`.
     """
     property: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
@@ -1117,14 +1129,18 @@ class RemoteRefArgs:
         A remote value: a key in the store's backend, optionally one property of it and a pinned version.
 
         :param pulumi.Input[_builtins.str] key: Remote key, e.g. the Vault path below the store's mount.
-        :param pulumi.Input['ConversionStrategy'] conversion_strategy: For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
-        :param pulumi.Input['DecodingStrategy'] decoding_strategy: `None` (default), `Base64`, `Base64URL` or `Auto`.
+        :param pulumi.Input['ConversionStrategy'] conversion_strategy: For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+        :param pulumi.Input['DecodingStrategy'] decoding_strategy: `None`, `Base64`, `Base64URL` or `Auto`.
         :param pulumi.Input[_builtins.str] property: Property inside the remote secret (gjson path for nested values). Empty means the whole secret as JSON.
         :param pulumi.Input[_builtins.str] version: Remote version; default the current one.
         """
         pulumi.set(__self__, "key", key)
+        if conversion_strategy is None:
+            conversion_strategy = 'Default'
         if conversion_strategy is not None:
             pulumi.set(__self__, "conversion_strategy", conversion_strategy)
+        if decoding_strategy is None:
+            decoding_strategy = 'None'
         if decoding_strategy is not None:
             pulumi.set(__self__, "decoding_strategy", decoding_strategy)
         if property is not None:
@@ -1148,7 +1164,7 @@ class RemoteRefArgs:
     @pulumi.getter(name="conversionStrategy")
     def conversion_strategy(self) -> pulumi.Input[Optional['ConversionStrategy']]:
         """
-        For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
+        For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
         """
         return pulumi.get(self, "conversion_strategy")
 
@@ -1160,7 +1176,7 @@ class RemoteRefArgs:
     @pulumi.getter(name="decodingStrategy")
     def decoding_strategy(self) -> pulumi.Input[Optional['DecodingStrategy']]:
         """
-        `None` (default), `Base64`, `Base64URL` or `Auto`.
+        `None`, `Base64`, `Base64URL` or `Auto`.
         """
         return pulumi.get(self, "decoding_strategy")
 
@@ -1641,7 +1657,7 @@ class TargetTemplateArgsDict(TypedDict):
     """
     merge_policy: NotRequired[pulumi.Input[Optional['MergePolicy']]]
     """
-    `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+    `Replace` (only templated keys) or `Merge` (templated keys on top of the fetched ones).
     """
     type: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
@@ -1662,7 +1678,7 @@ class TargetTemplateArgs:
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] annotations: Annotation templates.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] data: Key templates.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] labels: Label templates.
-        :param pulumi.Input['MergePolicy'] merge_policy: `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+        :param pulumi.Input['MergePolicy'] merge_policy: `Replace` (only templated keys) or `Merge` (templated keys on top of the fetched ones).
         :param pulumi.Input[_builtins.str] type: Secret type.
         """
         if annotations is not None:
@@ -1671,6 +1687,8 @@ class TargetTemplateArgs:
             pulumi.set(__self__, "data", data)
         if labels is not None:
             pulumi.set(__self__, "labels", labels)
+        if merge_policy is None:
+            merge_policy = 'Replace'
         if merge_policy is not None:
             pulumi.set(__self__, "merge_policy", merge_policy)
         if type is not None:
@@ -1716,7 +1734,7 @@ class TargetTemplateArgs:
     @pulumi.getter(name="mergePolicy")
     def merge_policy(self) -> pulumi.Input[Optional['MergePolicy']]:
         """
-        `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+        `Replace` (only templated keys) or `Merge` (templated keys on top of the fetched ones).
         """
         return pulumi.get(self, "merge_policy")
 
@@ -1751,7 +1769,7 @@ class VaultAppRoleArgsDict(TypedDict):
     """
     path: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
-    Mount path of the AppRole auth method; default `approle`.
+    Mount path of the AppRole auth method.
     """
 
 @pulumi.input_type
@@ -1765,10 +1783,12 @@ class VaultAppRoleArgs:
 
         :param pulumi.Input['CredentialSourceArgs'] role_id: The role id.
         :param pulumi.Input['CredentialSourceArgs'] secret_id: The secret id.
-        :param pulumi.Input[_builtins.str] path: Mount path of the AppRole auth method; default `approle`.
+        :param pulumi.Input[_builtins.str] path: Mount path of the AppRole auth method.
         """
         pulumi.set(__self__, "role_id", role_id)
         pulumi.set(__self__, "secret_id", secret_id)
+        if path is None:
+            path = 'approle'
         if path is not None:
             pulumi.set(__self__, "path", path)
 
@@ -1800,7 +1820,7 @@ class VaultAppRoleArgs:
     @pulumi.getter
     def path(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        Mount path of the AppRole auth method; default `approle`.
+        Mount path of the AppRole auth method.
         """
         return pulumi.get(self, "path")
 
@@ -1925,11 +1945,11 @@ class VaultBackendArgsDict(TypedDict):
     """
     path: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
-    Mount path of the KV engine, e.g. `secret` (the default).
+    Mount path of the KV engine, e.g. `secret`.
     """
     version: NotRequired[pulumi.Input[Optional['VaultKVVersion']]]
     """
-    KV engine version: `v2` (default) or `v1`.
+    KV engine version: `v2` or `v1`.
     """
 
 @pulumi.input_type
@@ -1948,8 +1968,8 @@ class VaultBackendArgs:
         :param pulumi.Input[_builtins.str] server: Vault address, e.g. `https://vault.example:8200`.
         :param pulumi.Input[_builtins.str] ca_bundle: PEM CA bundle used to verify the Vault server's certificate.
         :param pulumi.Input[_builtins.str] namespace: Vault Enterprise namespace.
-        :param pulumi.Input[_builtins.str] path: Mount path of the KV engine, e.g. `secret` (the default).
-        :param pulumi.Input['VaultKVVersion'] version: KV engine version: `v2` (default) or `v1`.
+        :param pulumi.Input[_builtins.str] path: Mount path of the KV engine, e.g. `secret`.
+        :param pulumi.Input['VaultKVVersion'] version: KV engine version: `v2` or `v1`.
         """
         pulumi.set(__self__, "auth", auth)
         pulumi.set(__self__, "server", server)
@@ -1957,8 +1977,12 @@ class VaultBackendArgs:
             pulumi.set(__self__, "ca_bundle", ca_bundle)
         if namespace is not None:
             pulumi.set(__self__, "namespace", namespace)
+        if path is None:
+            path = 'secret'
         if path is not None:
             pulumi.set(__self__, "path", path)
+        if version is None:
+            version = 'v2'
         if version is not None:
             pulumi.set(__self__, "version", version)
 
@@ -2014,7 +2038,7 @@ class VaultBackendArgs:
     @pulumi.getter
     def path(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        Mount path of the KV engine, e.g. `secret` (the default).
+        Mount path of the KV engine, e.g. `secret`.
         """
         return pulumi.get(self, "path")
 
@@ -2026,7 +2050,7 @@ class VaultBackendArgs:
     @pulumi.getter
     def version(self) -> pulumi.Input[Optional['VaultKVVersion']]:
         """
-        KV engine version: `v2` (default) or `v1`.
+        KV engine version: `v2` or `v1`.
         """
         return pulumi.get(self, "version")
 
@@ -2045,7 +2069,7 @@ class VaultKubernetesAuthArgsDict(TypedDict):
     """
     mount_path: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
-    Mount path of the Kubernetes auth method; default `kubernetes`.
+    Mount path of the Kubernetes auth method.
     """
     service_account_ref: NotRequired[pulumi.Input[Optional['ServiceAccountRefArgsDict']]]
     """
@@ -2062,10 +2086,12 @@ class VaultKubernetesAuthArgs:
         Vault Kubernetes auth: a service account token that Vault checks through the TokenReview API.
 
         :param pulumi.Input[_builtins.str] role: Vault role to log in as.
-        :param pulumi.Input[_builtins.str] mount_path: Mount path of the Kubernetes auth method; default `kubernetes`.
+        :param pulumi.Input[_builtins.str] mount_path: Mount path of the Kubernetes auth method.
         :param pulumi.Input['ServiceAccountRefArgs'] service_account_ref: Service account whose token (from the TokenRequest API) is presented to Vault. Required for `sync: provider`; ESO in the cluster can fall back to its own service account.
         """
         pulumi.set(__self__, "role", role)
+        if mount_path is None:
+            mount_path = 'kubernetes'
         if mount_path is not None:
             pulumi.set(__self__, "mount_path", mount_path)
         if service_account_ref is not None:
@@ -2087,7 +2113,7 @@ class VaultKubernetesAuthArgs:
     @pulumi.getter(name="mountPath")
     def mount_path(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        Mount path of the Kubernetes auth method; default `kubernetes`.
+        Mount path of the Kubernetes auth method.
         """
         return pulumi.get(self, "mount_path")
 
@@ -2122,7 +2148,7 @@ class VaultUserPassArgsDict(TypedDict):
     """
     path: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
-    Mount path of the userpass auth method; default `userpass`.
+    Mount path of the userpass auth method.
     """
 
 @pulumi.input_type
@@ -2136,10 +2162,12 @@ class VaultUserPassArgs:
 
         :param pulumi.Input['CredentialSourceArgs'] password: The password.
         :param pulumi.Input[_builtins.str] username: The username.
-        :param pulumi.Input[_builtins.str] path: Mount path of the userpass auth method; default `userpass`.
+        :param pulumi.Input[_builtins.str] path: Mount path of the userpass auth method.
         """
         pulumi.set(__self__, "password", password)
         pulumi.set(__self__, "username", username)
+        if path is None:
+            path = 'userpass'
         if path is not None:
             pulumi.set(__self__, "path", path)
 
@@ -2171,7 +2199,7 @@ class VaultUserPassArgs:
     @pulumi.getter
     def path(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        Mount path of the userpass auth method; default `userpass`.
+        Mount path of the userpass auth method.
         """
         return pulumi.get(self, "path")
 

@@ -136,7 +136,7 @@ class AWSBackend(dict):
         :param _builtins.str external_id: External ID passed when assuming `role`.
         :param _builtins.str prefix: Prefix added to every remote key, e.g. `prod/` makes key `db` read secret `prod/db`.
         :param _builtins.str role: IAM role ARN to assume (STS AssumeRole) with the base credentials.
-        :param 'AWSService' service: The AWS service: `SecretsManager` (the default).
+        :param 'AWSService' service: The AWS service: `SecretsManager`.
         """
         pulumi.set(__self__, "region", region)
         if auth is not None:
@@ -147,6 +147,8 @@ class AWSBackend(dict):
             pulumi.set(__self__, "prefix", prefix)
         if role is not None:
             pulumi.set(__self__, "role", role)
+        if service is None:
+            service = 'SecretsManager'
         if service is not None:
             pulumi.set(__self__, "service", service)
 
@@ -194,7 +196,7 @@ class AWSBackend(dict):
     @pulumi.getter
     def service(self) -> Optional['AWSService']:
         """
-        The AWS service: `SecretsManager` (the default).
+        The AWS service: `SecretsManager`.
         """
         return pulumi.get(self, "service")
 
@@ -446,12 +448,14 @@ class ESCBackend(dict):
         :param _builtins.str environment: ESC environment name.
         :param _builtins.str organization: Pulumi organization.
         :param _builtins.str project: ESC project.
-        :param _builtins.str api_url: Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+        :param _builtins.str api_url: Base URL of the ESC API.
         """
         pulumi.set(__self__, "auth", auth)
         pulumi.set(__self__, "environment", environment)
         pulumi.set(__self__, "organization", organization)
         pulumi.set(__self__, "project", project)
+        if api_url is None:
+            api_url = 'https://api.pulumi.com/api/esc'
         if api_url is not None:
             pulumi.set(__self__, "api_url", api_url)
 
@@ -491,7 +495,7 @@ class ESCBackend(dict):
     @pulumi.getter(name="apiUrl")
     def api_url(self) -> Optional[_builtins.str]:
         """
-        Base URL of the ESC API; default `https://api.pulumi.com/api/esc`.
+        Base URL of the ESC API.
         """
         return pulumi.get(self, "api_url")
 
@@ -668,8 +672,8 @@ class ExternalSecretTarget(dict):
         The Kubernetes Secret the ExternalSecret writes: name, policies, type, labels and template.
 
         :param Mapping[str, _builtins.str] annotations: Annotations of the Secret.
-        :param 'CreationPolicy' creation_policy: `Owner` (default), `Orphan`, `Merge` or `None`.
-        :param 'DeletionPolicy' deletion_policy: `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
+        :param 'CreationPolicy' creation_policy: `Owner`, `Orphan`, `Merge` or `None`.
+        :param 'DeletionPolicy' deletion_policy: `Retain`, `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
         :param _builtins.bool immutable: Make the Secret immutable.
         :param Mapping[str, _builtins.str] labels: Labels of the Secret.
         :param _builtins.str name: Name of the Secret. Defaults to the ExternalSecret's name.
@@ -678,8 +682,12 @@ class ExternalSecretTarget(dict):
         """
         if annotations is not None:
             pulumi.set(__self__, "annotations", annotations)
+        if creation_policy is None:
+            creation_policy = 'Owner'
         if creation_policy is not None:
             pulumi.set(__self__, "creation_policy", creation_policy)
+        if deletion_policy is None:
+            deletion_policy = 'Retain'
         if deletion_policy is not None:
             pulumi.set(__self__, "deletion_policy", deletion_policy)
         if immutable is not None:
@@ -705,7 +713,7 @@ class ExternalSecretTarget(dict):
     @pulumi.getter(name="creationPolicy")
     def creation_policy(self) -> Optional['CreationPolicy']:
         """
-        `Owner` (default), `Orphan`, `Merge` or `None`.
+        `Owner`, `Orphan`, `Merge` or `None`.
         """
         return pulumi.get(self, "creation_policy")
 
@@ -713,7 +721,7 @@ class ExternalSecretTarget(dict):
     @pulumi.getter(name="deletionPolicy")
     def deletion_policy(self) -> Optional['DeletionPolicy']:
         """
-        `Retain` (default), `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
+        `Retain`, `Delete` (when every remote key is gone; needs creationPolicy `Owner`) or `Merge`.
         """
         return pulumi.get(self, "deletion_policy")
 
@@ -815,13 +823,17 @@ class FindRef(dict):
         Find remote secrets by path, name and tags; each found secret becomes one key (its name), valued with the whole secret.
 
         :param 'ConversionStrategy' conversion_strategy: `Default` or `Unicode`: how to turn names into valid Secret keys.
-        :param 'DecodingStrategy' decoding_strategy: `None` (default), `Base64`, `Base64URL` or `Auto`.
+        :param 'DecodingStrategy' decoding_strategy: `None`, `Base64`, `Base64URL` or `Auto`.
         :param 'FindName' name: Only secrets whose name matches.
         :param _builtins.str path: Only secrets below this path.
         :param Mapping[str, _builtins.str] tags: Only secrets with all these tags (Vault: custom metadata).
         """
+        if conversion_strategy is None:
+            conversion_strategy = 'Default'
         if conversion_strategy is not None:
             pulumi.set(__self__, "conversion_strategy", conversion_strategy)
+        if decoding_strategy is None:
+            decoding_strategy = 'None'
         if decoding_strategy is not None:
             pulumi.set(__self__, "decoding_strategy", decoding_strategy)
         if name is not None:
@@ -843,7 +855,7 @@ class FindRef(dict):
     @pulumi.getter(name="decodingStrategy")
     def decoding_strategy(self) -> Optional['DecodingStrategy']:
         """
-        `None` (default), `Base64`, `Base64URL` or `Auto`.
+        `None`, `Base64`, `Base64URL` or `Auto`.
         """
         return pulumi.get(self, "decoding_strategy")
 
@@ -906,14 +918,18 @@ class RemoteRef(dict):
         A remote value: a key in the store's backend, optionally one property of it and a pinned version.
 
         :param _builtins.str key: Remote key, e.g. the Vault path below the store's mount.
-        :param 'ConversionStrategy' conversion_strategy: For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
-        :param 'DecodingStrategy' decoding_strategy: `None` (default), `Base64`, `Base64URL` or `Auto`.
+        :param 'ConversionStrategy' conversion_strategy: For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
+        :param 'DecodingStrategy' decoding_strategy: `None`, `Base64`, `Base64URL` or `Auto`.
         :param _builtins.str property: Property inside the remote secret (gjson path for nested values). Empty means the whole secret as JSON.
         :param _builtins.str version: Remote version; default the current one.
         """
         pulumi.set(__self__, "key", key)
+        if conversion_strategy is None:
+            conversion_strategy = 'Default'
         if conversion_strategy is not None:
             pulumi.set(__self__, "conversion_strategy", conversion_strategy)
+        if decoding_strategy is None:
+            decoding_strategy = 'None'
         if decoding_strategy is not None:
             pulumi.set(__self__, "decoding_strategy", decoding_strategy)
         if property is not None:
@@ -933,7 +949,7 @@ class RemoteRef(dict):
     @pulumi.getter(name="conversionStrategy")
     def conversion_strategy(self) -> Optional['ConversionStrategy']:
         """
-        For `dataFrom.extract`: `Default` (default) or `Unicode`, how to turn keys into valid Secret keys.
+        For `dataFrom.extract`: `Default` or `Unicode`, how to turn keys into valid Secret keys.
         """
         return pulumi.get(self, "conversion_strategy")
 
@@ -941,7 +957,7 @@ class RemoteRef(dict):
     @pulumi.getter(name="decodingStrategy")
     def decoding_strategy(self) -> Optional['DecodingStrategy']:
         """
-        `None` (default), `Base64`, `Base64URL` or `Auto`.
+        `None`, `Base64`, `Base64URL` or `Auto`.
         """
         return pulumi.get(self, "decoding_strategy")
 
@@ -1276,7 +1292,7 @@ class TargetTemplate(dict):
         :param Mapping[str, _builtins.str] annotations: Annotation templates.
         :param Mapping[str, _builtins.str] data: Key templates.
         :param Mapping[str, _builtins.str] labels: Label templates.
-        :param 'MergePolicy' merge_policy: `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+        :param 'MergePolicy' merge_policy: `Replace` (only templated keys) or `Merge` (templated keys on top of the fetched ones).
         :param _builtins.str type: Secret type.
         """
         if annotations is not None:
@@ -1285,6 +1301,8 @@ class TargetTemplate(dict):
             pulumi.set(__self__, "data", data)
         if labels is not None:
             pulumi.set(__self__, "labels", labels)
+        if merge_policy is None:
+            merge_policy = 'Replace'
         if merge_policy is not None:
             pulumi.set(__self__, "merge_policy", merge_policy)
         if type is not None:
@@ -1318,7 +1336,7 @@ class TargetTemplate(dict):
     @pulumi.getter(name="mergePolicy")
     def merge_policy(self) -> Optional['MergePolicy']:
         """
-        `Replace` (default: only templated keys) or `Merge` (templated keys on top of the fetched ones).
+        `Replace` (only templated keys) or `Merge` (templated keys on top of the fetched ones).
         """
         return pulumi.get(self, "merge_policy")
 
@@ -1364,10 +1382,12 @@ class VaultAppRole(dict):
 
         :param 'CredentialSource' role_id: The role id.
         :param 'CredentialSource' secret_id: The secret id.
-        :param _builtins.str path: Mount path of the AppRole auth method; default `approle`.
+        :param _builtins.str path: Mount path of the AppRole auth method.
         """
         pulumi.set(__self__, "role_id", role_id)
         pulumi.set(__self__, "secret_id", secret_id)
+        if path is None:
+            path = 'approle'
         if path is not None:
             pulumi.set(__self__, "path", path)
 
@@ -1391,7 +1411,7 @@ class VaultAppRole(dict):
     @pulumi.getter
     def path(self) -> Optional[_builtins.str]:
         """
-        Mount path of the AppRole auth method; default `approle`.
+        Mount path of the AppRole auth method.
         """
         return pulumi.get(self, "path")
 
@@ -1511,8 +1531,8 @@ class VaultBackend(dict):
         :param _builtins.str server: Vault address, e.g. `https://vault.example:8200`.
         :param _builtins.str ca_bundle: PEM CA bundle used to verify the Vault server's certificate.
         :param _builtins.str namespace: Vault Enterprise namespace.
-        :param _builtins.str path: Mount path of the KV engine, e.g. `secret` (the default).
-        :param 'VaultKVVersion' version: KV engine version: `v2` (default) or `v1`.
+        :param _builtins.str path: Mount path of the KV engine, e.g. `secret`.
+        :param 'VaultKVVersion' version: KV engine version: `v2` or `v1`.
         """
         pulumi.set(__self__, "auth", auth)
         pulumi.set(__self__, "server", server)
@@ -1520,8 +1540,12 @@ class VaultBackend(dict):
             pulumi.set(__self__, "ca_bundle", ca_bundle)
         if namespace is not None:
             pulumi.set(__self__, "namespace", namespace)
+        if path is None:
+            path = 'secret'
         if path is not None:
             pulumi.set(__self__, "path", path)
+        if version is None:
+            version = 'v2'
         if version is not None:
             pulumi.set(__self__, "version", version)
 
@@ -1561,7 +1585,7 @@ class VaultBackend(dict):
     @pulumi.getter
     def path(self) -> Optional[_builtins.str]:
         """
-        Mount path of the KV engine, e.g. `secret` (the default).
+        Mount path of the KV engine, e.g. `secret`.
         """
         return pulumi.get(self, "path")
 
@@ -1569,7 +1593,7 @@ class VaultBackend(dict):
     @pulumi.getter
     def version(self) -> Optional['VaultKVVersion']:
         """
-        KV engine version: `v2` (default) or `v1`.
+        KV engine version: `v2` or `v1`.
         """
         return pulumi.get(self, "version")
 
@@ -1606,10 +1630,12 @@ class VaultKubernetesAuth(dict):
         Vault Kubernetes auth: a service account token that Vault checks through the TokenReview API.
 
         :param _builtins.str role: Vault role to log in as.
-        :param _builtins.str mount_path: Mount path of the Kubernetes auth method; default `kubernetes`.
+        :param _builtins.str mount_path: Mount path of the Kubernetes auth method.
         :param 'ServiceAccountRef' service_account_ref: Service account whose token (from the TokenRequest API) is presented to Vault. Required for `sync: provider`; ESO in the cluster can fall back to its own service account.
         """
         pulumi.set(__self__, "role", role)
+        if mount_path is None:
+            mount_path = 'kubernetes'
         if mount_path is not None:
             pulumi.set(__self__, "mount_path", mount_path)
         if service_account_ref is not None:
@@ -1627,7 +1653,7 @@ class VaultKubernetesAuth(dict):
     @pulumi.getter(name="mountPath")
     def mount_path(self) -> Optional[_builtins.str]:
         """
-        Mount path of the Kubernetes auth method; default `kubernetes`.
+        Mount path of the Kubernetes auth method.
         """
         return pulumi.get(self, "mount_path")
 
@@ -1654,10 +1680,12 @@ class VaultUserPass(dict):
 
         :param 'CredentialSource' password: The password.
         :param _builtins.str username: The username.
-        :param _builtins.str path: Mount path of the userpass auth method; default `userpass`.
+        :param _builtins.str path: Mount path of the userpass auth method.
         """
         pulumi.set(__self__, "password", password)
         pulumi.set(__self__, "username", username)
+        if path is None:
+            path = 'userpass'
         if path is not None:
             pulumi.set(__self__, "path", path)
 
@@ -1681,7 +1709,7 @@ class VaultUserPass(dict):
     @pulumi.getter
     def path(self) -> Optional[_builtins.str]:
         """
-        Mount path of the userpass auth method; default `userpass`.
+        Mount path of the userpass auth method.
         """
         return pulumi.get(self, "path")
 
