@@ -156,8 +156,9 @@ func (d *ExternalSecretDataFrom) Annotate(a infer.Annotator) {
 func (o *ExternalSecretOutputs) Annotate(a infer.Annotator) {
 	a.Describe(&o.SecretName, "Name of the target Secret.")
 	a.Describe(&o.Keys, "Keys of the target Secret (names only).")
-	a.Describe(&o.DataHash, "sha256 over the target Secret's data. Changes whenever the synced content changes: "+
-		"put it in a pod template annotation to roll a Deployment when the secret rotates.")
+	a.Describe(&o.DataHash, "HMAC-SHA256 over the target Secret's data, keyed with the `esosync-hmac-key` Secret esosync keeps in "+
+		"the namespace: it changes whenever the synced content changes (put it in a pod template annotation to roll a "+
+		"Deployment when the secret rotates), yet cannot be matched against guessed values without that key.")
 	a.Describe(&o.RemoteVersions, "Backend version of each remote key read (Vault KV v2 version).")
 	a.Describe(&o.SyncedAt, "When the Secret was last synced (RFC 3339).")
 	a.Describe(&o.Ready, "Whether the Secret holds the backend's current values.")

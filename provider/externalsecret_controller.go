@@ -32,10 +32,26 @@ func (ExternalSecret) Check(ctx context.Context, req infer.CheckRequest) (infer.
 	}
 	pr := newProblems(req.NewInputs)
 	checkExternalSecret(pr, args, req.Name)
+	if len(pr.failures) == 0 {
+		checkStoreRef(ctx, pr, args)
+	}
 	if len(pr.failures) == 0 && args.mode() == reconcile.ModeProvider {
 		noteDemand(ctx, args)
 	}
 	return infer.CheckResponse[ExternalSecretArgs]{Inputs: args, Failures: pr.failures}, nil
+}
+
+// checkStoreRef fails when the cluster shows that store names a store of
+// the other kind, or one that neither exists nor is created by this
+// program. Unknown names (the store's outputs at preview) wait for `up`.
+func checkStoreRef(ctx context.Context, pr *problems, a ExternalSecretArgs) {
+	if a.Store.Name == "" || !pr.known("store") || !pr.known("namespace") {
+		return
+	}
+	ns := ptr.Deref(a.Namespace, defaultNamespace(ctx))
+	if problem := engineOf(ctx).CheckStoreRef(ctx, a.Store.Kind, ns, a.Store.Name); problem != nil {
+		pr.add(problem.Field, "%s", problem.Message)
+	}
 }
 
 // noteDemand records the remote keys a at its store will read. Pinned

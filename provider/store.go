@@ -247,8 +247,9 @@ func (o *StoreOutputs) Annotate(a infer.Annotator) {
 	a.Describe(&o.Ref, "Reference to this store; pass it as an ExternalSecret's `store`.")
 	a.Describe(&o.CredentialsSecret, "Name of the Secret esosync manages for `value` credentials, if any.")
 	a.Describe(&o.SpecHash, "Hash of the store CR's spec as last seen in the cluster; changes when it is edited out of band.")
-	a.Describe(&o.CredentialsHash, "Hash of the managed credentials as last seen in the cluster.")
-	a.Describe(&o.SourcesHash, "Hash of the credentials read from Pulumi ESC environments, as last read (at deploy or refresh). "+
+	a.Describe(&o.CredentialsHash, "HMAC of the managed credentials as last seen in the cluster, keyed with the `esosync-hmac-key` Secret of "+
+		"their namespace.")
+	a.Describe(&o.SourcesHash, "HMAC of the credentials read from Pulumi ESC environments (keyed like credentialsHash), as last read (at deploy or refresh). "+
 		"It changes when a value in ESC is rotated; the next `pulumi up` then rewrites the credentials Secret.")
 	a.Describe(&o.Ready, "Whether the store in the cluster matches its inputs, as last observed: false when refresh found its "+
 		"managed credentials Secret edited, deleted or behind a rotated ESC value. The next `pulumi up` repairs it.")

@@ -98,14 +98,25 @@ func checkStoreArgs[A storeArgs](ctx context.Context, req infer.CheckRequest) (i
 	}
 	pr := newProblems(req.NewInputs)
 	args.check(pr, req.Name)
+	if len(pr.failures) == 0 && pr.known("name") && pr.known("namespace") {
+		// ExternalSecrets of this program may name it before it exists.
+		s := args.inputs(ctx, req.Name)
+		engineOf(ctx).DeclareStore(s.kind, s.namespace, s.name)
+	}
 	return infer.CheckResponse[A]{Inputs: args, Failures: pr.failures}, nil
 }
 
-// applyStore creates or updates a store; a preview does no I/O.
-func applyStore(ctx context.Context, s storeInputs, create, dryRun bool) (StoreOutputs, error) {
-	req := s.request()
+// applyStore creates (prev nil) or updates a store; a preview does no
+// I/O, and an update's preview keeps the previous credential hashes (they
+// are keyed in the cluster).
+func applyStore(ctx context.Context, s storeInputs, prev *StoreOutputs, dryRun bool) (StoreOutputs, error) {
+	req, create := s.request(), prev == nil
 	if dryRun {
-		return storeOutputs(s, reconcile.PreviewStore(req)), nil
+		out := storeOutputs(s, reconcile.PreviewStore(req))
+		if prev != nil && out.CredentialsSecret != nil {
+			out.CredentialsHash, out.SourcesHash = prev.CredentialsHash, prev.SourcesHash
+		}
+		return out, nil
 	}
 	wctx, cancel := waitContext(ctx, s.timeout, defaultStoreWait)
 	defer cancel()
@@ -229,20 +240,20 @@ func (ClusterSecretStore) Check(ctx context.Context, req infer.CheckRequest) (in
 // Create validates the store against its backend and writes it.
 func (SecretStore) Create(ctx context.Context, req infer.CreateRequest[SecretStoreArgs]) (infer.CreateResponse[SecretStoreState], error) {
 	s := req.Inputs.inputs(ctx, req.Name)
-	out, err := applyStore(ctx, s, true, req.DryRun)
+	out, err := applyStore(ctx, s, nil, req.DryRun)
 	return infer.CreateResponse[SecretStoreState]{ID: storeID(s), Output: SecretStoreState{req.Inputs, out}}, err
 }
 
 // Create validates the store against its backend and writes it.
 func (ClusterSecretStore) Create(ctx context.Context, req infer.CreateRequest[ClusterSecretStoreArgs]) (infer.CreateResponse[ClusterSecretStoreState], error) {
 	s := req.Inputs.inputs(ctx, req.Name)
-	out, err := applyStore(ctx, s, true, req.DryRun)
+	out, err := applyStore(ctx, s, nil, req.DryRun)
 	return infer.CreateResponse[ClusterSecretStoreState]{ID: storeID(s), Output: ClusterSecretStoreState{req.Inputs, out}}, err
 }
 
 // Update rewrites the store and its credentials, validating them first.
 func (SecretStore) Update(ctx context.Context, req infer.UpdateRequest[SecretStoreArgs, SecretStoreState]) (infer.UpdateResponse[SecretStoreState], error) {
-	out, err := applyStore(ctx, req.Inputs.inputs(ctx, req.State.Ref.Name), false, req.DryRun)
+	out, err := applyStore(ctx, req.Inputs.inputs(ctx, req.State.Ref.Name), &req.State.StoreOutputs, req.DryRun)
 	if err != nil {
 		return infer.UpdateResponse[SecretStoreState]{Output: req.State}, err
 	}
@@ -251,7 +262,7 @@ func (SecretStore) Update(ctx context.Context, req infer.UpdateRequest[SecretSto
 
 // Update rewrites the store and its credentials, validating them first.
 func (ClusterSecretStore) Update(ctx context.Context, req infer.UpdateRequest[ClusterSecretStoreArgs, ClusterSecretStoreState]) (infer.UpdateResponse[ClusterSecretStoreState], error) {
-	out, err := applyStore(ctx, req.Inputs.inputs(ctx, req.State.Ref.Name), false, req.DryRun)
+	out, err := applyStore(ctx, req.Inputs.inputs(ctx, req.State.Ref.Name), &req.State.StoreOutputs, req.DryRun)
 	if err != nil {
 		return infer.UpdateResponse[ClusterSecretStoreState]{Output: req.State}, err
 	}

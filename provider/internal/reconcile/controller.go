@@ -58,26 +58,39 @@ func ReadyCondition(es *esv1.ExternalSecret) *esv1.ExternalSecretStatusCondition
 }
 
 // Await polls es until ESO has synced the resource version `expected` and
-// reports Ready=True. progress hears each new condition reason. On timeout
-// (ctx's deadline) it returns ESO's last reason and message as the error.
-func Await(ctx context.Context, c client.Client, key client.ObjectKey, expected string, every time.Duration,
+// reports Ready=True. progress hears each new condition reason, with ESO's
+// latest Warning event when not ready. It fails early, naming ESO's error,
+// once ESO has reported a failure after since (when the sync was
+// triggered): that failure is ESO's verdict on this generation, and waiting
+// out the timeout would only hide it. On timeout (ctx's deadline) it
+// returns ESO's last reason, message and Warning event as the error.
+func Await(ctx context.Context, c client.Client, key client.ObjectKey, expected string, since time.Time, every time.Duration,
 	progress func(reason, message string)) (*esv1.ExternalSecret, error) {
 	var last *esv1.ExternalSecretStatusCondition
+	var warning *Warning
 	lastSeen := ""
 	for {
 		es := &esv1.ExternalSecret{}
 		err := c.Get(ctx, key, es)
 		if err == nil {
 			cond := ReadyCondition(es)
+			warning = nil
+			if cond != nil && cond.Status != corev1.ConditionTrue {
+				warning, _ = LatestWarning(ctx, c, esv1.ExtSecretKind, es)
+			}
 			if cond != nil {
 				last = cond.DeepCopy()
-				if seen := cond.Reason + "\x00" + cond.Message; seen != lastSeen && progress != nil {
+				message := withWarning(cond.Message, warning)
+				if seen := cond.Reason + "\x00" + message; seen != lastSeen && progress != nil {
 					lastSeen = seen
-					progress(cond.Reason, cond.Message)
+					progress(cond.Reason, message)
 				}
 			}
 			if es.Status.SyncedResourceVersion == expected && cond != nil && cond.Status == corev1.ConditionTrue {
 				return es, nil
+			}
+			if cond != nil && cond.Status == corev1.ConditionFalse && warning != nil && !warning.At.Before(since.Truncate(time.Second)) {
+				return nil, fmt.Errorf("ExternalSecret %s was not synced: ESO reports %s: %s", key, cond.Reason, withWarning(cond.Message, warning))
 			}
 		}
 		select {
@@ -91,7 +104,7 @@ func Await(ctx context.Context, c client.Client, key client.ObjectKey, expected 
 				return nil, fmt.Errorf("ExternalSecret %s was not synced: ESO has not processed the change (its last report: %s: %s); "+
 					"is its controller running?", key, last.Reason, last.Message)
 			default:
-				return nil, fmt.Errorf("ExternalSecret %s was not synced: ESO reports %s: %s", key, last.Reason, last.Message)
+				return nil, fmt.Errorf("ExternalSecret %s was not synced: ESO reports %s: %s", key, last.Reason, withWarning(last.Message, warning))
 			}
 		case <-time.After(every):
 		}
@@ -99,12 +112,21 @@ func Await(ctx context.Context, c client.Client, key client.ObjectKey, expected 
 }
 
 // AwaitStore polls a SecretStore or ClusterSecretStore until ESO reports it
-// Ready with reason Valid. On timeout (ctx's deadline) the error carries
-// ESO's last reason and message.
-func AwaitStore(ctx context.Context, c client.Client, store esv1.GenericStore, every time.Duration,
+// Ready with reason Valid. Like Await it fails early, with ESO's Warning
+// event, once ESO has reported the store invalid after since; on timeout
+// (ctx's deadline) the error carries ESO's last reason and message.
+func AwaitStore(ctx context.Context, c client.Client, store esv1.GenericStore, since time.Time, every time.Duration,
 	progress func(reason, message string)) error {
 	key := client.ObjectKeyFromObject(store)
+	kind := store.GetObjectKind().GroupVersionKind().Kind
+	if kind == "" {
+		kind = esv1.SecretStoreKind
+		if _, cluster := store.(*esv1.ClusterSecretStore); cluster {
+			kind = esv1.ClusterSecretStoreKind
+		}
+	}
 	var last *esv1.SecretStoreStatusCondition
+	var warning *Warning
 	lastSeen := ""
 	for {
 		err := c.Get(ctx, key, store)
@@ -114,12 +136,17 @@ func AwaitStore(ctx context.Context, c client.Client, store esv1.GenericStore, e
 					continue
 				}
 				last = cond.DeepCopy()
-				if seen := cond.Reason + "\x00" + cond.Message; seen != lastSeen && progress != nil {
-					lastSeen = seen
-					progress(cond.Reason, cond.Message)
-				}
 				if cond.Status == corev1.ConditionTrue && cond.Reason == esv1.ReasonStoreValid {
 					return nil
+				}
+				warning, _ = LatestWarning(ctx, c, kind, store)
+				message := withWarning(cond.Message, warning)
+				if seen := cond.Reason + "\x00" + message; seen != lastSeen && progress != nil {
+					lastSeen = seen
+					progress(cond.Reason, message)
+				}
+				if cond.Status == corev1.ConditionFalse && warning != nil && !warning.At.Before(since.Truncate(time.Second)) {
+					return fmt.Errorf("store %s is not ready: ESO reports %s: %s", key, cond.Reason, message)
 				}
 			}
 		}
@@ -131,7 +158,7 @@ func AwaitStore(ctx context.Context, c client.Client, store esv1.GenericStore, e
 			case last == nil:
 				return fmt.Errorf("store %s: External Secrets Operator has not validated it; is its controller running?", key)
 			default:
-				return fmt.Errorf("store %s is not ready: ESO reports %s: %s", key, last.Reason, last.Message)
+				return fmt.Errorf("store %s is not ready: ESO reports %s: %s", key, last.Reason, withWarning(last.Message, warning))
 			}
 		case <-time.After(every):
 		}

@@ -17,6 +17,8 @@ type Engine struct {
 	cluster *kube.Lazy
 	session *backend.Session
 	esc     escsource.Source
+	// declared are the stores the program creates or that were found.
+	declared declaredStores
 }
 
 // New builds the engine of one configured provider, with a new session.

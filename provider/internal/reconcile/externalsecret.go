@@ -82,10 +82,14 @@ func (e *Engine) ApplyExternalSecret(ctx context.Context, log Logger, es *esv1.E
 			return Report{}, err
 		}
 	}
+	h, err := e.hasher(ctx, k.Client, es.Namespace)
+	if err != nil {
+		return Report{}, err
+	}
 	if es, err = writeExternalSecret(ctx, k.Client, es, create); err != nil {
 		return Report{}, err
 	}
-	out, err := e.finish(ctx, log, k, es, mode, fetched)
+	out, err := e.finish(ctx, log, k, h, es, mode, fetched)
 	switch {
 	case err != nil && mode == ModeController:
 		// ESO may still sync later: keep the resource, marked as not ready,
@@ -147,12 +151,12 @@ func (e *Engine) fetch(ctx context.Context, log Logger, k kube.Clients, es *esv1
 
 // finish writes the target Secret (provider mode) and the CR's status, or
 // has ESO do it (controller mode), and reports.
-func (e *Engine) finish(ctx context.Context, log Logger, k kube.Clients, es *esv1.ExternalSecret, mode Mode, fetched *Fetched) (Report, error) {
+func (e *Engine) finish(ctx context.Context, log Logger, k kube.Clients, h Hasher, es *esv1.ExternalSecret, mode Mode, fetched *Fetched) (Report, error) {
 	switch mode {
 	case ModeNone:
-		return observe(ctx, k, es, mode)
+		return observe(ctx, k, h, es, mode)
 	case ModeController:
-		return syncViaController(ctx, log, k, es)
+		return syncViaController(ctx, log, k, h, es)
 	}
 	outcome, err := Write(ctx, k.Client, es, fetched)
 	if err != nil {
@@ -162,7 +166,7 @@ func (e *Engine) finish(ctx context.Context, log Logger, k kube.Clients, es *esv
 	if err := writeStatus(ctx, k.Client, es, outcome, now); err != nil {
 		log.Warningf("ExternalSecret %s/%s: the Secret is synced but its status could not be written: %v", es.Namespace, es.Name, err)
 	}
-	out := reportOf(es, outcome.Secret)
+	out := reportOf(es, outcome.Secret, h)
 	out.RemoteVersions = fetched.Versions
 	out.SyncedAt = now.Format(time.RFC3339)
 	out.Status = Status{Ready: outcome.Reason == ReasonSynced || outcome.Reason == ReasonSecretDeleted, Reason: outcome.Reason, Message: outcome.Message}
@@ -193,7 +197,7 @@ func writeStatus(ctx context.Context, c client.Client, es *esv1.ExternalSecret, 
 }
 
 // observe reports what the cluster says (none mode: ESO does the syncing).
-func observe(ctx context.Context, k kube.Clients, es *esv1.ExternalSecret, mode Mode) (Report, error) {
+func observe(ctx context.Context, k kube.Clients, h Hasher, es *esv1.ExternalSecret, mode Mode) (Report, error) {
 	live := &esv1.ExternalSecret{}
 	if err := k.Client.Get(ctx, client.ObjectKeyFromObject(es), live); err != nil {
 		return Report{}, fmt.Errorf("reading ExternalSecret %s/%s: %w", es.Namespace, es.Name, err)
@@ -202,7 +206,7 @@ func observe(ctx context.Context, k kube.Clients, es *esv1.ExternalSecret, mode 
 	if err != nil {
 		return Report{}, err
 	}
-	out := fromESO(live, secret)
+	out := fromESO(ctx, k.Client, live, secret, h)
 	if ReadyCondition(live) == nil {
 		out.Message = fmt.Sprintf("waiting for the External Secrets Operator controller (sync: %s)", mode)
 	}
@@ -213,22 +217,24 @@ func observe(ctx context.Context, k kube.Clients, es *esv1.ExternalSecret, mode 
 // synced the ExternalSecret as it now is (until ctx's deadline), then
 // check the target Secret ESO wrote. The report is filled even on failure
 // (not ready, ESO's reason), so the state records what went wrong.
-func syncViaController(ctx context.Context, log Logger, k kube.Clients, es *esv1.ExternalSecret) (Report, error) {
+func syncViaController(ctx context.Context, log Logger, k kube.Clients, h Hasher, es *esv1.ExternalSecret) (Report, error) {
 	key := client.ObjectKeyFromObject(es)
-	out := reportOf(es, nil)
+	out := reportOf(es, nil, h)
 	out.Status = notReady(ReasonPending, "waiting for External Secrets Operator")
-	expected, err := Trigger(ctx, k.Client, es, time.Now())
+	triggered := time.Now()
+	expected, err := Trigger(ctx, k.Client, es, triggered)
 	if err != nil {
 		return out, err
 	}
 	log.InfoStatusf("waiting%s for External Secrets Operator to sync %s", upTo(ctx), key)
-	live, err := Await(ctx, k.Client, key, expected, 500*time.Millisecond, func(reason, message string) {
+	live, err := Await(ctx, k.Client, key, expected, triggered, 500*time.Millisecond, func(reason, message string) {
 		log.InfoStatusf("External Secrets Operator: %s: %s", reason, message)
 	})
 	if err != nil {
 		if last := (&esv1.ExternalSecret{}); k.Client.Get(context.WithoutCancel(ctx), key, last) == nil {
 			if cond := ReadyCondition(last); cond != nil {
-				out.Reason, out.Message = cond.Reason, cond.Message
+				warning, _ := LatestWarning(context.WithoutCancel(ctx), k.Client, esv1.ExtSecretKind, last)
+				out.Reason, out.Message = cond.Reason, withWarning(cond.Message, warning)
 			}
 		}
 		return out, err
@@ -237,7 +243,7 @@ func syncViaController(ctx context.Context, log Logger, k kube.Clients, es *esv1
 	if err != nil {
 		return out, err
 	}
-	out = fromESO(live, secret)
+	out = fromESO(ctx, k.Client, live, secret, h)
 	if problem := checkTarget(live, secret); problem != "" {
 		out.Status = notReady(ReasonOutOfSync, problem)
 		return out, fmt.Errorf("ExternalSecret %s: ESO reports it synced, but %s", key, problem)
@@ -253,12 +259,18 @@ func upTo(ctx context.Context) string {
 	return ""
 }
 
-// fromESO reports what ESO says about es and the Secret it wrote.
-func fromESO(es *esv1.ExternalSecret, secret *corev1.Secret) Report {
-	out := reportOf(es, secret)
+// fromESO reports what ESO says about es and the Secret it wrote: its
+// Ready condition and, when not ready, its latest Warning event, which
+// carries the error the condition only names.
+func fromESO(ctx context.Context, c client.Reader, es *esv1.ExternalSecret, secret *corev1.Secret, h Hasher) Report {
+	out := reportOf(es, secret, h)
 	out.Status = notReady(ReasonPending, "External Secrets Operator has not reported on it yet")
 	if cond := ReadyCondition(es); cond != nil {
 		out.Status = Status{Ready: cond.Status == corev1.ConditionTrue, Reason: cond.Reason, Message: cond.Message}
+		if !out.Ready {
+			warning, _ := LatestWarning(ctx, c, esv1.ExtSecretKind, es)
+			out.Message = withWarning(cond.Message, warning)
+		}
 	}
 	if !es.Status.RefreshTime.IsZero() {
 		out.SyncedAt = es.Status.RefreshTime.UTC().Format(time.RFC3339)
@@ -295,12 +307,13 @@ func targetSecret(ctx context.Context, c client.Client, es *esv1.ExternalSecret)
 	return secret, nil
 }
 
-// reportOf names the target Secret and, when it exists, its keys and hash.
-func reportOf(es *esv1.ExternalSecret, secret *corev1.Secret) Report {
+// reportOf names the target Secret and, when it exists, its keys and
+// keyed hash.
+func reportOf(es *esv1.ExternalSecret, secret *corev1.Secret, h Hasher) Report {
 	out := Report{SecretName: TargetName(es), Keys: []string{}, RemoteVersions: map[string]string{}}
 	if secret != nil {
 		out.Keys = slices.Sorted(maps.Keys(secret.Data))
-		out.DataHash = DataHash(secret.Data)
+		out.DataHash = h.Sum(secret.Data)
 	}
 	return out
 }
@@ -327,9 +340,10 @@ func refuseForeignTarget(ctx context.Context, c client.Client, es *esv1.External
 // ObserveExternalSecret reports drift. It re-reads the CR and the target
 // Secret and, in provider mode (and in controller mode when ESO says all
 // is well), the backend: a changed remote value, a hand-edited or deleted
-// Secret, or a store that no longer works show as not ready. An error means
-// nothing could be concluded (a server could not be reached): the caller
-// keeps its previous state.
+// Secret, or a store whose backend rejects it shows as not ready, with a
+// warning, so that drift is never swallowed. An error means nothing could
+// be concluded (the cluster could not be read): the caller keeps its
+// previous state.
 func (e *Engine) ObserveExternalSecret(ctx context.Context, log Logger, key client.ObjectKey, mode Mode, prev Report) (Observation, error) {
 	k, err := e.clients()
 	if err != nil {
@@ -342,44 +356,54 @@ func (e *Engine) ObserveExternalSecret(ctx context.Context, log Logger, key clie
 		}
 		return Observation{}, err
 	}
+	h, err := e.hasher(ctx, k.Client, key.Namespace)
+	if err != nil {
+		return Observation{}, err
+	}
 	obs := Observation{Found: true, Live: live}
 	if mode == ModeNone {
-		obs.Report, err = observe(ctx, k, live, mode)
+		obs.Report, err = observe(ctx, k, h, live, mode)
 		return obs, err
 	}
 	secret, err := targetSecret(ctx, k.Client, live)
 	if err != nil {
 		return Observation{}, err
 	}
-	out := reportOf(live, secret)
+	out := reportOf(live, secret, h)
 	out.SyncedAt, out.RemoteVersions = prev.SyncedAt, prev.RemoteVersions
 	out.Status = ready(ReasonSynced, "secret synced")
 	if mode == ModeController {
 		// ESO's own report comes first; esosync adds its check of the Secret.
-		out = fromESO(live, secret)
+		out = fromESO(ctx, k.Client, live, secret, h)
 		out.RemoteVersions = prev.RemoteVersions
 		if problem := checkTarget(live, secret); out.Ready && problem != "" {
 			out.Status = notReady(ReasonOutOfSync, problem)
 		}
 		if !out.Ready {
+			log.Warningf("ExternalSecret %s is not ready: %s: %s", key, out.Reason, out.Message)
 			obs.Report = out
 			return obs, nil
 		}
 	}
 	fetched, err := e.fetch(ctx, log, k, live)
 	switch {
-	case err != nil && mode == ModeController:
+	case err != nil && mode == ModeController && Indeterminate(err):
 		// ESO reads the backend from inside the cluster; the provider may
 		// not reach it from here. ESO's report stands.
-		log.Debugf("refresh of ExternalSecret %s: the backend could not be read from here: %v", key, err)
-	case err != nil && Indeterminate(err):
-		return Observation{}, fmt.Errorf("could not reach the backend: %w", err)
+		log.Debugf("refresh of ExternalSecret %s: the backend could not be reached from here: %v", key, err)
 	case err != nil:
-		out.Status = notReady(ReasonSyncedError, err.Error())
+		// The backend answered and refused (credentials rejected, key
+		// gone), or cannot be reached at all: ESO's next sync will fail
+		// the same way, so the user learns it now.
+		out.Status = notReady(ReasonSyncedError, "the backend could not be read: "+StableMessage(err.Error()))
+		log.Warningf("ExternalSecret %s is not ready: %s", key, out.Message)
 	default:
 		out.RemoteVersions = fetched.Versions
 		if st := compare(ctx, k.Client, live, secret, fetched, prev.RemoteVersions); !st.Ready || mode == ModeProvider {
 			out.Status = st
+		}
+		if !out.Ready {
+			log.Warningf("ExternalSecret %s is not ready: %s: %s", key, out.Reason, out.Message)
 		}
 	}
 	obs.Report = out
@@ -402,7 +426,7 @@ func compare(ctx context.Context, c client.Client, es *esv1.ExternalSecret, secr
 	if err := Mutate(ctx, c, desired, es, fetched.Data); err != nil {
 		return notReady(ReasonSyncedError, err.Error())
 	}
-	if DataHash(desired.Data) == DataHash(secret.Data) && Consistent(secret) {
+	if sameData(desired.Data, secret.Data) && Consistent(secret) {
 		return ready(ReasonSynced, "secret synced")
 	}
 	var changed []string
@@ -441,7 +465,7 @@ func (e *Engine) DeleteExternalSecret(ctx context.Context, key client.ObjectKey)
 	live := &esv1.ExternalSecret{}
 	if err := k.Client.Get(ctx, key, live); err != nil {
 		if kube.IsGone(err) {
-			return nil
+			return e.release(ctx, k.Client, key.Namespace)
 		}
 		return fmt.Errorf("reading ExternalSecret %s: %w", key, err)
 	}
@@ -458,6 +482,14 @@ func (e *Engine) DeleteExternalSecret(ctx context.Context, key client.ObjectKey)
 	}
 	if err := k.Client.Delete(ctx, live); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting ExternalSecret %s: %w", key, err)
+	}
+	return e.release(ctx, k.Client, key.Namespace)
+}
+
+// release removes the namespace's HMAC key when this was its last user.
+func (e *Engine) release(ctx context.Context, c client.Client, namespace string) error {
+	if err := e.releaseKey(ctx, c, namespace); err != nil {
+		return fmt.Errorf("removing the HMAC key Secret %s/%s, which nothing uses any more: %w", namespace, HMACKeySecret, err)
 	}
 	return nil
 }

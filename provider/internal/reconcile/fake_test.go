@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/esosync/pulumi-esosync/provider/internal/escsource"
 	"github.com/esosync/pulumi-esosync/provider/internal/kube"
 )
 
@@ -22,7 +23,16 @@ import (
 // the apiserver and ESO.
 
 func fakeClient(objs ...client.Object) client.Client {
-	return fake.NewClientBuilder().WithScheme(kube.Scheme).WithStatusSubresource(&esv1.ExternalSecret{}).WithObjects(objs...).Build()
+	b := fake.NewClientBuilder().WithScheme(kube.Scheme).WithStatusSubresource(&esv1.ExternalSecret{}).WithObjects(objs...)
+	// The field selectors LatestWarning lists events with.
+	for field, value := range map[string]func(*corev1.Event) string{
+		"involvedObject.kind": func(e *corev1.Event) string { return e.InvolvedObject.Kind },
+		"involvedObject.name": func(e *corev1.Event) string { return e.InvolvedObject.Name },
+		"type":                func(e *corev1.Event) string { return e.Type },
+	} {
+		b = b.WithIndex(&corev1.Event{}, field, func(o client.Object) []string { return []string{value(o.(*corev1.Event))} })
+	}
+	return b.Build()
 }
 
 func testES(policy esv1.ExternalSecretCreationPolicy) *esv1.ExternalSecret {
@@ -95,7 +105,7 @@ func TestTriggerAndAwait(t *testing.T) {
 			wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 			defer cancel()
 			var heard []string
-			_, err = Await(wctx, c, client.ObjectKeyFromObject(es), expected, 20*time.Millisecond, func(reason, _ string) { heard = append(heard, reason) })
+			_, err = Await(wctx, c, client.ObjectKeyFromObject(es), expected, time.Now(), 20*time.Millisecond, func(reason, _ string) { heard = append(heard, reason) })
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("Await: %v", err)
@@ -106,6 +116,69 @@ func TestTriggerAndAwait(t *testing.T) {
 				t.Errorf("progress heard %v, want [%s]", heard, tc.reason)
 			}
 		})
+	}
+}
+
+// TestAwaitFailsFast: once ESO has recorded a Warning event for the
+// triggered sync, Await fails at once with that event's reason and
+// message; an event older than the trigger is only context, and the wait
+// goes on until its deadline.
+func TestAwaitFailsFast(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		eventAge time.Duration
+		wantFast bool
+	}{
+		{"event after the trigger", 0, true},
+		{"event before the trigger", -time.Hour, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			es := testES(esv1.CreatePolicyOwner)
+			es.Status.Conditions = []esv1.ExternalSecretStatusCondition{{Type: esv1.ExternalSecretReady, Status: corev1.ConditionFalse,
+				Reason: ReasonSyncedError, Message: "could not get secret data from provider"}}
+			triggered := time.Now()
+			at := metav1.NewTime(triggered.Add(tc.eventAge))
+			event := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "app.1", Namespace: "ns"}, Type: corev1.EventTypeWarning,
+				Reason: "UpdateFailed", Message: "operation error Secrets Manager: GetSecretValue, RequestID: 0a1b2c3d-4e5f-6789, api error SignatureDoesNotMatch",
+				InvolvedObject: corev1.ObjectReference{Kind: esv1.ExtSecretKind, Name: "app", Namespace: "ns", UID: es.UID}, LastTimestamp: at}
+			c := fakeClient(es, event)
+			wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			_, err := Await(wctx, c, client.ObjectKeyFromObject(es), "never", triggered, 20*time.Millisecond, nil)
+			if err == nil || !strings.Contains(err.Error(), "Warning UpdateFailed: ") || !strings.Contains(err.Error(), "SignatureDoesNotMatch") {
+				t.Fatalf("Await = %v, want ESO's Warning event in the error", err)
+			}
+			if strings.Contains(err.Error(), "0a1b2c3d") {
+				t.Errorf("the error keeps the per-request ID: %v", err)
+			}
+			if fast := wctx.Err() == nil; fast != tc.wantFast {
+				t.Errorf("failed before the deadline: %v, want %v", fast, tc.wantFast)
+			}
+		})
+	}
+}
+
+// TestHMACKeyCreatedOnce: the first hash of a namespace creates its key
+// Secret; a second provider session reads the same key.
+func TestHMACKeyCreatedOnce(t *testing.T) {
+	ctx := context.Background()
+	c := fakeClient()
+	first, err := New(nil, escsource.Source{}).hasher(ctx, c, "ns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := New(nil, escsource.Source{}).hasher(ctx, c, "ns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := map[string][]byte{"pin": []byte("4711")}
+	if first.Sum(data) != second.Sum(data) {
+		t.Error("a second session hashes with another key")
+	}
+	key := &corev1.Secret{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: HMACKeySecret}, key); err != nil || len(key.Data[hmacKeyField]) != hmacKeyBytes {
+		t.Fatalf("key Secret: %v, %d bytes", err, len(key.Data[hmacKeyField]))
 	}
 }
 

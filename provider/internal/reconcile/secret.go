@@ -2,13 +2,10 @@ package reconcile
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/sha3"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
-	"slices"
 
 	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
 	"github.com/external-secrets/external-secrets/pkg/controllers/templating"
@@ -43,17 +40,6 @@ func FieldOwner(esName string) string {
 		fqdn = fmt.Sprintf("externalsecrets.external-secrets.io/sha3/%x", sha3.Sum224([]byte(esName)))
 	}
 	return fqdn
-}
-
-// DataHash is the `dataHash` output: sha256 over the Secret's data, keys in
-// order, each key and value length-prefixed so that no two maps collide.
-func DataHash(data map[string][]byte) string {
-	h := sha256.New()
-	for _, k := range slices.Sorted(maps.Keys(data)) {
-		fmt.Fprintf(h, "%d:%s%d:", len(k), k, len(data[k]))
-		h.Write(data[k])
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // Consistent reports whether secret is how ESO leaves a Secret it manages:

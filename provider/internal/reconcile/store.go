@@ -116,31 +116,23 @@ func (r StoreRequest) emptyStore() esv1.GenericStore {
 	return StoreRequest{Kind: r.Kind, Name: r.Name, Namespace: r.Namespace}.object()
 }
 
-// PreviewStore is what a preview knows without any I/O. The credentials
-// hash is left empty when a credential comes from ESC.
+// PreviewStore is what a preview knows without any I/O. The credential
+// hashes are keyed with a key held in the cluster, so a preview leaves
+// them to the caller (an update keeps the previous ones).
 func PreviewStore(r StoreRequest) StoreReport {
 	out := StoreReport{SpecHash: HashJSON(r.Spec), Status: Status{Ready: true}}
-	if len(r.Credentials) == 0 {
-		return out
+	if len(r.Credentials) > 0 {
+		out.CredentialsSecret = CredentialsSecretName(r.Name)
 	}
-	out.CredentialsSecret = CredentialsSecretName(r.Name)
-	creds := map[string][]byte{}
-	for _, c := range r.Credentials {
-		if c.ESC != nil {
-			return out
-		}
-		creds[c.Key] = []byte(c.Value)
-	}
-	out.CredentialsHash = hashCreds(creds)
 	return out
 }
 
 // resolveCredentials returns the managed credentials (nil when there are
-// none), opening ESC environments for esc sources, and the hash of the
-// values read from ESC ("" when there are none).
-func (e *Engine) resolveCredentials(ctx context.Context, r StoreRequest) (map[string][]byte, string, error) {
+// none), opening ESC environments for esc sources, and the values read
+// from ESC (nil when there are none).
+func (e *Engine) resolveCredentials(ctx context.Context, r StoreRequest) (map[string][]byte, map[string][]byte, error) {
 	if len(r.Credentials) == 0 {
-		return nil, "", nil
+		return nil, nil, nil
 	}
 	creds, fromESC := map[string][]byte{}, map[string][]byte{}
 	for _, c := range r.Credentials {
@@ -150,24 +142,33 @@ func (e *Engine) resolveCredentials(ctx context.Context, r StoreRequest) (map[st
 		}
 		v, err := e.esc.Read(ctx, c.Field, *c.ESC)
 		if err != nil {
-			return nil, "", err
+			return nil, nil, err
 		}
 		creds[c.Key], fromESC[c.Key] = []byte(v), []byte(v)
 	}
-	sourcesHash := ""
-	if len(fromESC) > 0 {
-		sourcesHash = hashCreds(fromESC)
+	if len(fromESC) == 0 {
+		fromESC = nil
 	}
-	return creds, sourcesHash, nil
+	return creds, fromESC, nil
 }
 
-// report is the StoreReport of what apply wrote.
-func (r StoreRequest) report(creds map[string][]byte, sourcesHash string) StoreReport {
-	out := StoreReport{SpecHash: HashJSON(r.Spec), CredentialsHash: hashCreds(creds), SourcesHash: sourcesHash, Status: Status{Ready: true}}
+// report is the StoreReport of what apply wrote, its credentials hashed
+// with the key of their namespace.
+func (r StoreRequest) report(h Hasher, creds, fromESC map[string][]byte) StoreReport {
+	out := StoreReport{SpecHash: HashJSON(r.Spec), CredentialsHash: h.Sum(creds), SourcesHash: h.Sum(fromESC), Status: Status{Ready: true}}
 	if creds != nil {
 		out.CredentialsSecret = CredentialsSecretName(r.Name)
 	}
 	return out
+}
+
+// credentialsHasher is the Hasher of the store's credentials namespace,
+// loaded only when the store has managed credentials.
+func (e *Engine) credentialsHasher(ctx context.Context, k kube.Clients, r StoreRequest, creds map[string][]byte) (Hasher, error) {
+	if creds == nil {
+		return Hasher{}, nil
+	}
+	return e.hasher(ctx, k.Client, r.CredentialsNamespace)
 }
 
 // ApplyStore writes the managed credentials, validates the store against
@@ -176,11 +177,16 @@ func (r StoreRequest) report(creds map[string][]byte, sourcesHash string) StoreR
 // Nothing is left behind when validation fails on create, and a failed
 // update puts the previous credentials back.
 func (e *Engine) ApplyStore(ctx context.Context, log Logger, r StoreRequest, create bool) (StoreReport, error) {
-	creds, sourcesHash, err := e.resolveCredentials(ctx, r)
+	started := time.Now()
+	creds, fromESC, err := e.resolveCredentials(ctx, r)
 	if err != nil {
 		return StoreReport{}, err
 	}
 	k, err := e.clients()
+	if err != nil {
+		return StoreReport{}, err
+	}
+	h, err := e.credentialsHasher(ctx, k, r, creds)
 	if err != nil {
 		return StoreReport{}, err
 	}
@@ -213,10 +219,10 @@ func (e *Engine) ApplyStore(ctx context.Context, log Logger, r StoreRequest, cre
 			return StoreReport{}, fmt.Errorf("%s %s: managed credentials: %w", r.Kind, r.Describe(), err)
 		}
 	}
-	out := r.report(creds, sourcesHash)
+	out := r.report(h, creds, fromESC)
 	if r.WaitForReady {
 		log.InfoStatusf("waiting%s for External Secrets Operator to validate %s %s", upTo(ctx), r.Kind, r.Describe())
-		if err := AwaitStore(ctx, k.Client, r.emptyStore(), 500*time.Millisecond, func(reason, message string) {
+		if err := AwaitStore(ctx, k.Client, r.emptyStore(), started, 500*time.Millisecond, func(reason, message string) {
 			log.InfoStatusf("External Secrets Operator: %s: %s", reason, message)
 		}); err != nil {
 			return out, err
@@ -353,16 +359,28 @@ func (e *Engine) ObserveStore(ctx context.Context, log Logger, r StoreRequest, p
 		if found {
 			have = data
 		}
-		out.CredentialsHash = hashCreds(have)
+		h, err := e.hasher(ctx, k.Client, r.CredentialsNamespace)
+		if err != nil {
+			return StoreObservation{}, err
+		}
+		out.CredentialsHash = h.Sum(have)
 	}
-	want, sourcesHash, err := e.resolveCredentials(ctx, r)
+	want, fromESC, err := e.resolveCredentials(ctx, r)
 	if err != nil {
 		// ESC could not be read: nothing is known about rotation.
 		log.Warningf("refresh of %s %s could not read its ESC credential sources and kept their previous hash: %v", r.Kind, r.Describe(), err)
 		return StoreObservation{Found: true, Live: live, Report: out}, nil
 	}
-	out.SourcesHash = sourcesHash
-	if hashCreds(want) != hashCreds(have) {
+	if fromESC != nil {
+		h, err := e.hasher(ctx, k.Client, r.CredentialsNamespace)
+		if err != nil {
+			return StoreObservation{}, err
+		}
+		out.SourcesHash = h.Sum(fromESC)
+	} else {
+		out.SourcesHash = ""
+	}
+	if (want == nil) != (have == nil) || !sameData(want, have) {
 		out.Status = notReady(ReasonCredentialsDrift, fmt.Sprintf("the managed credentials Secret %s does not hold the "+
 			"credentials the inputs give (edited or deleted out of band, or rotated in an ESC environment); "+
 			"`pulumi up` rewrites it", r.credentialsKey()))
@@ -383,7 +401,10 @@ func (e *Engine) DeleteStore(ctx context.Context, r StoreRequest) error {
 	if err := kube.DeleteOwnedSecret(ctx, k.Client, r.credentialsKey(), r.owner()); err != nil {
 		return fmt.Errorf("%s %s: managed credentials: %w", r.Kind, r.Describe(), err)
 	}
-	return nil
+	if r.CredentialsNamespace == "" {
+		return nil
+	}
+	return e.release(ctx, k.Client, r.CredentialsNamespace)
 }
 
 // HashJSON is the sha256 of v's JSON encoding, for specs (not values).
@@ -391,11 +412,4 @@ func HashJSON(v any) string {
 	b, _ := json.Marshal(v)
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-func hashCreds(creds map[string][]byte) string {
-	if creds == nil {
-		return ""
-	}
-	return DataHash(creds)
 }

@@ -1,6 +1,9 @@
 package reconcile
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"context"
 	"encoding/json"
 	"errors"
@@ -267,17 +270,31 @@ func TestMutate(t *testing.T) {
 	}
 }
 
-func TestDataHash(t *testing.T) {
-	a := DataHash(map[string][]byte{"a": []byte("bc")})
-	b := DataHash(map[string][]byte{"ab": []byte("c")})
-	if a == b {
+// TestHasherSum: the keyed hash separates keys from values, ignores map
+// order, depends on the key, and is not the plain sha256 a guesser would
+// compute.
+func TestHasherSum(t *testing.T) {
+	h := Hasher{key: bytes.Repeat([]byte{7}, 32)}
+	a := h.Sum(map[string][]byte{"a": []byte("bc")})
+	if a == h.Sum(map[string][]byte{"ab": []byte("c")}) {
 		t.Error("length prefixes do not separate keys from values")
 	}
-	if DataHash(map[string][]byte{"x": []byte("1"), "y": []byte("2")}) != DataHash(map[string][]byte{"y": []byte("2"), "x": []byte("1")}) {
+	if h.Sum(map[string][]byte{"x": []byte("1"), "y": []byte("2")}) != h.Sum(map[string][]byte{"y": []byte("2"), "x": []byte("1")}) {
 		t.Error("hash depends on map order")
 	}
-	if !strings.HasPrefix(a, "sha256:") || len(a) != len("sha256:")+64 {
+	if !strings.HasPrefix(a, HashPrefix) || len(a) != len(HashPrefix)+64 {
 		t.Errorf("hash format %q", a)
+	}
+	if other := (Hasher{key: bytes.Repeat([]byte{8}, 32)}).Sum(map[string][]byte{"a": []byte("bc")}); other == a {
+		t.Error("the hash does not depend on the key")
+	}
+	plain := sha256.New()
+	writeData(plain, map[string][]byte{"a": []byte("bc")})
+	if strings.Contains(a, hex.EncodeToString(plain.Sum(nil))) {
+		t.Error("the keyed hash equals the unkeyed one")
+	}
+	if h.Sum(nil) != "" {
+		t.Error("no data must hash to empty")
 	}
 }
 

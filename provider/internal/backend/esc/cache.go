@@ -88,63 +88,34 @@ func (c *Client) tree(ctx context.Context) (map[string]any, error) {
 // whole environment (what the SDK's OpenAndReadEnvironment does), through
 // the raw API so that each step is counted and named in errors, and so
 // that a value without trace.def.environment cannot panic the SDK's
-// unwrapping (its getRange asserts the field).
+// unwrapping (its getRange asserts the field). The SDK sends both
+// requests; their bodies are decoded here (wire.go), because the SDK's
+// strict models fail on any change to the API's responses.
 func (c *Client) open(ctx context.Context) (map[string]any, error) {
 	actx := c.authContext(ctx)
 	org, project, env := c.cfg.Organization, c.cfg.Project, c.cfg.Environment
 	c.cfg.Session.CountCall("esc.open")
-	session, _, err := c.api.EscAPI.OpenEnvironment(actx, org, project, env).Execute()
+	_, resp, err := c.api.EscAPI.OpenEnvironment(actx, org, project, env).Execute()
+	body, err := c.responseBody("opening", resp, err)
 	if err != nil {
-		return nil, c.apiError("opening", err)
+		return nil, err
 	}
-	if session == nil || session.Id == "" {
+	id, err := decodeOpen(body)
+	if err != nil {
+		return nil, c.malformed("opening", body, err)
+	}
+	if id == "" {
 		return nil, fmt.Errorf("esc: opening environment %q: the API returned no session id", c.envName())
 	}
 	c.cfg.Session.CountCall("esc.read")
-	opened, _, err := c.api.EscAPI.ReadOpenEnvironment(actx, org, project, env, session.Id).Execute()
+	_, resp, err = c.api.EscAPI.ReadOpenEnvironment(actx, org, project, env, id).Execute()
+	body, err = c.responseBody("reading", resp, err)
 	if err != nil {
-		return nil, c.apiError("reading", err)
+		return nil, err
 	}
-	tree := map[string]any{}
-	if opened != nil && opened.Properties != nil {
-		for k, v := range *opened.Properties {
-			tree[k] = plain(v.Value)
-		}
+	tree, err := decodeEnvironment(body)
+	if err != nil {
+		return nil, c.malformed("reading", body, err)
 	}
 	return tree, nil
-}
-
-// plain strips the API's {"value":…,"trace":…} wrappers from the inside of
-// a value: members of objects and elements of arrays arrive wrapped.
-func plain(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, e := range t {
-			out[k] = unwrap(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = unwrap(e)
-		}
-		return out
-	default:
-		return v
-	}
-}
-
-// unwrap takes one wrapped value apart. Like the SDK, it recognises a
-// wrapper by its "value" and "trace" members; anything else is taken as
-// already plain.
-func unwrap(v any) any {
-	if m, ok := v.(map[string]any); ok {
-		inner, hasValue := m["value"]
-		_, hasTrace := m["trace"]
-		if hasValue && hasTrace {
-			return plain(inner)
-		}
-	}
-	return plain(v)
 }

@@ -21,6 +21,11 @@
 //     selects inside the value at the key like the other backends do (a
 //     literal member first, then a gjson path), so the sync engine stays
 //     generic. Version is ignored, as in ESO.
+//   - Decoding. ESO decodes the API's responses with esc-sdk's strict
+//     models, so a change to them fails every read (it did on 2026-07-21,
+//     external-secrets#6682). Here the SDK sends the requests and the
+//     bodies are decoded leniently (wire.go): unknown members are ignored,
+//     missing ones accepted.
 //   - A path the environment does not have wraps backend.ErrNotFound (ESO
 //     passes on the API's 404); GetSecretMap of a non-object is an error
 //     (ESO silently returns an empty map); Validate opens the environment
@@ -162,33 +167,3 @@ func (c *Client) GetAllSecrets(context.Context, backend.Find) (map[string][]byte
 // Close does nothing: an open session expires on its own, and there is no
 // API to close it.
 func (c *Client) Close(context.Context) error { return nil }
-
-// apiError describes a failed API call. The SDK's error text is only the
-// HTTP status; the API's own reason (its message, or the diagnostics of an
-// environment that does not evaluate) is in the decoded model. Neither
-// ever holds a value of the environment or the token.
-func (c *Client) apiError(what string, err error) error {
-	var g *escsdk.GenericOpenAPIError
-	if !errors.As(err, &g) {
-		return fmt.Errorf("esc: %s environment %q: %w", what, c.envName(), err)
-	}
-	var reason string
-	switch m := g.Model().(type) {
-	case escsdk.Error:
-		reason = m.Message
-	case escsdk.EnvironmentDiagnostics:
-		var sums []string
-		for _, d := range m.Diagnostics {
-			s := d.Summary
-			if d.Path != nil && *d.Path != "" {
-				s = *d.Path + ": " + s
-			}
-			sums = append(sums, s)
-		}
-		reason = strings.Join(sums, "; ")
-	}
-	if reason == "" {
-		return fmt.Errorf("esc: %s environment %q: %w", what, c.envName(), err)
-	}
-	return fmt.Errorf("esc: %s environment %q: %w (%s)", what, c.envName(), err, reason)
-}
