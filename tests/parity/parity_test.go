@@ -2,7 +2,13 @@
 // Secret as the real External Secrets Operator controller: every case runs
 // once through the provider and once through ESO v0.20.4, and the two
 // target Secrets must match, or, where the case says so, both syncs must
-// fail for the same cause.
+// fail for the same cause. Where esosync departs from ESO on purpose, the
+// case documents the difference (parityCase.differs) and asserts what each
+// side does, so the difference cannot grow or vanish unnoticed.
+//
+// Each backend has its own table: HashiCorp Vault here, AWS Secrets
+// Manager (moto) in aws_test.go, Pulumi ESC (the local ESC endpoint,
+// tests/escserver) in esc_test.go.
 package parity
 
 import (
@@ -18,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/blang/semver"
 	"github.com/external-secrets/external-secrets/pkg/esutils"
 	vaultapi "github.com/hashicorp/vault/api"
@@ -32,20 +39,39 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/esosync/pulumi-esosync/provider"
+	"github.com/esosync/pulumi-esosync/tests/escserver"
 	"github.com/esosync/pulumi-esosync/tests/harness"
 )
 
-func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Full)) }
+// bedOptions is harness.Full plus moto, for the AWS cases.
+var bedOptions = harness.Options{Kubernetes: true, ControllerManager: true, Vault: true, AWS: true}
+
+func TestMain(m *testing.M) {
+	code := harness.Main(m, bedOptions)
+	// The ESC endpoint runs in this process, not as a test-bed process,
+	// so harness.Main does not stop it.
+	if shared != nil && shared.esc != nil {
+		_ = shared.esc.Close()
+	}
+	os.Exit(code)
+}
 
 const ns = "parity"
 
 // bed is the package's test bed with ESO installed through the Operator
-// resource and its controller running, plus one store per KV version.
+// resource and its controller running, plus the stores the cases use: one
+// Vault store per KV version, two AWS stores (setupAWS) and an ESC store
+// (setupESC).
 type bed struct {
 	env    *harness.Env
 	server integration.Server
 	vault  *vaultapi.Client
 	dyn    dynamic.Interface
+	// sm seeds moto with what harness.PutAWSSecret cannot write (binary
+	// values, pinned version ids, staging labels, deletions).
+	sm *secretsmanager.Client
+	// esc is the local ESC endpoint both ESO and esosync read.
+	esc *escserver.Server
 }
 
 var (
@@ -89,7 +115,20 @@ func newBed(t *testing.T, env *harness.Env) (*bed, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("installing ESO: %w", err)
 	}
-	if _, err := env.StartESO(ctx, harness.ESOOptions{}); err != nil {
+	// ESO's AWS provider reads its endpoints from these variables
+	// (secretsmanager.SecretsManagerEndpointEnv, auth.STSEndpointEnv), and
+	// esosync reads the same ones (reconcile.awsConfig), so both sides
+	// reach moto.
+	var esoEnv []string
+	for _, k := range []string{"AWS_SECRETSMANAGER_ENDPOINT", "AWS_STS_ENDPOINT"} {
+		esoEnv = append(esoEnv, k+"="+env.AWSEndpoint)
+		// The in-process provider: this test binary is the process
+		// `pulumi up` would run it in.
+		if err := os.Setenv(k, env.AWSEndpoint); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := env.StartESO(ctx, harness.ESOOptions{Env: esoEnv}); err != nil {
 		return nil, fmt.Errorf("starting the ESO controller: %w", err)
 	}
 	clients, err := env.Clientset()
@@ -124,6 +163,14 @@ func newBed(t *testing.T, env *harness.Env) (*bed, error) {
 		return nil, err
 	}
 	b.vault = v
+	if err := b.setupAWS(); err != nil {
+		return nil, err
+	}
+	// Last: setupESC starts the ESC endpoint, which TestMain stops only
+	// when the bed was set up.
+	if err := b.setupESC(); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -159,11 +206,89 @@ func (b *bed) create(typ, name string, inputs map[string]any) (p.CreateResponse,
 // parityCase is one ExternalSecret spec, minus store, namespace, name and sync.
 type parityCase struct {
 	name  string
-	store string // parity-v2 (default) or parity-v1
+	store string // the table's default store if empty
 	seed  func(t *testing.T, b *bed)
 	spec  map[string]any
 	// fails, if set, is how both syncs must fail; if nil, both must succeed.
 	fails *failure
+	// differs, if set, documents a deliberate difference: why esosync
+	// does not do what ESO does here, and what each side does. The two
+	// sides are then not compared with each other; provider and eso
+	// assert each side's own outcome instead, so that the case fails if
+	// either side changes (ESO adopting esosync's behaviour, or esosync
+	// drifting further), and the documentation has to follow.
+	differs       string
+	provider, eso expect
+}
+
+// expect is what one side of a differing case must do: it returns how the
+// side's outcome (the Secret it wrote, or its failure) departs from that,
+// or "" if it does not.
+type expect func(s *corev1.Secret, err error) string
+
+// syncs expects a successful sync to a Secret holding exactly want.
+func syncs(want map[string]string) expect {
+	return syncsMatching(want, nil)
+}
+
+// syncsMatching expects a successful sync to a Secret with exactly the
+// keys of exact and fragments: each key of exact holding that value, each
+// key of fragments a value containing every one of its fragments (for
+// values whose exact bytes are not what the case is about, such as ESO's
+// rendering of ESC's source positions).
+func syncsMatching(exact map[string]string, fragments map[string][]string) expect {
+	return func(s *corev1.Secret, err error) string {
+		switch {
+		case err != nil:
+			return fmt.Sprintf("failed, want a Secret: %v", err)
+		case s == nil:
+			return "synced no Secret, want one"
+		}
+		var diffs []string
+		want := append(slices.Collect(maps.Keys(exact)), slices.Collect(maps.Keys(fragments))...)
+		slices.Sort(want)
+		if got := sortedKeys(s.Data); !slices.Equal(got, want) {
+			diffs = append(diffs, fmt.Sprintf("keys %q, want %q", got, want))
+		}
+		for k, want := range exact {
+			if got, ok := s.Data[k]; ok && string(got) != want {
+				diffs = append(diffs, fmt.Sprintf("%s = %q, want %q", k, got, want))
+			}
+		}
+		for k, frags := range fragments {
+			for _, f := range frags {
+				if got, ok := s.Data[k]; ok && !strings.Contains(string(got), f) {
+					diffs = append(diffs, fmt.Sprintf("%s = %q does not contain %q", k, got, f))
+				}
+			}
+		}
+		slices.Sort(diffs) // map order
+		return strings.Join(diffs, "; ")
+	}
+}
+
+// syncsNothing expects a sync that succeeds without writing a Secret.
+func syncsNothing() expect {
+	return func(s *corev1.Secret, err error) string {
+		switch {
+		case err != nil:
+			return fmt.Sprintf("failed, want a sync without a Secret: %v", err)
+		case s != nil:
+			return fmt.Sprintf("wrote a Secret with keys %q, want none", sortedKeys(s.Data))
+		}
+		return ""
+	}
+}
+
+// failsFor expects a failure for cause c whose text names each of at.
+func failsFor(c cause, at ...string) expect {
+	f := &failure{cause: c, at: at}
+	return func(s *corev1.Secret, err error) string {
+		if err == nil {
+			return fmt.Sprintf("synced, want a failure for %s", f)
+		}
+		return strings.Join(f.problems(err), "; ")
+	}
 }
 
 // failure is how a case must fail, on both sides alike.
@@ -193,9 +318,13 @@ func (f *failure) String() string { return fmt.Sprintf("%s at %q", f.cause, f.at
 type cause string
 
 const (
-	causeNotFound   cause = "remote secret not found"
-	causeNoProperty cause = "property not in the remote secret"
-	causeBadKey     cause = "Secret key rejected by the API server"
+	causeNotFound        cause = "remote secret not found"
+	causeNoProperty      cause = "property not in the remote secret"
+	causeBadKey          cause = "Secret key rejected by the API server"
+	causeNotObject       cause = "remote value has no key/value pairs"
+	causeMarkedDeleted   cause = "remote secret marked for deletion"
+	causeFindOperator    cause = "find with neither name nor tags"
+	causeFindUnsupported cause = "backend has no find"
 )
 
 // causeTexts are the texts by which ESO or esosync state each cause, most
@@ -204,10 +333,29 @@ var causeTexts = []struct {
 	cause cause
 	texts []string
 }{
-	// ESO's Vault errSecretKeyFmt, which esosync's Vault backend repeats.
-	{causeNoProperty, []string{"cannot find secret data for key: "}},
-	// ESO's esv1.NoSecretError; esosync's backend.ErrNotFound.
-	{causeNotFound, []string{"Secret does not exist", "secret not found"}},
+	// ESO's Vault errSecretKeyFmt, which esosync's Vault and ESC backends
+	// repeat; ESO's Secrets Manager GetSecret ("key %s does not exist in
+	// secret %s"), which esosync's AWS backend repeats.
+	{causeNoProperty, []string{"cannot find secret data for key: ", " does not exist in secret "}},
+	// ESO's Secrets Manager GetSecretMap ("unable to unmarshal secret %s:
+	// %w", the JSON decoder's error), which esosync's AWS backend repeats
+	// with its own reason; esosync's ESC GetSecretMap of a non-object.
+	{causeNotObject, []string{"unable to unmarshal secret ", "not an object, so it has no key/value pairs"}},
+	// Secrets Manager's InvalidRequestException for a secret scheduled for
+	// deletion, which neither ESO nor esosync counts as "no secret" (both
+	// only treat InvalidParameterException so): AWS says "marked for
+	// deletion", moto "currently marked deleted".
+	{causeMarkedDeleted, []string{"marked for deletion", "marked deleted"}},
+	// ESO's Secrets Manager errUnexpectedFindOperator, which esosync's AWS
+	// backend repeats.
+	{causeFindOperator, []string{"unexpected find operator"}},
+	// ESO's pulumi errGettingAllSecretsNotSupported, which esosync's ESC
+	// backend repeats (esc.ErrFindNotSupported).
+	{causeFindUnsupported, []string{"getting all secrets is currently not supported by Pulumi"}},
+	// ESO's esv1.NoSecretError; esosync's backend.ErrNotFound; ESO's
+	// pulumi provider passes the ESC API's 404 for a missing property on
+	// as the esc-sdk words it: the HTTP status only.
+	{causeNotFound, []string{"Secret does not exist", "secret not found", "404 Not Found"}},
 	// The API server's validation of Secret data keys (IsConfigMapKey).
 	{causeBadKey, []string{"a valid config key must consist of alphanumeric characters"}},
 }
@@ -232,21 +380,33 @@ func (f *failure) check(provErr, esoErr error) string {
 		return fmt.Sprintf("the ESO side did not fail by ESO's verdict: %v", esoErr)
 	}
 	var diffs []string
-	if eso.reason != "SecretSyncedError" {
-		diffs = append(diffs, fmt.Sprintf("ESO's Ready reason is %q, want SecretSyncedError", eso.reason))
-	}
-	for side, msg := range map[string]string{"provider": provErr.Error(), "ESO": eso.Error()} {
-		if got := classify(msg); got != f.cause {
-			diffs = append(diffs, fmt.Sprintf("%s states cause %q, want %q", side, got, f.cause))
-		}
-		for _, at := range f.at {
-			if !strings.Contains(msg, at) {
-				diffs = append(diffs, fmt.Sprintf("%s does not name %q", side, at))
-			}
+	for side, err := range map[string]error{"provider": provErr, "ESO": esoErr} {
+		for _, problem := range f.problems(err) {
+			diffs = append(diffs, side+": "+problem)
 		}
 	}
 	slices.Sort(diffs) // map order
 	return strings.Join(diffs, "; ")
+}
+
+// problems lists how one side's failure departs from f: the cause its
+// text states, the places it names, and for ESO its Ready reason.
+func (f *failure) problems(err error) []string {
+	var diffs []string
+	var eso *esoFailure
+	if errors.As(err, &eso) && eso.reason != "SecretSyncedError" {
+		diffs = append(diffs, fmt.Sprintf("ESO's Ready reason is %q, want SecretSyncedError", eso.reason))
+	}
+	msg := err.Error()
+	if got := classify(msg); got != f.cause {
+		diffs = append(diffs, fmt.Sprintf("states cause %q, want %q", got, f.cause))
+	}
+	for _, at := range f.at {
+		if !strings.Contains(msg, at) {
+			diffs = append(diffs, fmt.Sprintf("does not name %q", at))
+		}
+	}
+	return diffs
 }
 
 func kv2(path string, data map[string]any) func(*testing.T, *bed) {
@@ -267,7 +427,15 @@ func kv1(path string, data map[string]any) func(*testing.T, *bed) {
 	}
 }
 
+// data is a spec with one spec.data entry (see item).
 func data(secretKey, key, property string, extra ...map[string]any) map[string]any {
+	return dataOf(item(secretKey, key, property, extra...))
+}
+
+// item is one spec.data entry: Secret key secretKey from remote key key,
+// at property unless it is "", with extra's remoteRef fields (version,
+// decodingStrategy).
+func item(secretKey, key, property string, extra ...map[string]any) any {
 	ref := map[string]any{"key": key}
 	if property != "" {
 		ref["property"] = property
@@ -275,7 +443,39 @@ func data(secretKey, key, property string, extra ...map[string]any) map[string]a
 	for _, e := range extra {
 		maps.Copy(ref, e)
 	}
-	return map[string]any{"data": []any{map[string]any{"secretKey": secretKey, "remoteRef": ref}}}
+	return map[string]any{"secretKey": secretKey, "remoteRef": ref}
+}
+
+// dataOf is a spec whose spec.data are items.
+func dataOf(items ...any) map[string]any {
+	return map[string]any{"data": items}
+}
+
+// extract is a spec with one dataFrom.extract of key, with extra's
+// remoteRef fields (property, conversionStrategy, decodingStrategy), and
+// rewrites if any.
+func extract(key string, extra map[string]any, rewrites ...any) map[string]any {
+	ref := map[string]any{"key": key}
+	maps.Copy(ref, extra)
+	from := map[string]any{"extract": ref}
+	if len(rewrites) > 0 {
+		from["rewrite"] = rewrites
+	}
+	return map[string]any{"dataFrom": []any{from}}
+}
+
+// find is a spec with one dataFrom.find, and rewrites if any.
+func find(f map[string]any, rewrites ...any) map[string]any {
+	from := map[string]any{"find": f}
+	if len(rewrites) > 0 {
+		from["rewrite"] = rewrites
+	}
+	return map[string]any{"dataFrom": []any{from}}
+}
+
+// rewriteRegexp is one dataFrom.rewrite that replaces source with target.
+func rewriteRegexp(source, target string) any {
+	return map[string]any{"regexp": map[string]any{"source": source, "target": target}}
 }
 
 func with(m map[string]any, kv ...any) map[string]any {
@@ -288,7 +488,9 @@ func with(m map[string]any, kv ...any) map[string]any {
 
 var binary = string([]byte{0x00, 0xff, 0x10, 0x80, 'b', 'i', 'n'})
 
-var cases = []parityCase{
+// vaultCases run against the Vault stores: parity-v2 (KV v2 at secret/)
+// unless they name parity-v1 (KV v1 at kv1/).
+var vaultCases = []parityCase{
 	{name: "property", seed: kv2("p/app", map[string]any{"user": "admin", "pass": "s3cr3t"}), spec: data("pass", "p/app", "pass")},
 	{name: "whole-secret-json", seed: kv2("p/whole", map[string]any{"b": "2", "a": "1<&>"}), spec: data("all", "p/whole", "")},
 	{name: "nested-gjson", seed: kv2("p/nested", map[string]any{"db": map[string]any{"host": "db.local", "port": 5432}}), spec: data("host", "p/nested", "db.host")},
@@ -381,22 +583,50 @@ var cases = []parityCase{
 	{name: "kv1-whole-json", store: "parity-v1", seed: kv1("whole", map[string]any{"z": "1", "a": "2"}), spec: data("all", "whole", "")},
 }
 
-// TestParity runs every case through `sync: provider` and through the ESO
-// controller and compares the resulting Secrets, or the failures.
+// TestParity runs every Vault case through `sync: provider` and through
+// the ESO controller and compares the resulting Secrets, or the failures.
 func TestParity(t *testing.T) {
+	runParity(t, "vault", "parity-v2", vaultCases)
+}
+
+// runParity runs one backend's cases, each against defaultStore unless it
+// names another store, and prints the backend's summary line:
+//
+//	parity: <backend>: N cases identical (of M), K of them by failing for the same cause[; D differ by design, as documented]
+func runParity(t *testing.T, backend, defaultStore string, cases []parityCase) {
 	b := setup(t)
-	identical, failedAlike := 0, 0
+	identical, failedAlike, differing := 0, 0, 0
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			documented := c.differs != ""
+			if documented != (c.provider != nil) || documented != (c.eso != nil) || (documented && c.fails != nil) {
+				t.Fatal("malformed case: a differing case sets differs, provider and eso, and not fails; any other case none of them")
+			}
 			if c.seed != nil {
 				c.seed(t, b)
 			}
 			store := c.store
 			if store == "" {
-				store = "parity-v2"
+				store = defaultStore
 			}
 			viaProvider, provErr := b.run(t, c, store, "provider")
 			viaESO, esoErr := b.run(t, c, store, "none")
+			if c.differs != "" {
+				var diffs []string
+				if d := c.provider(viaProvider, provErr); d != "" {
+					diffs = append(diffs, "provider: "+d)
+				}
+				if d := c.eso(viaESO, esoErr); d != "" {
+					diffs = append(diffs, "ESO: "+d)
+				}
+				if len(diffs) > 0 {
+					t.Fatalf("the documented difference no longer holds (%s): %s\nprovider: %v | %v",
+						c.differs, strings.Join(diffs, "; "), provErr, esoErr)
+				}
+				t.Logf("differs by design, as documented: %s", c.differs)
+				differing++
+				return
+			}
 			switch {
 			case provErr != nil && esoErr != nil:
 				if c.fails == nil {
@@ -419,8 +649,13 @@ func TestParity(t *testing.T) {
 			identical++
 		})
 	}
-	t.Logf("%d cases identical, %d of them by failing for the same cause", identical, failedAlike)
-	fmt.Printf("parity: %d cases identical (of %d), %d of them by failing for the same cause\n", identical, len(cases), failedAlike)
+	summary := fmt.Sprintf("parity: %s: %d cases identical (of %d), %d of them by failing for the same cause",
+		backend, identical, len(cases), failedAlike)
+	if differing > 0 {
+		summary += fmt.Sprintf("; %d differ by design, as documented", differing)
+	}
+	t.Log(summary)
+	fmt.Println(summary)
 }
 
 // run syncs the case once: "provider" through esosync's sync, "none" by
