@@ -9,6 +9,7 @@ import (
 
 	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
 	vaultapi "github.com/hashicorp/vault/api"
+	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -319,9 +320,17 @@ func TestVaultDownKeepsSecret(t *testing.T) {
 	if err := own.Stop(); err != nil {
 		t.Fatal(err)
 	}
+	// Refresh cannot read Vault: not ready, with the cause, and the same
+	// state from a second refresh (scheduled drift detection must not see
+	// a change every run).
 	es.read()
-	if !es.boolean("ready") {
-		t.Errorf("refresh with Vault down changed the state: %s %s", es.str("reason"), es.str("message"))
+	first := [3]string{fmt.Sprint(es.boolean("ready")), es.str("reason"), es.str("message")}
+	if es.boolean("ready") || es.str("reason") != "SecretSyncedError" || !strings.Contains(es.str("message"), "connection refused") {
+		t.Errorf("refresh with Vault down: ready %v, %s: %s; want not ready with the cause", es.boolean("ready"), es.str("reason"), es.str("message"))
+	}
+	es.read()
+	if again := [3]string{fmt.Sprint(es.boolean("ready")), es.str("reason"), es.str("message")}; again != first {
+		t.Errorf("a second refresh with Vault down reports %v, the first %v", again, first)
 	}
 	next := es.inputs.Set("refreshInterval", property.New("30m"))
 	err = es.update(next)
@@ -523,4 +532,54 @@ func crClient(t *testing.T, env *harness.Env) client.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestStoreRefChecked: an ExternalSecret naming a store of the other kind,
+// or one that neither exists nor is declared by the program, fails Check
+// (so preview) at store.kind or store.name; a store the program declares
+// passes before it exists.
+func TestStoreRefChecked(t *testing.T) {
+	s, env := configured(t)
+	ensureESOCRDs(t, env)
+	ns := namespace(t, env, "lc-storeref")
+	cluster := newResource(t, s, "ClusterSecretStore", "storeref-cluster", tokenStore(env, map[string]any{"value": env.VaultToken}))
+	cluster.mustCreate()
+	defer cluster.delete()
+	checkES := func(kind, name string) []p.CheckFailure {
+		t.Helper()
+		in := props(providerES(ns, kind, name, "storeref", [2]string{"k", "x/y#k"}))
+		resp, err := s.Check(p.CheckRequest{Urn: urn("ExternalSecret", "storeref-"+name), Inputs: in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Failures
+	}
+	for _, tc := range []struct {
+		name, kind, store string
+		field, says       string
+	}{
+		{"other kind", "SecretStore", "storeref-cluster", "store.kind", `set store.kind to "ClusterSecretStore"`},
+		{"missing", "ClusterSecretStore", "storeref-nowhere", "store.name", "this program does not create one"},
+		{"missing namespaced", "SecretStore", "storeref-nowhere", "store.name", `in namespace "` + ns + `"`},
+		{"exists", "ClusterSecretStore", "storeref-cluster", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			failures := checkES(tc.kind, tc.store)
+			switch {
+			case tc.field == "" && len(failures) > 0:
+				t.Errorf("failures for an existing store: %+v", failures)
+			case tc.field != "" && (len(failures) != 1 || failures[0].Property != tc.field || !strings.Contains(failures[0].Reason, tc.says)):
+				t.Errorf("failures %+v, want one at %s saying %q", failures, tc.field, tc.says)
+			default:
+				t.Logf("%s: %+v", tc.name, failures)
+			}
+		})
+	}
+	// A store this program declares (its Check ran) passes before it exists.
+	declared := newResource(t, s, "SecretStore", "storeref-declared", map[string]any{"namespace": ns,
+		"backend": tokenStore(env, map[string]any{"value": env.VaultToken})["backend"]})
+	declared.check(declared.inputs)
+	if failures := checkES("SecretStore", "storeref-declared"); len(failures) > 0 {
+		t.Errorf("failures for a store the program declares: %+v", failures)
+	}
 }

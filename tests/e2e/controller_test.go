@@ -77,6 +77,7 @@ func TestVaultExampleControllerMode(t *testing.T) {
 	if c := x.up(); c["same"] != 4 || len(c.changed()) != 0 {
 		t.Errorf("up without a Vault change is not a no-op: %v\n%s", c, x.last)
 	}
+	x.twoRefreshes()
 
 	// ESO stopped: up fails within the timeout and names ESO's last report.
 	if err := env.StopESO(); err != nil {

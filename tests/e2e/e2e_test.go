@@ -302,6 +302,27 @@ func (x *example) refresh() changeSummary {
 	return lastChanges(x.t, x.pulumi, x.dir, "refresh")
 }
 
+// twoRefreshes runs `pulumi refresh` twice with nothing changed in
+// between, then `refresh --preview-only` (what Pulumi Cloud's scheduled
+// drift detection runs): the second refresh and the preview must change
+// nothing, or a volatile output would alarm users on every run.
+func (x *example) twoRefreshes() {
+	x.t.Helper()
+	first := x.refresh()
+	if len(first.changed()) != 0 {
+		x.t.Errorf("refresh right after up reports changes: %v\n%s", first.changed(), x.lastTail())
+	}
+	second := x.refresh()
+	if len(second.changed()) != 0 {
+		x.t.Errorf("a second refresh with nothing changed reports %v:\n%s", second.changed(), x.lastTail())
+	}
+	out := x.run("refresh", "--preview-only")
+	if strings.Contains(out, "to update") || strings.Contains(out, "to delete") {
+		x.t.Errorf("refresh --preview-only after two refreshes plans changes:\n%s", tail(out, 20))
+	}
+	x.t.Logf("two refreshes in a row: %v then %v; refresh --preview-only: no changes", first, second)
+}
+
 // preview runs `pulumi preview --json` and returns what it plans.
 func (x *example) preview() changeSummary {
 	x.t.Helper()

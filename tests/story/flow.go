@@ -152,6 +152,9 @@ func (f *Flow) Run(ctx context.Context, env *harness.Env, work string, logf func
 		return nil, fmt.Errorf("a second up changed something:\n%s", out)
 	}
 	logf("second pulumi up: %s", summary(out))
+	if err := TwoRefreshes(ctx, stack, logf); err != nil {
+		return nil, err
+	}
 
 	if r.LeakScan, err = stack.LeakScan(ctx, fetched, f.Inputs); err != nil {
 		return nil, err
@@ -167,6 +170,27 @@ func (f *Flow) Run(ctx context.Context, env *harness.Env, work string, logf func
 	logf("pulumi destroy: %s", summary(out))
 	r.Steps = append(stack.Steps, r.Steps...)
 	return r, nil
+}
+
+// TwoRefreshes runs `pulumi refresh` twice and then `refresh
+// --preview-only` (what Pulumi Cloud's scheduled drift detection runs)
+// with nothing changed in between: the second refresh and the preview
+// must report no change, or a volatile output would alarm users on every
+// scheduled run.
+func TwoRefreshes(ctx context.Context, stack *Stack, logf func(string, ...any)) error {
+	var summaries []string
+	for i, args := range [][]string{{"refresh", "--yes", "--skip-preview"}, {"refresh", "--yes", "--skip-preview"}, {"refresh", "--preview-only"}} {
+		out, err := stack.Run(ctx, args...)
+		if err != nil {
+			return err
+		}
+		summaries = append(summaries, summary(out))
+		if i > 0 && (strings.Contains(out, "updated") || strings.Contains(out, "to update") || strings.Contains(out, "deleted")) {
+			return fmt.Errorf("`pulumi %s` after a refresh with nothing changed reports changes:\n%s", strings.Join(args, " "), out)
+		}
+	}
+	logf("two refreshes in a row, then refresh --preview-only: %s", strings.Join(summaries, " | "))
+	return nil
 }
 
 // stackString is a string output of the stack.
