@@ -46,6 +46,8 @@ import (
 // bedOptions is harness.Full plus moto, for the AWS cases.
 var bedOptions = harness.Options{Kubernetes: true, ControllerManager: true, Vault: true, AWS: true}
 
+// TestMain runs the package on one shared test bed (bedOptions), set up
+// on first use by setup.
 func TestMain(m *testing.M) {
 	code := harness.Main(m, bedOptions)
 	// The ESC endpoint runs in this process, not as a test-bed process,
@@ -245,10 +247,10 @@ func syncsMatching(exact map[string]string, fragments map[string][]string) expec
 			return "synced no Secret, want one"
 		}
 		var diffs []string
-		want := append(slices.Collect(maps.Keys(exact)), slices.Collect(maps.Keys(fragments))...)
-		slices.Sort(want)
-		if got := sortedKeys(s.Data); !slices.Equal(got, want) {
-			diffs = append(diffs, fmt.Sprintf("keys %q, want %q", got, want))
+		keys := append(slices.Collect(maps.Keys(exact)), slices.Collect(maps.Keys(fragments))...)
+		slices.Sort(keys)
+		if got := sortedKeys(s.Data); !slices.Equal(got, keys) {
+			diffs = append(diffs, fmt.Sprintf("keys %q, want %q", got, keys))
 		}
 		for k, want := range exact {
 			if got, ok := s.Data[k]; ok && string(got) != want {
@@ -476,6 +478,24 @@ func find(f map[string]any, rewrites ...any) map[string]any {
 // rewriteRegexp is one dataFrom.rewrite that replaces source with target.
 func rewriteRegexp(source, target string) any {
 	return map[string]any{"regexp": map[string]any{"source": source, "target": target}}
+}
+
+// Extra remoteRef fields for item and extract.
+var (
+	base64Decoding    = map[string]any{"decodingStrategy": "Base64"}
+	base64URLDecoding = map[string]any{"decodingStrategy": "Base64URL"}
+	autoDecoding      = map[string]any{"decodingStrategy": "Auto"}
+	unicodeConversion = map[string]any{"conversionStrategy": "Unicode"}
+)
+
+// seeds runs several seeds in order.
+func seeds(all ...func(*testing.T, *bed)) func(*testing.T, *bed) {
+	return func(t *testing.T, b *bed) {
+		t.Helper()
+		for _, s := range all {
+			s(t, b)
+		}
+	}
 }
 
 func with(m map[string]any, kv ...any) map[string]any {
