@@ -11,6 +11,7 @@ import (
 	"time"
 
 	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -349,7 +350,7 @@ func (e *Engine) ObserveStore(ctx context.Context, log Logger, r StoreRequest, p
 	}
 	out := prev
 	out.SpecHash = HashJSON(*live.GetSpec())
-	out.Status = Status{Ready: true}
+	out.Status = esoStoreStatus(ctx, k.Client, r.Kind, live)
 	var have map[string][]byte
 	if prev.CredentialsSecret != "" || len(r.Credentials) > 0 {
 		data, found, err := kube.ReadOwnedSecret(ctx, k.Client, r.credentialsKey(), r.owner())
@@ -385,7 +386,23 @@ func (e *Engine) ObserveStore(ctx context.Context, log Logger, r StoreRequest, p
 			"credentials the inputs give (edited or deleted out of band, or rotated in an ESC environment); "+
 			"`pulumi up` rewrites it", r.credentialsKey()))
 	}
+	if !out.Ready {
+		log.Warningf("%s %s is not ready: %s: %s", r.Kind, r.Describe(), out.Reason, out.Message)
+	}
 	return StoreObservation{Found: true, Live: live, Report: out}, nil
+}
+
+// esoStoreStatus is ESO's verdict on a store: not ready, with its latest
+// Warning event, when ESO reports the store invalid; ready otherwise
+// (also when no ESO controller has reported: esosync validated it).
+func esoStoreStatus(ctx context.Context, c client.Client, kind string, live esv1.GenericStore) Status {
+	for _, cond := range live.GetStatus().Conditions {
+		if cond.Type == esv1.SecretStoreReady && cond.Status == corev1.ConditionFalse {
+			warning, _ := LatestWarning(ctx, c, kind, live)
+			return notReady(cond.Reason, withWarning(cond.Message, warning))
+		}
+	}
+	return Status{Ready: true}
 }
 
 // DeleteStore removes the store CR and the credentials Secret esosync
