@@ -76,7 +76,7 @@ func Await(ctx context.Context, c client.Client, key client.ObjectKey, expected 
 			cond := ReadyCondition(es)
 			warning = nil
 			if cond != nil && cond.Status != corev1.ConditionTrue {
-				warning, _ = LatestWarning(ctx, c, esv1.ExtSecretKind, es)
+				warning = esWarning(ctx, c, es)
 			}
 			if cond != nil {
 				last = cond.DeepCopy()
@@ -139,7 +139,7 @@ func AwaitStore(ctx context.Context, c client.Client, store esv1.GenericStore, s
 				if cond.Status == corev1.ConditionTrue && cond.Reason == esv1.ReasonStoreValid {
 					return nil
 				}
-				warning, _ = LatestWarning(ctx, c, kind, store)
+				warning, _ = LatestWarning(ctx, c, kind, store, cond.Reason)
 				message := withWarning(cond.Message, warning)
 				if seen := cond.Reason + "\x00" + message; seen != lastSeen && progress != nil {
 					lastSeen = seen

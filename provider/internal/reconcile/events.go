@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"time"
 
+	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -36,16 +37,20 @@ func (w *Warning) String() string {
 	return fmt.Sprintf("Warning %s: %s", w.Reason, w.Message)
 }
 
-// LatestWarning returns the most recent Warning event recorded for obj
-// (of kind), or nil when there is none. Events of a cluster-scoped object
-// live in the default namespace, where client-go's recorder puts them.
-func LatestWarning(ctx context.Context, c client.Reader, kind string, obj client.Object) (*Warning, error) {
+// LatestWarning returns the most recent Warning event with the given
+// reason recorded for obj (of kind), or nil when there is none. The reason
+// keeps out warnings that are not about the failure: ESO also warns
+// "StoreUnmaintained" on every successful validation of some stores.
+// Events of a cluster-scoped object live in the default namespace, where
+// client-go's recorder puts them.
+func LatestWarning(ctx context.Context, c client.Reader, kind string, obj client.Object, reason string) (*Warning, error) {
 	ns := obj.GetNamespace()
 	if ns == "" {
 		ns = metav1.NamespaceDefault
 	}
 	events := &corev1.EventList{}
-	selector := fields.SelectorFromSet(fields.Set{"involvedObject.kind": kind, "involvedObject.name": obj.GetName(), "type": corev1.EventTypeWarning})
+	selector := fields.SelectorFromSet(fields.Set{"involvedObject.kind": kind, "involvedObject.name": obj.GetName(),
+		"type": corev1.EventTypeWarning, "reason": reason})
 	if err := c.List(ctx, events, client.InNamespace(ns), client.MatchingFieldsSelector{Selector: selector}); err != nil {
 		return nil, fmt.Errorf("reading the events of %s %s: %w", kind, obj.GetName(), err)
 	}
@@ -85,6 +90,14 @@ var requestIDs = regexp.MustCompile(`(?i)(request ?id:?\s*)[0-9a-z-]{8,}`)
 // StableMessage removes per-request identifiers from an error message.
 func StableMessage(msg string) string {
 	return requestIDs.ReplaceAllString(msg, "${1}…")
+}
+
+// esWarning is ESO's latest sync failure event for an ExternalSecret
+// (markAsFailed records them with reason UpdateFailed); nil when none can
+// be read.
+func esWarning(ctx context.Context, c client.Reader, es client.Object) *Warning {
+	w, _ := LatestWarning(ctx, c, esv1.ExtSecretKind, es, esv1.ReasonUpdateFailed)
+	return w
 }
 
 // withWarning appends ESO's latest Warning event to a not-ready message.

@@ -233,7 +233,7 @@ func syncViaController(ctx context.Context, log Logger, k kube.Clients, h Hasher
 	if err != nil {
 		if last := (&esv1.ExternalSecret{}); k.Client.Get(context.WithoutCancel(ctx), key, last) == nil {
 			if cond := ReadyCondition(last); cond != nil {
-				warning, _ := LatestWarning(context.WithoutCancel(ctx), k.Client, esv1.ExtSecretKind, last)
+				warning := esWarning(context.WithoutCancel(ctx), k.Client, last)
 				out.Reason, out.Message = cond.Reason, withWarning(cond.Message, warning)
 			}
 		}
@@ -268,7 +268,7 @@ func fromESO(ctx context.Context, c client.Reader, es *esv1.ExternalSecret, secr
 	if cond := ReadyCondition(es); cond != nil {
 		out.Status = Status{Ready: cond.Status == corev1.ConditionTrue, Reason: cond.Reason, Message: cond.Message}
 		if !out.Ready {
-			warning, _ := LatestWarning(ctx, c, esv1.ExtSecretKind, es)
+			warning := esWarning(ctx, c, es)
 			out.Message = withWarning(cond.Message, warning)
 		}
 	}

@@ -29,6 +29,7 @@ func fakeClient(objs ...client.Object) client.Client {
 		"involvedObject.kind": func(e *corev1.Event) string { return e.InvolvedObject.Kind },
 		"involvedObject.name": func(e *corev1.Event) string { return e.InvolvedObject.Name },
 		"type":                func(e *corev1.Event) string { return e.Type },
+		"reason":              func(e *corev1.Event) string { return e.Reason },
 	} {
 		b = b.WithIndex(&corev1.Event{}, field, func(o client.Object) []string { return []string{value(o.(*corev1.Event))} })
 	}

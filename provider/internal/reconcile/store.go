@@ -398,7 +398,7 @@ func (e *Engine) ObserveStore(ctx context.Context, log Logger, r StoreRequest, p
 func esoStoreStatus(ctx context.Context, c client.Client, kind string, live esv1.GenericStore) Status {
 	for _, cond := range live.GetStatus().Conditions {
 		if cond.Type == esv1.SecretStoreReady && cond.Status == corev1.ConditionFalse {
-			warning, _ := LatestWarning(ctx, c, kind, live)
+			warning, _ := LatestWarning(ctx, c, kind, live, cond.Reason)
 			return notReady(cond.Reason, withWarning(cond.Message, warning))
 		}
 	}
