@@ -142,6 +142,14 @@ func TestClusterInfoExample(t *testing.T) {
 	if string(g) != string(w) {
 		t.Errorf("outputs = %s\nwant      %s", g, w)
 	}
+	for i := range 2 {
+		if _, err := pulumi.Run(ctx, dir, "refresh", "--yes", "--skip-preview"); err != nil {
+			t.Fatal(err)
+		}
+		if c := lastChanges(t, pulumi, dir, "refresh"); len(c.changed()) != 0 {
+			t.Errorf("refresh %d reports changes: %v", i+1, c)
+		}
+	}
 	if _, err := pulumi.Run(ctx, dir, "destroy", "--yes", "--skip-preview"); err != nil {
 		t.Fatal(err)
 	}
