@@ -164,3 +164,42 @@ func AwaitStore(ctx context.Context, c client.Client, store esv1.GenericStore, s
 		}
 	}
 }
+
+// AnnotationRevalidate is set on a store when esosync asks ESO to validate
+// it again; any change of a store makes ESO reconcile it.
+const AnnotationRevalidate = "esosync.io/revalidate-at"
+
+// storeNotReady reports whether ESO has marked store not ready.
+func storeNotReady(store esv1.GenericStore) bool {
+	for _, cond := range store.GetStatus().Conditions {
+		if cond.Type == esv1.SecretStoreReady {
+			return cond.Status != corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// ReviveStore has ESO validate a store again that it marked not ready, and
+// waits (until ctx's deadline, or ESO's next failure) until it is Ready.
+// ESO refuses to sync anything from a store it marked not ready, and after
+// a backend outage it re-validates the store only when its retry backoff
+// or its requeue interval (5 minutes) comes round: without this, an `up`
+// after the backend is back would wait for ESO's clock, not for the
+// backend.
+func ReviveStore(ctx context.Context, c client.Client, store esv1.GenericStore, now time.Time, every time.Duration,
+	progress func(reason, message string)) error {
+	if !storeNotReady(store) {
+		return nil
+	}
+	orig := store.Copy()
+	ann := store.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[AnnotationRevalidate] = now.UTC().Format(time.RFC3339Nano)
+	store.SetAnnotations(ann)
+	if err := c.Patch(ctx, store, client.MergeFrom(orig)); err != nil {
+		return fmt.Errorf("asking ESO to validate store %s again: %w", store.GetName(), err)
+	}
+	return AwaitStore(ctx, c, store, now, every, progress)
+}

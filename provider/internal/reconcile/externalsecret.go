@@ -221,6 +221,15 @@ func syncViaController(ctx context.Context, log Logger, k kube.Clients, h Hasher
 	key := client.ObjectKeyFromObject(es)
 	out := reportOf(es, nil, h)
 	out.Status = notReady(ReasonPending, "waiting for External Secrets Operator")
+	if store, err := GetStore(ctx, k, es.Spec.SecretStoreRef, es.Namespace); err == nil && storeNotReady(store) {
+		log.InfoStatusf("ESO marked %s %s not ready; asking it to validate the store again", storeKind(store), store.GetName())
+		if err := ReviveStore(ctx, k.Client, store, time.Now(), 500*time.Millisecond, func(reason, message string) {
+			log.InfoStatusf("External Secrets Operator: %s: %s", reason, message)
+		}); err != nil {
+			out.Status = notReady(ReasonSyncedError, err.Error())
+			return out, fmt.Errorf("ExternalSecret %s cannot be synced: %w", key, err)
+		}
+	}
 	triggered := time.Now()
 	expected, err := Trigger(ctx, k.Client, es, triggered)
 	if err != nil {

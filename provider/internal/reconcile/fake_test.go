@@ -267,3 +267,41 @@ func TestCheckTarget(t *testing.T) {
 		})
 	}
 }
+
+// TestReviveStore: a store ESO marked not ready gets the revalidate
+// annotation and the wait ends with ESO's verdict; a ready store is left
+// alone.
+func TestReviveStore(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		status    corev1.ConditionStatus
+		wantPoked bool
+	}{
+		{"not ready", corev1.ConditionFalse, true},
+		{"ready", corev1.ConditionTrue, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			store := &esv1.ClusterSecretStore{ObjectMeta: metav1.ObjectMeta{Name: "vault"},
+				Status: esv1.SecretStoreStatus{Conditions: []esv1.SecretStoreStatusCondition{{Type: esv1.SecretStoreReady,
+					Status: tc.status, Reason: esv1.ReasonInvalidProviderConfig, Message: "unable to validate store"}}}}
+			c := fake.NewClientBuilder().WithScheme(kube.Scheme).WithObjects(store.DeepCopy()).Build()
+			wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			defer cancel()
+			err := ReviveStore(wctx, c, store, time.Now(), 20*time.Millisecond, nil)
+			live := &esv1.ClusterSecretStore{}
+			if gerr := c.Get(ctx, client.ObjectKey{Name: "vault"}, live); gerr != nil {
+				t.Fatal(gerr)
+			}
+			if poked := live.Annotations[AnnotationRevalidate] != ""; poked != tc.wantPoked {
+				t.Errorf("revalidate annotation set: %v, want %v", poked, tc.wantPoked)
+			}
+			if tc.wantPoked && (err == nil || !strings.Contains(err.Error(), "unable to validate store")) {
+				t.Errorf("ReviveStore = %v, want ESO's last verdict", err)
+			}
+			if !tc.wantPoked && err != nil {
+				t.Errorf("ReviveStore of a ready store: %v", err)
+			}
+		})
+	}
+}
