@@ -50,7 +50,7 @@ export class ExternalSecret extends pulumi.CustomResource {
      */
     declare public readonly dataFrom: pulumi.Output<outputs.ExternalSecretDataFrom[] | undefined>;
     /**
-     * sha256 over the target Secret's data. Changes whenever the synced content changes: put it in a pod template annotation to roll a Deployment when the secret rotates.
+     * HMAC-SHA256 over the target Secret's data, keyed with the `esosync-hmac-key` Secret esosync keeps in the namespace: it changes whenever the synced content changes (put it in a pod template annotation to roll a Deployment when the secret rotates), yet cannot be matched against guessed values without that key.
      */
     declare public /*out*/ readonly dataHash: pulumi.Output<string>;
     /**

@@ -50,11 +50,11 @@ export class SecretStore extends pulumi.CustomResource {
      */
     declare public readonly controller: pulumi.Output<string | undefined>;
     /**
-     * Hash of the credentials read from Pulumi ESC environments, as last read (at deploy or refresh). It changes when a value in ESC is rotated; the next `pulumi up` then rewrites the credentials Secret.
+     * HMAC of the credentials read from Pulumi ESC environments (keyed like credentialsHash), as last read (at deploy or refresh). It changes when a value in ESC is rotated; the next `pulumi up` then rewrites the credentials Secret.
      */
     declare public /*out*/ readonly credentialSourcesHash: pulumi.Output<string | undefined>;
     /**
-     * Hash of the managed credentials as last seen in the cluster.
+     * HMAC of the managed credentials as last seen in the cluster, keyed with the `esosync-hmac-key` Secret of their namespace.
      */
     declare public /*out*/ readonly credentialsHash: pulumi.Output<string>;
     /**

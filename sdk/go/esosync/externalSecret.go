@@ -22,7 +22,7 @@ type ExternalSecret struct {
 	Data ExternalSecretDataArrayOutput `pulumi:"data"`
 	// Remote secrets whose keys are all copied (`extract`).
 	DataFrom ExternalSecretDataFromArrayOutput `pulumi:"dataFrom"`
-	// sha256 over the target Secret's data. Changes whenever the synced content changes: put it in a pod template annotation to roll a Deployment when the secret rotates.
+	// HMAC-SHA256 over the target Secret's data, keyed with the `esosync-hmac-key` Secret esosync keeps in the namespace: it changes whenever the synced content changes (put it in a pod template annotation to roll a Deployment when the secret rotates), yet cannot be matched against guessed values without that key.
 	DataHash pulumi.StringOutput `pulumi:"dataHash"`
 	// Keys of the target Secret (names only).
 	Keys pulumi.StringArrayOutput `pulumi:"keys"`
@@ -266,7 +266,7 @@ func (o ExternalSecretOutput) DataFrom() ExternalSecretDataFromArrayOutput {
 	return o.ApplyT(func(v *ExternalSecret) ExternalSecretDataFromArrayOutput { return v.DataFrom }).(ExternalSecretDataFromArrayOutput)
 }
 
-// sha256 over the target Secret's data. Changes whenever the synced content changes: put it in a pod template annotation to roll a Deployment when the secret rotates.
+// HMAC-SHA256 over the target Secret's data, keyed with the `esosync-hmac-key` Secret esosync keeps in the namespace: it changes whenever the synced content changes (put it in a pod template annotation to roll a Deployment when the secret rotates), yet cannot be matched against guessed values without that key.
 func (o ExternalSecretOutput) DataHash() pulumi.StringOutput {
 	return o.ApplyT(func(v *ExternalSecret) pulumi.StringOutput { return v.DataHash }).(pulumi.StringOutput)
 }

@@ -22,9 +22,9 @@ type SecretStore struct {
 	Backend StoreBackendOutput `pulumi:"backend"`
 	// ESO controller class that should handle this store.
 	Controller pulumi.StringPtrOutput `pulumi:"controller"`
-	// Hash of the credentials read from Pulumi ESC environments, as last read (at deploy or refresh). It changes when a value in ESC is rotated; the next `pulumi up` then rewrites the credentials Secret.
+	// HMAC of the credentials read from Pulumi ESC environments (keyed like credentialsHash), as last read (at deploy or refresh). It changes when a value in ESC is rotated; the next `pulumi up` then rewrites the credentials Secret.
 	CredentialSourcesHash pulumi.StringPtrOutput `pulumi:"credentialSourcesHash"`
-	// Hash of the managed credentials as last seen in the cluster.
+	// HMAC of the managed credentials as last seen in the cluster, keyed with the `esosync-hmac-key` Secret of their namespace.
 	CredentialsHash pulumi.StringOutput `pulumi:"credentialsHash"`
 	// Name of the Secret esosync manages for `value` credentials, if any.
 	CredentialsSecret pulumi.StringPtrOutput `pulumi:"credentialsSecret"`
@@ -257,12 +257,12 @@ func (o SecretStoreOutput) Controller() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *SecretStore) pulumi.StringPtrOutput { return v.Controller }).(pulumi.StringPtrOutput)
 }
 
-// Hash of the credentials read from Pulumi ESC environments, as last read (at deploy or refresh). It changes when a value in ESC is rotated; the next `pulumi up` then rewrites the credentials Secret.
+// HMAC of the credentials read from Pulumi ESC environments (keyed like credentialsHash), as last read (at deploy or refresh). It changes when a value in ESC is rotated; the next `pulumi up` then rewrites the credentials Secret.
 func (o SecretStoreOutput) CredentialSourcesHash() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *SecretStore) pulumi.StringPtrOutput { return v.CredentialSourcesHash }).(pulumi.StringPtrOutput)
 }
 
-// Hash of the managed credentials as last seen in the cluster.
+// HMAC of the managed credentials as last seen in the cluster, keyed with the `esosync-hmac-key` Secret of their namespace.
 func (o SecretStoreOutput) CredentialsHash() pulumi.StringOutput {
 	return o.ApplyT(func(v *SecretStore) pulumi.StringOutput { return v.CredentialsHash }).(pulumi.StringOutput)
 }

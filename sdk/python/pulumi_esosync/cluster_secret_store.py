@@ -346,7 +346,7 @@ class ClusterSecretStore(pulumi.CustomResource):
     @pulumi.getter(name="credentialSourcesHash")
     def credential_sources_hash(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        Hash of the credentials read from Pulumi ESC environments, as last read (at deploy or refresh). It changes when a value in ESC is rotated; the next `pulumi up` then rewrites the credentials Secret.
+        HMAC of the credentials read from Pulumi ESC environments (keyed like credentialsHash), as last read (at deploy or refresh). It changes when a value in ESC is rotated; the next `pulumi up` then rewrites the credentials Secret.
         """
         return pulumi.get(self, "credential_sources_hash")
 
@@ -354,7 +354,7 @@ class ClusterSecretStore(pulumi.CustomResource):
     @pulumi.getter(name="credentialsHash")
     def credentials_hash(self) -> pulumi.Output[_builtins.str]:
         """
-        Hash of the managed credentials as last seen in the cluster.
+        HMAC of the managed credentials as last seen in the cluster, keyed with the `esosync-hmac-key` Secret of their namespace.
         """
         return pulumi.get(self, "credentials_hash")
 

@@ -386,7 +386,7 @@ class ExternalSecret(pulumi.CustomResource):
     @pulumi.getter(name="dataHash")
     def data_hash(self) -> pulumi.Output[_builtins.str]:
         """
-        sha256 over the target Secret's data. Changes whenever the synced content changes: put it in a pod template annotation to roll a Deployment when the secret rotates.
+        HMAC-SHA256 over the target Secret's data, keyed with the `esosync-hmac-key` Secret esosync keeps in the namespace: it changes whenever the synced content changes (put it in a pod template annotation to roll a Deployment when the secret rotates), yet cannot be matched against guessed values without that key.
         """
         return pulumi.get(self, "data_hash")
 
