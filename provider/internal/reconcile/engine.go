@@ -29,8 +29,14 @@ func New(cluster *kube.Lazy, esc escsource.Source) *Engine {
 	return &Engine{cluster: cluster, session: session, esc: esc}
 }
 
-// Session is the provider's session.
-func (e *Engine) Session() *backend.Session { return e.session }
+// Session is the provider's session (nil before the provider is
+// configured: a nil session remembers nothing).
+func (e *Engine) Session() *backend.Session {
+	if e == nil {
+		return nil
+	}
+	return e.session
+}
 
 // Cluster connects to the provider's cluster (once) and returns it.
 func (e *Engine) Cluster() (*kube.Cluster, error) { return e.cluster.Get() }
@@ -41,6 +47,9 @@ func (e *Engine) Cluster() (*kube.Cluster, error) { return e.cluster.Get() }
 func (e *Engine) DefaultNamespace(configured string) string {
 	if configured != "" {
 		return configured
+	}
+	if e == nil {
+		return "default"
 	}
 	if c, err := e.cluster.Get(); err == nil && c.Namespace != "" {
 		return c.Namespace

@@ -29,6 +29,9 @@ type declaredStores struct {
 // DeclareStore records that the program creates the store kind
 // namespace/name (namespace empty for a ClusterSecretStore).
 func (e *Engine) DeclareStore(kind, namespace, name string) {
+	if e == nil {
+		return // not configured: Check without a provider (tests)
+	}
 	e.declared.mu.Lock()
 	defer e.declared.mu.Unlock()
 	if e.declared.names == nil {
@@ -61,6 +64,9 @@ const storeLookupTimeout = 5 * time.Second
 // program declares it, or when nothing can be concluded (the cluster
 // cannot be reached, ESO's CRDs are not installed yet).
 func (e *Engine) CheckStoreRef(ctx context.Context, kind, namespace, name string) *StoreRefProblem {
+	if e == nil {
+		return nil
+	}
 	storeNS := namespace
 	if kind == esv1.ClusterSecretStoreKind {
 		storeNS = ""
