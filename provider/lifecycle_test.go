@@ -190,7 +190,7 @@ func TestExternalSecretLifecycle(t *testing.T) {
 	if owner := metav1.GetControllerOf(secret); owner == nil || owner.Kind != "ExternalSecret" || owner.Name != "app" {
 		t.Errorf("Secret is not controlled by the ExternalSecret: %v", secret.OwnerReferences)
 	}
-	if !es.boolean("ready") || es.str("reason") != "SecretSynced" || !strings.HasPrefix(es.str("dataHash"), "sha256:") {
+	if !es.boolean("ready") || es.str("reason") != "SecretSynced" || !strings.HasPrefix(es.str("dataHash"), "hmac-sha256:") {
 		t.Errorf("outputs: ready=%v reason=%q dataHash=%q", es.boolean("ready"), es.str("reason"), es.str("dataHash"))
 	}
 	if got := es.state.Get("remoteVersions").AsMap().Get("lc/app"); !got.IsString() || got.AsString() != "1" {
