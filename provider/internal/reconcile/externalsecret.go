@@ -478,6 +478,11 @@ func (e *Engine) DeleteExternalSecret(ctx context.Context, key client.ObjectKey)
 		}
 		return fmt.Errorf("reading ExternalSecret %s: %w", key, err)
 	}
+	// The CR goes first: while it exists, ESO (which watches the Secrets it
+	// owns) would write a deleted target Secret again.
+	if err := k.Client.Delete(ctx, live); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting ExternalSecret %s: %w", key, err)
+	}
 	if live.Spec.Target.CreationPolicy == esv1.CreatePolicyOwner {
 		secret, err := targetSecret(ctx, k.Client, live)
 		if err != nil {
@@ -488,9 +493,6 @@ func (e *Engine) DeleteExternalSecret(ctx context.Context, key client.ObjectKey)
 				return fmt.Errorf("deleting target Secret %s/%s: %w", secret.Namespace, secret.Name, err)
 			}
 		}
-	}
-	if err := k.Client.Delete(ctx, live); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("deleting ExternalSecret %s: %w", key, err)
 	}
 	return e.release(ctx, k.Client, key.Namespace)
 }

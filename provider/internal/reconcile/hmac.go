@@ -138,6 +138,11 @@ func sameData(a, b map[string][]byte) bool {
 	return maps.EqualFunc(a, b, func(x, y []byte) bool { return string(x) == string(y) })
 }
 
+// releaseScan bounds the ExternalSecrets releaseKey lists: enough to see
+// past those still finishing their deletion, few enough that destroying a
+// thousand does not list a thousand each time.
+const releaseScan = 50
+
 // releaseKey deletes the namespace's HMAC key once nothing of esosync's is
 // left there to hash (no ExternalSecret it manages, no Secret it manages
 // but the key), so `pulumi destroy` leaves the namespace as it found it.
@@ -145,11 +150,16 @@ func sameData(a, b map[string][]byte) bool {
 func (e *Engine) releaseKey(ctx context.Context, c client.Client, namespace string) error {
 	managed := client.MatchingLabels{kube.ManagedByLabel: kube.ManagedByValue}
 	ess := &esv1.ExternalSecretList{}
-	if err := c.List(ctx, ess, client.InNamespace(namespace), managed, client.Limit(1)); err != nil && !kube.IsNoMatch(err) {
+	if err := c.List(ctx, ess, client.InNamespace(namespace), managed, client.Limit(releaseScan)); err != nil && !kube.IsNoMatch(err) {
 		return err
 	}
-	if len(ess.Items) > 0 {
-		return nil
+	if len(ess.Items) == releaseScan {
+		return nil // more may follow; the last delete releases the key
+	}
+	for _, es := range ess.Items {
+		if es.DeletionTimestamp == nil { // one being deleted waits only for ESO's finalizer
+			return nil
+		}
 	}
 	secrets := &corev1.SecretList{}
 	if err := c.List(ctx, secrets, client.InNamespace(namespace), managed, client.Limit(2)); err != nil {
