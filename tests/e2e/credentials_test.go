@@ -102,7 +102,7 @@ func brokenCredentials(t *testing.T, mode string) {
 	if took > 45*time.Second {
 		t.Errorf("the failing up took %s (sync timeout 60s): it did not fail as soon as ESO reported", took.Round(time.Second))
 	}
-	t.Logf("%s mode, up with the store's token revoked failed after %s:\n%s", mode, took.Round(100*time.Millisecond), tail(out, 25))
+	t.Logf("%s mode, up with the store's token revoked failed after %s:\n%s", mode, took.Round(100*time.Millisecond), errorBlock(out))
 	assertSecret(t, env, ns, "app-secret", map[string]string{"username": username, "password": password})
 
 	x.run("config", "set", "--secret", "vaultToken", newToken())
@@ -144,9 +144,16 @@ func warnings(out string) string {
 	return linesWith(out, "warning:")
 }
 
-// errorLines are the error lines of a pulumi command's output.
-func errorLines(out string) string {
-	return linesWith(out, "error:")
+// errorBlock is the first error of a pulumi command's output, with the
+// lines that continue it.
+func errorBlock(out string) string {
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "error:") {
+			return strings.Join(lines[i:min(i+16, len(lines))], "\n")
+		}
+	}
+	return ""
 }
 
 func linesWith(out, marker string) string {
