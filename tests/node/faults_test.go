@@ -677,7 +677,8 @@ func (b *faultBed) heal(ctx context.Context, r *faultRow) string {
 // preferring a resource's error to the closing "update failed".
 func firstError(out string) string {
 	fallback := "(no error line)"
-	for _, line := range strings.Split(out, "\n") {
+	lines := strings.Split(out, "\n")
+	for i, line := range lines {
 		msg, ok := strings.CutPrefix(strings.TrimSpace(line), "error: ")
 		if !ok {
 			continue
@@ -686,6 +687,11 @@ func firstError(out string) string {
 		if msg == "update failed" || msg == "preview failed" {
 			fallback = msg
 			continue
+		}
+		// pulumi-go-provider lists a resource's errors under "1 error
+		// occurred:"; the error itself is on the next line.
+		if strings.HasSuffix(msg, "occurred:") && i+1 < len(lines) {
+			msg = strings.TrimPrefix(strings.Join(strings.Fields(lines[i+1]), " "), "* ")
 		}
 		return msg
 	}
@@ -719,7 +725,7 @@ func planned(out string) string {
 // printFaultTable prints the rows with fixed-width columns.
 func printFaultTable(logf func(string, ...any), rows []faultRow) {
 	line := func(a, b, c, d, e string) string {
-		return fmt.Sprintf("%-38s | %-64s | %-18s | %-40s | %s", clip(a, 38), clip(b, 64), clip(c, 18), clip(d, 40), e)
+		return fmt.Sprintf("%-38s | %-120s | %-18s | %-40s | %s", clip(a, 38), clip(b, 120), clip(c, 18), clip(d, 40), e)
 	}
 	logf("fault table:")
 	logf("%s", line("fault", "what the user saw", "Secrets intact", "state consistent", "healed"))

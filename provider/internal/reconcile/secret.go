@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -225,7 +226,23 @@ type Outcome struct {
 // Write makes the target Secret of es hold fetched.Data, with ESO's
 // semantics for the creation and deletion policies, in a single create or
 // update, so that a failed fetch or a conflict never leaves it half written.
+//
+// ESO, when it runs, syncs the same ExternalSecret and may write the
+// Secret between esosync's read and write; the write is then tried again
+// on the Secret as it now is, instead of failing the deploy.
 func Write(ctx context.Context, c client.Client, es *esv1.ExternalSecret, fetched *Fetched) (*Outcome, error) {
+	var out *Outcome
+	err := retry.OnError(retry.DefaultRetry, func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) },
+		func() error {
+			var err error
+			out, err = writeOnce(ctx, c, es, fetched)
+			return err
+		})
+	return out, err
+}
+
+// writeOnce is one attempt of Write.
+func writeOnce(ctx context.Context, c client.Client, es *esv1.ExternalSecret, fetched *Fetched) (*Outcome, error) {
 	name := TargetName(es)
 	existing := &corev1.Secret{}
 	err := c.Get(ctx, client.ObjectKey{Namespace: es.Namespace, Name: name}, existing)
