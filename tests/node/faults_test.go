@@ -918,7 +918,7 @@ func (b *faultBed) secondStackGone(ctx context.Context) error {
 func (b *faultBed) waitPods(ctx context.Context, selector string, want int, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	last := "no answer"
+	var last string
 	for {
 		list, err := b.clients.CoreV1().Pods(faultESONS).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err == nil {
