@@ -20,7 +20,7 @@ var Version = "0.1.0"
 
 // New builds the provider. Tests serve it in-process; the plugin binary runs it.
 func New() (p.Provider, error) {
-	return infer.NewProviderBuilder().
+	prov, err := infer.NewProviderBuilder().
 		WithDisplayName("esosync").
 		WithDescription("Manage External Secrets Operator (ESO), its SecretStores and ExternalSecrets as typed Pulumi resources: "+
 			"target Secrets are current when `pulumi up` returns, drift shows at `pulumi refresh`, and no secret value reaches Pulumi state.").
@@ -39,6 +39,10 @@ func New() (p.Provider, error) {
 		// between the plugin binary and `go test` binaries.
 		WithModuleMap(map[tokens.ModuleName]tokens.ModuleName{"provider": "index"}).
 		Build()
+	if err != nil {
+		return p.Provider{}, err
+	}
+	return keepReadSecrets(prov), nil
 }
 
 // Run serves the provider over gRPC to the Pulumi engine.

@@ -339,3 +339,69 @@ func (x *example) preview() changeSummary {
 
 // lastTail is the end of the last command's output, for failure messages.
 func (x *example) lastTail() string { return tail(x.last, 20) }
+
+// TestPreviewChecksStoreRef: the mistake users make most with stores (a
+// ClusterSecretStore referenced with kind SecretStore) and a misspelt store
+// name fail `pulumi preview` before anything exists, naming the field to
+// fix.
+func TestPreviewChecksStoreRef(t *testing.T) {
+	env := harness.Shared(t)
+	// ESO's CRDs served, so that "no such store" is a conclusion (without
+	// them an Operator in the program may be about to install ESO).
+	if err := env.InstallESOCRDs(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	program := `name: storeref
+runtime: yaml
+resources:
+  vault:
+    type: esosync:index:ClusterSecretStore
+    properties:
+      name: e2e-refstore
+      skipValidation: true
+      waitForReady: false
+      backend:
+        vault:
+          server: http://127.0.0.1:1
+          auth:
+            token:
+              secretRef: { name: vault-token, key: token, namespace: default }
+  wrongKind:
+    type: esosync:index:ExternalSecret
+    properties:
+      namespace: default
+      store: { kind: SecretStore, name: e2e-refstore }
+      target: { name: wrong-kind }
+      data:
+        - secretKey: password
+          remoteRef: { key: my-app/config, property: password }
+  misspelt:
+    type: esosync:index:ExternalSecret
+    properties:
+      namespace: default
+      store: { kind: ClusterSecretStore, name: e2e-refstor }
+      target: { name: misspelt }
+      data:
+        - secretKey: password
+          remoteRef: { key: my-app/config, property: password }
+`
+	if err := os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), []byte(program), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pulumi := newPulumi(t)
+	pulumi.Env = append(pulumi.Env, "KUBECONFIG="+env.Kubeconfig)
+	if _, err := pulumi.Run(t.Context(), dir, "stack", "init", "dev"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := pulumi.Run(t.Context(), dir, "preview")
+	if err == nil {
+		t.Fatalf("preview succeeded with a wrong store kind and a misspelt store name:\n%s", out)
+	}
+	for _, want := range []string{"store.kind", `set store.kind to "ClusterSecretStore"`, "store.name", `no ClusterSecretStore named "e2e-refstor"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("preview output does not say %q:\n%s", want, out)
+		}
+	}
+	t.Logf("preview:\n%s", linesWith(out, "store."))
+}

@@ -74,6 +74,15 @@ func (e *Engine) CheckStoreRef(ctx context.Context, kind, namespace, name string
 	if e.isDeclared(kind, storeNS, name) {
 		return nil
 	}
+	other, otherNS := esv1.ClusterSecretStoreKind, ""
+	if kind == esv1.ClusterSecretStoreKind {
+		other, otherNS = esv1.SecretStoreKind, namespace
+	}
+	wrongKind := &StoreRefProblem{Field: "store.kind", Message: fmt.Sprintf("no %s named %q exists%s, but a %s of that name does; "+
+		"set store.kind to %q", kind, name, inNamespace(kind, namespace), other, other)}
+	if e.isDeclared(other, otherNS, name) {
+		return wrongKind
+	}
 	ctx, cancel := context.WithTimeout(ctx, storeLookupTimeout)
 	defer cancel()
 	exists, err := e.storeExists(ctx, kind, namespace, name)
@@ -83,13 +92,8 @@ func (e *Engine) CheckStoreRef(ctx context.Context, kind, namespace, name string
 		}
 		return nil
 	}
-	other := esv1.ClusterSecretStoreKind
-	if kind == esv1.ClusterSecretStoreKind {
-		other = esv1.SecretStoreKind
-	}
 	if found, err := e.storeExists(ctx, other, namespace, name); err == nil && found {
-		return &StoreRefProblem{Field: "store.kind", Message: fmt.Sprintf("no %s named %q exists%s, but a %s of that name does; "+
-			"set store.kind to %q", kind, name, inNamespace(kind, namespace), other, other)}
+		return wrongKind
 	}
 	return &StoreRefProblem{Field: "store.name", Message: fmt.Sprintf("no %s named %q exists%s and this program does not create one; "+
 		"fix the name, or create the store (esosync:index:%s) and pass its `ref` output as `store` so the ExternalSecret waits for it",
