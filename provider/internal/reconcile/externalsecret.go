@@ -396,9 +396,10 @@ func (e *Engine) ObserveExternalSecret(ctx context.Context, log Logger, key clie
 	}
 	fetched, err := e.fetch(ctx, log, k, live)
 	switch {
-	case err != nil && mode == ModeController && Indeterminate(err):
-		// ESO reads the backend from inside the cluster; the provider may
-		// not reach it from here. ESO's report stands.
+	case err != nil && mode == ModeController && (Indeterminate(err) || errors.Is(err, ErrInClusterCredentials)):
+		// ESO reads the backend from inside the cluster, where the provider
+		// may not reach it or may lack the credentials ESO has (its own
+		// ServiceAccount). ESO's report stands.
 		log.Debugf("refresh of ExternalSecret %s: the backend could not be reached from here: %v", key, err)
 	case err != nil:
 		// The backend answered and refused (credentials rejected, key
