@@ -559,7 +559,7 @@ func TestStoreRefChecked(t *testing.T) {
 		field, says       string
 	}{
 		{"other kind", "SecretStore", "storeref-cluster", "store.kind", `set store.kind to "ClusterSecretStore"`},
-		{"missing", "ClusterSecretStore", "storeref-nowhere", "store.name", "this program does not create one"},
+		{"missing", "ClusterSecretStore", "storeref-nowhere", "store.name", "the program declares none"},
 		{"missing namespaced", "SecretStore", "storeref-nowhere", "store.name", `in namespace "` + ns + `"`},
 		{"exists", "ClusterSecretStore", "storeref-cluster", "", ""},
 	} {

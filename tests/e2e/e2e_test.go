@@ -343,7 +343,8 @@ func (x *example) lastTail() string { return tail(x.last, 20) }
 // TestPreviewChecksStoreRef: the mistake users make most with stores (a
 // ClusterSecretStore referenced with kind SecretStore) and a misspelt store
 // name fail `pulumi preview` before anything exists, naming the field to
-// fix.
+// fix. The ExternalSecrets depend on the store, as a program must for the
+// store to exist when they sync.
 func TestPreviewChecksStoreRef(t *testing.T) {
 	env := harness.Shared(t)
 	// ESO's CRDs served, so that "no such store" is a conclusion (without
@@ -351,8 +352,7 @@ func TestPreviewChecksStoreRef(t *testing.T) {
 	if err := env.InstallESOCRDs(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	program := `name: storeref
+	const store = `name: storeref
 runtime: yaml
 resources:
   vault:
@@ -367,41 +367,45 @@ resources:
           auth:
             token:
               secretRef: { name: vault-token, key: token, namespace: default }
-  wrongKind:
+  app:
     type: esosync:index:ExternalSecret
     properties:
       namespace: default
-      store: { kind: SecretStore, name: e2e-refstore }
-      target: { name: wrong-kind }
+      store: { kind: %s, name: %s }
+      target: { name: app }
       data:
         - secretKey: password
           remoteRef: { key: my-app/config, property: password }
-  misspelt:
-    type: esosync:index:ExternalSecret
-    properties:
-      namespace: default
-      store: { kind: ClusterSecretStore, name: e2e-refstor }
-      target: { name: misspelt }
-      data:
-        - secretKey: password
-          remoteRef: { key: my-app/config, property: password }
+    options:
+      dependsOn: [ "${vault}" ]
 `
-	if err := os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), []byte(program), 0o644); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name, kind, store string
+		want              []string
+	}{
+		{"wrong kind", "SecretStore", "e2e-refstore", []string{"store.kind", `set store.kind to "ClusterSecretStore"`}},
+		{"misspelt name", "ClusterSecretStore", "e2e-refstor", []string{"store.name", `no ClusterSecretStore named "e2e-refstor" exists`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), []byte(fmt.Sprintf(store, tc.kind, tc.store)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			pulumi := newPulumi(t)
+			pulumi.Env = append(pulumi.Env, "KUBECONFIG="+env.Kubeconfig)
+			if _, err := pulumi.Run(t.Context(), dir, "stack", "init", "dev"); err != nil {
+				t.Fatal(err)
+			}
+			out, err := pulumi.Run(t.Context(), dir, "preview")
+			if err == nil {
+				t.Fatalf("preview succeeded:\n%s", out)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(out, want) {
+					t.Errorf("preview output does not say %q:\n%s", want, out)
+				}
+			}
+			t.Logf("preview: %s", linesWith(out, "store."))
+		})
 	}
-	pulumi := newPulumi(t)
-	pulumi.Env = append(pulumi.Env, "KUBECONFIG="+env.Kubeconfig)
-	if _, err := pulumi.Run(t.Context(), dir, "stack", "init", "dev"); err != nil {
-		t.Fatal(err)
-	}
-	out, err := pulumi.Run(t.Context(), dir, "preview")
-	if err == nil {
-		t.Fatalf("preview succeeded with a wrong store kind and a misspelt store name:\n%s", out)
-	}
-	for _, want := range []string{"store.kind", `set store.kind to "ClusterSecretStore"`, "store.name", `no ClusterSecretStore named "e2e-refstor"`} {
-		if !strings.Contains(out, want) {
-			t.Errorf("preview output does not say %q:\n%s", want, out)
-		}
-	}
-	t.Logf("preview:\n%s", linesWith(out, "store."))
 }

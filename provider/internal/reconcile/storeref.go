@@ -17,8 +17,11 @@ import (
 // with "could not get SecretStore". esosync checks the reference at Check,
 // so preview reports it, with the field to fix. A store that does not
 // exist yet may be one the same program creates: stores declare
-// themselves to the engine at their own Check, which the Pulumi engine
-// runs in program order before the ExternalSecret's.
+// themselves to the engine at their own Check. The Pulumi engine checks a
+// resource when the program registers it, and a program registers an
+// ExternalSecret that uses a store's `ref` output, or depends on it, only
+// after the store; one with neither would race the store at `up` as well,
+// so the message says how to wire it.
 
 // declaredStores are the stores this provider's program declares.
 type declaredStores struct {
@@ -95,9 +98,9 @@ func (e *Engine) CheckStoreRef(ctx context.Context, kind, namespace, name string
 	if found, err := e.storeExists(ctx, other, namespace, name); err == nil && found {
 		return wrongKind
 	}
-	return &StoreRefProblem{Field: "store.name", Message: fmt.Sprintf("no %s named %q exists%s and this program does not create one; "+
-		"fix the name, or create the store (esosync:index:%s) and pass its `ref` output as `store` so the ExternalSecret waits for it",
-		kind, name, inNamespace(kind, namespace), kind)}
+	return &StoreRefProblem{Field: "store.name", Message: fmt.Sprintf("no %s named %q exists%s and the program declares none before "+
+		"this ExternalSecret; fix the name, or, if the program creates the store (esosync:index:%s), pass its `ref` output as `store` "+
+		"(or add dependsOn) so that the ExternalSecret waits for it", kind, name, inNamespace(kind, namespace), kind)}
 }
 
 // storeExists reports whether the store exists. An error means the
