@@ -729,7 +729,7 @@ func printFaultTable(logf func(string, ...any), rows []faultRow) {
 	}
 	logf("fault table:")
 	logf("%s", line("fault", "what the user saw", "Secrets intact", "state consistent", "healed"))
-	logf("%s", strings.Repeat("-", 38)+"-+-"+strings.Repeat("-", 64)+"-+-"+strings.Repeat("-", 18)+"-+-"+strings.Repeat("-", 40)+"-+-"+strings.Repeat("-", 12))
+	logf("%s", strings.Repeat("-", 38)+"-+-"+strings.Repeat("-", 120)+"-+-"+strings.Repeat("-", 18)+"-+-"+strings.Repeat("-", 40)+"-+-"+strings.Repeat("-", 12))
 	for _, r := range rows {
 		logf("%s", line(r.fault, r.saw, r.intact, r.state, r.healed))
 	}
