@@ -98,18 +98,7 @@ func (e *Env) StartMoto(ctx context.Context) error {
 		return err
 	}
 	motoURL := "http://" + argAfter(p.cmd.Args, "-H") + ":" + argAfter(p.cmd.Args, "-p")
-	client := &http.Client{Timeout: 2 * time.Second}
-	if err := waitFor(ctx, p, 60*time.Second, func() error {
-		resp, err := client.Get(motoURL + "/moto-api/config")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			return fmt.Errorf("GET /moto-api/config: %s", resp.Status)
-		}
-		return nil
-	}); err != nil {
+	if err := waitMoto(ctx, p, motoURL); err != nil {
 		return err
 	}
 	// Auth is off again (INITIAL_NO_AUTH_ACTION_COUNT=inf): any key works
@@ -119,7 +108,7 @@ func (e *Env) StartMoto(ctx context.Context) error {
 		return fmt.Errorf("harness: creating moto's admin user again: %w", err)
 	}
 	e.AWSAccessKeyID, e.AWSSecretAccessKey = id, secret
-	if err := motoResetAuth(ctx, client, motoURL, "0"); err != nil {
+	if err := motoResetAuth(ctx, &http.Client{Timeout: 2 * time.Second}, motoURL, "0"); err != nil {
 		return err
 	}
 	e.logf("moto ready again at %s with IAM auth and a new admin key", e.AWSEndpoint)

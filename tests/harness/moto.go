@@ -62,19 +62,7 @@ func (e *Env) startAWS(ctx context.Context, bin string) error {
 	if err != nil {
 		return err
 	}
-	client := &http.Client{Timeout: 2 * time.Second}
-	if err := waitFor(ctx, moto, 60*time.Second, func() error {
-		// moto answers this GET with 201.
-		resp, err := client.Get(motoURL + "/moto-api/config")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			return fmt.Errorf("GET /moto-api/config: %s", resp.Status)
-		}
-		return nil
-	}); err != nil {
+	if err := waitMoto(ctx, moto, motoURL); err != nil {
 		return err
 	}
 
@@ -91,7 +79,7 @@ func (e *Env) startAWS(ctx context.Context, bin string) error {
 	if err != nil {
 		return fmt.Errorf("harness: creating moto's admin user: %w", err)
 	}
-	if err := motoResetAuth(ctx, client, motoURL, "0"); err != nil {
+	if err := motoResetAuth(ctx, &http.Client{Timeout: 2 * time.Second}, motoURL, "0"); err != nil {
 		return err
 	}
 	// Prove auth is on: the admin keys work and made-up ones do not.
@@ -283,4 +271,21 @@ func motoOrDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// waitMoto waits until the moto process p answers at motoURL.
+func waitMoto(ctx context.Context, p *Process, motoURL string) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	return waitFor(ctx, p, 60*time.Second, func() error {
+		// moto answers this GET with 201.
+		resp, err := client.Get(motoURL + "/moto-api/config")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			return fmt.Errorf("GET /moto-api/config: %s", resp.Status)
+		}
+		return nil
+	})
 }
