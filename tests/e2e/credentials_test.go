@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -115,28 +114,11 @@ func brokenCredentials(t *testing.T, mode string) {
 	assertNothingLeft(t, env, ns)
 }
 
-// esOutputs are the outputs of the stack's ExternalSecret in an exported
-// state.
+// esOutputs are the outputs of the example's ExternalSecret (app) in an
+// exported state.
 func esOutputs(t *testing.T, export string) map[string]any {
 	t.Helper()
-	var state struct {
-		Deployment struct {
-			Resources []struct {
-				Type    string         `json:"type"`
-				Outputs map[string]any `json:"outputs"`
-			} `json:"resources"`
-		} `json:"deployment"`
-	}
-	if err := json.Unmarshal([]byte(export), &state); err != nil {
-		t.Fatalf("stack export: %v", err)
-	}
-	for _, r := range state.Deployment.Resources {
-		if r.Type == "esosync:index:ExternalSecret" {
-			return r.Outputs
-		}
-	}
-	t.Fatal("no ExternalSecret in the state")
-	return nil
+	return resourceOutputs(t, export, "esosync:index:ExternalSecret::app")
 }
 
 // warnings are the warning lines of a pulumi command's output.

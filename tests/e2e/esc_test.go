@@ -147,6 +147,22 @@ func assertCredentials(t *testing.T, env *harness.Env, store, token string) {
 // named name in an exported (secrets shown) deployment.
 func storeSourcesHash(t *testing.T, export, name string) string {
 	t.Helper()
+	switch v := resourceOutputs(t, export, "::"+name)["credentialSourcesHash"].(type) {
+	case string:
+		return v
+	case map[string]any: // a secret, shown: {"<sig>": ..., "plaintext": "\"hmac-sha256:...\""}
+		var plain string
+		if p, ok := v["plaintext"].(string); ok && json.Unmarshal([]byte(p), &plain) == nil {
+			return plain
+		}
+	}
+	return ""
+}
+
+// resourceOutputs are the outputs of the resource whose URN ends with
+// suffix (a "::name" or a "$type::name" part) in an exported deployment.
+func resourceOutputs(t *testing.T, export, suffix string) map[string]any {
+	t.Helper()
 	var d struct {
 		Deployment struct {
 			Resources []struct {
@@ -156,22 +172,13 @@ func storeSourcesHash(t *testing.T, export, name string) string {
 		} `json:"deployment"`
 	}
 	if err := json.Unmarshal([]byte(export), &d); err != nil {
-		t.Fatal(err)
+		t.Fatalf("stack export: %v", err)
 	}
 	for _, r := range d.Deployment.Resources {
-		if strings.HasSuffix(r.URN, "::"+name) {
-			switch v := r.Outputs["credentialSourcesHash"].(type) {
-			case string:
-				return v
-			case map[string]any: // a secret, shown: {"<sig>": ..., "plaintext": "\"sha256:...\""}
-				var plain string
-				if p, ok := v["plaintext"].(string); ok && json.Unmarshal([]byte(p), &plain) == nil {
-					return plain
-				}
-			}
-			return ""
+		if strings.HasSuffix(r.URN, suffix) {
+			return r.Outputs
 		}
 	}
-	t.Fatalf("no resource %s in the state", name)
-	return ""
+	t.Fatalf("no resource %s in the state", suffix)
+	return nil
 }
