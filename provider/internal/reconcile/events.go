@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
@@ -87,9 +88,11 @@ func eventTime(e *corev1.Event) time.Time {
 // disagree.
 var requestIDs = regexp.MustCompile(`(?i)(request ?id:?\s*)[0-9a-z-]{8,}`)
 
-// StableMessage removes per-request identifiers from an error message.
+// StableMessage removes per-request identifiers from an error message and
+// puts it on one line: Vault's API errors span a dozen lines, and Pulumi
+// shows only the first line of a warning beside the resource.
 func StableMessage(msg string) string {
-	return requestIDs.ReplaceAllString(msg, "${1}…")
+	return strings.Join(strings.Fields(requestIDs.ReplaceAllString(msg, "${1}…")), " ")
 }
 
 // esWarning is ESO's latest sync failure event for an ExternalSecret

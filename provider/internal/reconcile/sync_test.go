@@ -307,3 +307,16 @@ func TestFieldOwner(t *testing.T) {
 		t.Errorf("FieldOwner(long) = %q", got)
 	}
 }
+
+// TestStableMessage: per-request IDs go, lines join, the cause stays.
+func TestStableMessage(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"api error, RequestID: 5f1c2a3b-aaaa-bbbb-cccc-0123456789ab, SignatureDoesNotMatch", "api error, RequestID: …, SignatureDoesNotMatch"},
+		{"Error making API request.\n\nURL: GET http://v/1\nCode: 403. Errors:\n\n* permission denied\n", "Error making API request. URL: GET http://v/1 Code: 403. Errors: * permission denied"},
+		{"plain", "plain"},
+	} {
+		if got := StableMessage(tc.in); got != tc.want {
+			t.Errorf("StableMessage(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
