@@ -9,6 +9,8 @@ import (
 	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
 	esutil "github.com/external-secrets/external-secrets/pkg/controllers/util"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -22,6 +24,12 @@ const AnnotationForceSync = esv1.AnnotationForceSync
 // refreshInterval is 0 once it has synced, also clears the synced resource
 // version in that case. It returns the resource version ESO will report in
 // status.syncedResourceVersion once it has synced this state.
+//
+// A Ready=False condition left by an earlier failure is set to Unknown
+// (reason Pending): ESO writes its status with an update, which conflicts
+// unless ESO read the ExternalSecret as Trigger left it, so a False seen
+// afterwards is ESO's verdict on this sync, never a reconcile that was
+// already under way with older data (a store's old credentials, say).
 func Trigger(ctx context.Context, c client.Client, es *esv1.ExternalSecret, now time.Time) (string, error) {
 	// Patches, not updates: ESO writes the status of a fresh ExternalSecret
 	// at the same time, and an update would lose that race with a conflict.
@@ -33,11 +41,18 @@ func Trigger(ctx context.Context, c client.Client, es *esv1.ExternalSecret, now 
 	if err := c.Patch(ctx, es, client.MergeFrom(orig)); err != nil {
 		return "", fmt.Errorf("triggering a sync of ExternalSecret %s/%s: %w", es.Namespace, es.Name, err)
 	}
-	if es.Spec.RefreshInterval != nil && es.Spec.RefreshInterval.Duration <= 0 && es.Status.SyncedResourceVersion != "" {
-		orig := es.DeepCopy()
+	orig = es.DeepCopy()
+	if es.Spec.RefreshInterval != nil && es.Spec.RefreshInterval.Duration <= 0 {
 		es.Status.SyncedResourceVersion = ""
+	}
+	if cond := ReadyCondition(es); cond != nil && cond.Status == corev1.ConditionFalse {
+		*cond = esv1.ExternalSecretStatusCondition{Type: esv1.ExternalSecretReady, Status: corev1.ConditionUnknown, Reason: ReasonPending,
+			Message: fmt.Sprintf("esosync triggered a sync; ESO's previous report: %s: %s", cond.Reason, cond.Message),
+			LastTransitionTime: metav1.NewTime(now)}
+	}
+	if !equality.Semantic.DeepEqual(orig.Status, es.Status) {
 		if err := c.Status().Patch(ctx, es, client.MergeFrom(orig)); err != nil {
-			return "", fmt.Errorf("triggering a sync of ExternalSecret %s/%s (refreshInterval 0): %w", es.Namespace, es.Name, err)
+			return "", fmt.Errorf("triggering a sync of ExternalSecret %s/%s: %w", es.Namespace, es.Name, err)
 		}
 	}
 	return esutil.GetResourceVersion(es.ObjectMeta), nil
@@ -60,11 +75,11 @@ func ReadyCondition(es *esv1.ExternalSecret) *esv1.ExternalSecretStatusCondition
 // Await polls es until ESO has synced the resource version `expected` and
 // reports Ready=True. progress hears each new condition reason, with ESO's
 // latest Warning event when not ready. It fails early, naming ESO's error,
-// once ESO has reported a failure after since (when the sync was
-// triggered): that failure is ESO's verdict on this generation, and waiting
-// out the timeout would only hide it. On timeout (ctx's deadline) it
-// returns ESO's last reason, message and Warning event as the error.
-func Await(ctx context.Context, c client.Client, key client.ObjectKey, expected string, since time.Time, every time.Duration,
+// once ESO reports Ready=False: after Trigger that is ESO's verdict on this
+// sync, and waiting out the timeout would only hide it. On timeout (ctx's
+// deadline) it returns ESO's last reason, message and Warning event as the
+// error.
+func Await(ctx context.Context, c client.Client, key client.ObjectKey, expected string, every time.Duration,
 	progress func(reason, message string)) (*esv1.ExternalSecret, error) {
 	var last *esv1.ExternalSecretStatusCondition
 	var warning *Warning
@@ -89,7 +104,7 @@ func Await(ctx context.Context, c client.Client, key client.ObjectKey, expected 
 			if es.Status.SyncedResourceVersion == expected && cond != nil && cond.Status == corev1.ConditionTrue {
 				return es, nil
 			}
-			if cond != nil && cond.Status == corev1.ConditionFalse && warning != nil && !warning.At.Before(since.Truncate(time.Second)) {
+			if cond != nil && cond.Status == corev1.ConditionFalse {
 				return nil, fmt.Errorf("ExternalSecret %s was not synced: ESO reports %s: %s", key, cond.Reason, withWarning(cond.Message, warning))
 			}
 		}
@@ -113,8 +128,11 @@ func Await(ctx context.Context, c client.Client, key client.ObjectKey, expected 
 
 // AwaitStore polls a SecretStore or ClusterSecretStore until ESO reports it
 // Ready with reason Valid. Like Await it fails early, with ESO's Warning
-// event, once ESO has reported the store invalid after since; on timeout
-// (ctx's deadline) the error carries ESO's last reason and message.
+// event, once ESO has reported the store invalid in a second after since's
+// (events carry whole seconds, and ESO patches a store's status without a
+// conflict check, so a validation already under way at since could
+// otherwise pass for the verdict on the new spec); on timeout (ctx's
+// deadline) the error carries ESO's last reason and message.
 func AwaitStore(ctx context.Context, c client.Client, store esv1.GenericStore, since time.Time, every time.Duration,
 	progress func(reason, message string)) error {
 	key := client.ObjectKeyFromObject(store)
@@ -145,7 +163,7 @@ func AwaitStore(ctx context.Context, c client.Client, store esv1.GenericStore, s
 					lastSeen = seen
 					progress(cond.Reason, message)
 				}
-				if cond.Status == corev1.ConditionFalse && warning != nil && !warning.At.Before(since.Truncate(time.Second)) {
+				if cond.Status == corev1.ConditionFalse && warning != nil && warning.At.After(since) {
 					return fmt.Errorf("store %s is not ready: ESO reports %s: %s", key, cond.Reason, message)
 				}
 			}

@@ -236,7 +236,7 @@ func syncViaController(ctx context.Context, log Logger, k kube.Clients, h Hasher
 		return out, err
 	}
 	log.InfoStatusf("waiting%s for External Secrets Operator to sync %s", upTo(ctx), key)
-	live, err := Await(ctx, k.Client, key, expected, triggered, 500*time.Millisecond, func(reason, message string) {
+	live, err := Await(ctx, k.Client, key, expected, 500*time.Millisecond, func(reason, message string) {
 		log.InfoStatusf("External Secrets Operator: %s: %s", reason, message)
 	})
 	if err != nil {

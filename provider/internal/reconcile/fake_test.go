@@ -106,7 +106,7 @@ func TestTriggerAndAwait(t *testing.T) {
 			wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 			defer cancel()
 			var heard []string
-			_, err = Await(wctx, c, client.ObjectKeyFromObject(es), expected, time.Now(), 20*time.Millisecond, func(reason, _ string) { heard = append(heard, reason) })
+			_, err = Await(wctx, c, client.ObjectKeyFromObject(es), expected, 20*time.Millisecond, func(reason, _ string) { heard = append(heard, reason) })
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("Await: %v", err)
@@ -120,43 +120,53 @@ func TestTriggerAndAwait(t *testing.T) {
 	}
 }
 
-// TestAwaitFailsFast: once ESO has recorded a Warning event for the
-// triggered sync, Await fails at once with that event's reason and
-// message; an event older than the trigger is only context, and the wait
-// goes on until its deadline.
+// TestAwaitFailsFast: Trigger sets a Ready=False left by an earlier sync
+// to Unknown, so the wait does not mistake it for ESO's verdict and goes on
+// until its deadline; once ESO reports False again, Await fails at once
+// with ESO's Warning event in the error.
 func TestAwaitFailsFast(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		eventAge time.Duration
-		wantFast bool
-	}{
-		{"event after the trigger", 0, true},
-		{"event before the trigger", -time.Hour, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			es := testES(esv1.CreatePolicyOwner)
-			es.Status.Conditions = []esv1.ExternalSecretStatusCondition{{Type: esv1.ExternalSecretReady, Status: corev1.ConditionFalse,
-				Reason: ReasonSyncedError, Message: "could not get secret data from provider"}}
-			triggered := time.Now()
-			at := metav1.NewTime(triggered.Add(tc.eventAge))
-			event := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "app.1", Namespace: "ns"}, Type: corev1.EventTypeWarning,
-				Reason: "UpdateFailed", Message: "operation error Secrets Manager: GetSecretValue, RequestID: 0a1b2c3d-4e5f-6789, api error SignatureDoesNotMatch",
-				InvolvedObject: corev1.ObjectReference{Kind: esv1.ExtSecretKind, Name: "app", Namespace: "ns", UID: es.UID}, LastTimestamp: at}
-			c := fakeClient(es, event)
-			wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
-			_, err := Await(wctx, c, client.ObjectKeyFromObject(es), "never", triggered, 20*time.Millisecond, nil)
-			if err == nil || !strings.Contains(err.Error(), "Warning UpdateFailed: ") || !strings.Contains(err.Error(), "SignatureDoesNotMatch") {
-				t.Fatalf("Await = %v, want ESO's Warning event in the error", err)
-			}
-			if strings.Contains(err.Error(), "0a1b2c3d") {
-				t.Errorf("the error keeps the per-request ID: %v", err)
-			}
-			if fast := wctx.Err() == nil; fast != tc.wantFast {
-				t.Errorf("failed before the deadline: %v, want %v", fast, tc.wantFast)
-			}
-		})
+	ctx := context.Background()
+	es := testES(esv1.CreatePolicyOwner)
+	es.Status.Conditions = []esv1.ExternalSecretStatusCondition{{Type: esv1.ExternalSecretReady, Status: corev1.ConditionFalse,
+		Reason: ReasonSyncedError, Message: "could not get secret data from provider"}}
+	event := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "app.1", Namespace: "ns"}, Type: corev1.EventTypeWarning,
+		Reason: esv1.ReasonUpdateFailed, Message: "operation error Secrets Manager: GetSecretValue, RequestID: 0a1b2c3d-4e5f-6789, api error SignatureDoesNotMatch",
+		InvolvedObject: corev1.ObjectReference{Kind: esv1.ExtSecretKind, Name: "app", Namespace: "ns", UID: es.UID}, LastTimestamp: metav1.Now()}
+	c := fakeClient(es.DeepCopy(), event)
+	live := &esv1.ExternalSecret{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(es), live); err != nil {
+		t.Fatal(err)
+	}
+	expected, err := Trigger(ctx, c, live, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	await := func() (error, bool) {
+		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		_, err := Await(wctx, c, client.ObjectKeyFromObject(es), expected, 20*time.Millisecond, nil)
+		return err, wctx.Err() == nil
+	}
+	if err, fast := await(); err == nil || fast {
+		t.Fatalf("the earlier failure ended the wait: %v (before the deadline: %v)", err, fast)
+	}
+	// ESO's verdict on the triggered sync.
+	if err := c.Get(ctx, client.ObjectKeyFromObject(es), live); err != nil {
+		t.Fatal(err)
+	}
+	if cond := ReadyCondition(live); cond == nil || cond.Status != corev1.ConditionUnknown || cond.Reason != ReasonPending {
+		t.Fatalf("Trigger left the condition %+v, want Unknown/Pending", cond)
+	}
+	live.Status.Conditions = es.Status.Conditions
+	if err := c.Status().Update(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	err, fast := await()
+	if err == nil || !fast || !strings.Contains(err.Error(), "Warning UpdateFailed: ") || !strings.Contains(err.Error(), "SignatureDoesNotMatch") {
+		t.Fatalf("Await = %v (before the deadline: %v), want a fast failure with ESO's Warning event", err, fast)
+	}
+	if strings.Contains(err.Error(), "0a1b2c3d") {
+		t.Errorf("the error keeps the per-request ID: %v", err)
 	}
 }
 
