@@ -47,7 +47,7 @@ func Trigger(ctx context.Context, c client.Client, es *esv1.ExternalSecret, now 
 	}
 	if cond := ReadyCondition(es); cond != nil && cond.Status == corev1.ConditionFalse {
 		*cond = esv1.ExternalSecretStatusCondition{Type: esv1.ExternalSecretReady, Status: corev1.ConditionUnknown, Reason: ReasonPending,
-			Message: fmt.Sprintf("esosync triggered a sync; ESO's previous report: %s: %s", cond.Reason, cond.Message),
+			Message:            fmt.Sprintf("esosync triggered a sync; ESO's previous report: %s: %s", cond.Reason, cond.Message),
 			LastTransitionTime: metav1.NewTime(now)}
 	}
 	if !equality.Semantic.DeepEqual(orig.Status, es.Status) {
