@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -271,6 +272,18 @@ func startExample(t *testing.T, dir, ns string, env ...string) *example {
 	x := &example{t: t, pulumi: newPulumi(t), dir: dir, times: newTimings(ns)}
 	x.pulumi.Env = append(append(x.pulumi.Env, "KUBECONFIG="+bed.Kubeconfig), env...)
 	t.Cleanup(func() { x.times.log(t) })
+	// A test that fails half way must not leave its Helm release and
+	// cluster-scoped stores to fail every test after it; t.Context() is
+	// already cancelled when cleanups run.
+	t.Cleanup(func() {
+		if t.Failed() {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			if out, err := x.pulumi.Run(ctx, x.dir, "destroy", "--yes", "--skip-preview"); err != nil {
+				t.Logf("destroy after the failure: %v\n%s", err, tail(out, 10))
+			}
+		}
+	})
 	x.run("stack", "init", "dev")
 	return x
 }
