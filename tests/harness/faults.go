@@ -2,8 +2,6 @@ package harness
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -70,12 +68,7 @@ func (e *Env) RestartAPIServer(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(e.CACertPEM)
-	secure := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	if err := waitFor(ctx, p, 90*time.Second, func() error {
-		return httpGetOK(secure, e.APIServer+"/readyz", e.AdminToken)
-	}); err != nil {
+	if err := e.waitAPIServer(ctx, p, e.CACertPEM, e.AdminToken); err != nil {
 		return 0, err
 	}
 	gone := time.Since(began)

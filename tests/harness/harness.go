@@ -366,12 +366,7 @@ func (e *Env) startKubernetes(ctx context.Context, bin string) error {
 	if err != nil {
 		return err
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(keys.caPEM)
-	secure := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	if err := waitFor(ctx, apiserver, 90*time.Second, func() error {
-		return httpGetOK(secure, e.APIServer+"/readyz", keys.adminToken)
-	}); err != nil {
+	if err := e.waitAPIServer(ctx, apiserver, keys.caPEM, keys.adminToken); err != nil {
 		return err
 	}
 	e.logf("kube-apiserver ready at %s (%s)", e.APIServer, time.Since(e.started).Round(10*time.Millisecond))
@@ -465,6 +460,17 @@ func (e *Env) startVault(ctx context.Context, bin string) error {
 	}
 	e.logf("vault ready at %s (%s)", e.VaultAddr, time.Since(e.started).Round(10*time.Millisecond))
 	return nil
+}
+
+// waitAPIServer waits until kube-apiserver (process p) answers /readyz,
+// trusting caPEM and presenting token.
+func (e *Env) waitAPIServer(ctx context.Context, p *Process, caPEM []byte, token string) error {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	secure := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	return waitFor(ctx, p, 90*time.Second, func() error {
+		return httpGetOK(secure, e.APIServer+"/readyz", token)
+	})
 }
 
 func freePorts(n int) ([]int, error) {

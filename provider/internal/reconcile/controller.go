@@ -90,7 +90,7 @@ func Await(ctx context.Context, c client.Client, key client.ObjectKey, expected 
 		if err == nil {
 			cond := ReadyCondition(es)
 			warning = nil
-			if cond != nil && cond.Status != corev1.ConditionTrue {
+			if cond != nil && cond.Status == corev1.ConditionFalse { // ESO's verdict; Unknown is Trigger's
 				warning = esWarning(ctx, c, es)
 			}
 			if cond != nil {
@@ -136,36 +136,25 @@ func Await(ctx context.Context, c client.Client, key client.ObjectKey, expected 
 func AwaitStore(ctx context.Context, c client.Client, store esv1.GenericStore, since time.Time, every time.Duration,
 	progress func(reason, message string)) error {
 	key := client.ObjectKeyFromObject(store)
-	kind := store.GetObjectKind().GroupVersionKind().Kind
-	if kind == "" {
-		kind = esv1.SecretStoreKind
-		if _, cluster := store.(*esv1.ClusterSecretStore); cluster {
-			kind = esv1.ClusterSecretStoreKind
-		}
-	}
+	kind := storeKind(store)
 	var last *esv1.SecretStoreStatusCondition
 	var warning *Warning
 	lastSeen := ""
 	for {
 		err := c.Get(ctx, key, store)
-		if err == nil {
-			for _, cond := range store.GetStatus().Conditions {
-				if cond.Type != esv1.SecretStoreReady {
-					continue
-				}
-				last = cond.DeepCopy()
-				if cond.Status == corev1.ConditionTrue && cond.Reason == esv1.ReasonStoreValid {
-					return nil
-				}
-				warning, _ = LatestWarning(ctx, c, kind, store, cond.Reason)
-				message := withWarning(cond.Message, warning)
-				if seen := cond.Reason + "\x00" + message; seen != lastSeen && progress != nil {
-					lastSeen = seen
-					progress(cond.Reason, message)
-				}
-				if cond.Status == corev1.ConditionFalse && warning != nil && warning.At.After(since) {
-					return fmt.Errorf("store %s is not ready: ESO reports %s: %s", key, cond.Reason, message)
-				}
+		if cond := storeReadyCondition(store); err == nil && cond != nil {
+			last = cond.DeepCopy()
+			if cond.Status == corev1.ConditionTrue && cond.Reason == esv1.ReasonStoreValid {
+				return nil
+			}
+			warning, _ = LatestWarning(ctx, c, kind, store, cond.Reason)
+			message := withWarning(cond.Message, warning)
+			if seen := cond.Reason + "\x00" + message; seen != lastSeen && progress != nil {
+				lastSeen = seen
+				progress(cond.Reason, message)
+			}
+			if cond.Status == corev1.ConditionFalse && warning != nil && warning.At.After(since) {
+				return fmt.Errorf("store %s is not ready: ESO reports %s: %s", key, cond.Reason, message)
 			}
 		}
 		select {
@@ -187,14 +176,21 @@ func AwaitStore(ctx context.Context, c client.Client, store esv1.GenericStore, s
 // it again; any change of a store makes ESO reconcile it.
 const AnnotationRevalidate = "esosync.io/revalidate-at"
 
-// storeNotReady reports whether ESO has marked store not ready.
-func storeNotReady(store esv1.GenericStore) bool {
-	for _, cond := range store.GetStatus().Conditions {
-		if cond.Type == esv1.SecretStoreReady {
-			return cond.Status != corev1.ConditionTrue
+// storeReadyCondition returns ESO's Ready condition of store, if any.
+func storeReadyCondition(store esv1.GenericStore) *esv1.SecretStoreStatusCondition {
+	conds := store.GetStatus().Conditions
+	for i := range conds {
+		if conds[i].Type == esv1.SecretStoreReady {
+			return &conds[i]
 		}
 	}
-	return false
+	return nil
+}
+
+// storeNotReady reports whether ESO has marked store not ready.
+func storeNotReady(store esv1.GenericStore) bool {
+	cond := storeReadyCondition(store)
+	return cond != nil && cond.Status != corev1.ConditionTrue
 }
 
 // ReviveStore has ESO validate a store again that it marked not ready, and

@@ -230,8 +230,7 @@ func syncViaController(ctx context.Context, log Logger, k kube.Clients, h Hasher
 			return out, fmt.Errorf("ExternalSecret %s cannot be synced: %w", key, err)
 		}
 	}
-	triggered := time.Now()
-	expected, err := Trigger(ctx, k.Client, es, triggered)
+	expected, err := Trigger(ctx, k.Client, es, time.Now())
 	if err != nil {
 		return out, err
 	}

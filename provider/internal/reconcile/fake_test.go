@@ -68,6 +68,21 @@ func TestWriteCreatesThenUpdates(t *testing.T) {
 	}
 }
 
+// triggerLive reads es from c and triggers a sync of it, returning the
+// live object and the resource version ESO will report once synced.
+func triggerLive(t *testing.T, c client.Client, es *esv1.ExternalSecret) (*esv1.ExternalSecret, string) {
+	t.Helper()
+	live := &esv1.ExternalSecret{}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(es), live); err != nil {
+		t.Fatal(err)
+	}
+	expected, err := Trigger(context.Background(), c, live, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return live, expected
+}
+
 // TestTriggerAndAwait: Trigger marks the ExternalSecret for a sync and
 // Await returns once ESO (played here) reports that generation synced; an
 // ESO failure is what the wait's error carries.
@@ -85,14 +100,7 @@ func TestTriggerAndAwait(t *testing.T) {
 			ctx := context.Background()
 			es := testES(esv1.CreatePolicyOwner)
 			c := fakeClient(es.DeepCopy())
-			live := &esv1.ExternalSecret{}
-			if err := c.Get(ctx, client.ObjectKeyFromObject(es), live); err != nil {
-				t.Fatal(err)
-			}
-			expected, err := Trigger(ctx, c, live, time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
+			live, expected := triggerLive(t, c, es)
 			if live.Annotations[AnnotationForceSync] == "" {
 				t.Error("Trigger set no force-sync annotation")
 			}
@@ -106,7 +114,7 @@ func TestTriggerAndAwait(t *testing.T) {
 			wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 			defer cancel()
 			var heard []string
-			_, err = Await(wctx, c, client.ObjectKeyFromObject(es), expected, 20*time.Millisecond, func(reason, _ string) { heard = append(heard, reason) })
+			_, err := Await(wctx, c, client.ObjectKeyFromObject(es), expected, 20*time.Millisecond, func(reason, _ string) { heard = append(heard, reason) })
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("Await: %v", err)
@@ -133,21 +141,15 @@ func TestAwaitFailsFast(t *testing.T) {
 		Reason: esv1.ReasonUpdateFailed, Message: "operation error Secrets Manager: GetSecretValue, RequestID: 0a1b2c3d-4e5f-6789, api error SignatureDoesNotMatch",
 		InvolvedObject: corev1.ObjectReference{Kind: esv1.ExtSecretKind, Name: "app", Namespace: "ns", UID: es.UID}, LastTimestamp: metav1.Now()}
 	c := fakeClient(es.DeepCopy(), event)
-	live := &esv1.ExternalSecret{}
-	if err := c.Get(ctx, client.ObjectKeyFromObject(es), live); err != nil {
-		t.Fatal(err)
-	}
-	expected, err := Trigger(ctx, c, live, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	await := func() (error, bool) {
+	live, expected := triggerLive(t, c, es)
+	// await reports whether Await ended before its deadline, and its error.
+	await := func() (bool, error) {
 		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
 		_, err := Await(wctx, c, client.ObjectKeyFromObject(es), expected, 20*time.Millisecond, nil)
-		return err, wctx.Err() == nil
+		return wctx.Err() == nil, err
 	}
-	if err, fast := await(); err == nil || fast {
+	if fast, err := await(); err == nil || fast {
 		t.Fatalf("the earlier failure ended the wait: %v (before the deadline: %v)", err, fast)
 	}
 	// ESO's verdict on the triggered sync.
@@ -161,7 +163,7 @@ func TestAwaitFailsFast(t *testing.T) {
 	if err := c.Status().Update(ctx, live); err != nil {
 		t.Fatal(err)
 	}
-	err, fast := await()
+	fast, err := await()
 	if err == nil || !fast || !strings.Contains(err.Error(), "Warning UpdateFailed: ") || !strings.Contains(err.Error(), "SignatureDoesNotMatch") {
 		t.Fatalf("Await = %v (before the deadline: %v), want a fast failure with ESO's Warning event", err, fast)
 	}

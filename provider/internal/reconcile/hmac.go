@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -135,7 +136,7 @@ func loadOrCreateKey(ctx context.Context, c client.Client, namespace string) ([]
 
 // sameData reports whether two Secrets' data are equal, byte for byte.
 func sameData(a, b map[string][]byte) bool {
-	return maps.EqualFunc(a, b, func(x, y []byte) bool { return string(x) == string(y) })
+	return maps.EqualFunc(a, b, bytes.Equal)
 }
 
 // releaseScan bounds the ExternalSecrets releaseKey lists: enough to see

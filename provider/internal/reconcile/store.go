@@ -352,6 +352,7 @@ func (e *Engine) ObserveStore(ctx context.Context, log Logger, r StoreRequest, p
 	out.SpecHash = HashJSON(*live.GetSpec())
 	out.Status = esoStoreStatus(ctx, k.Client, r.Kind, live)
 	var have map[string][]byte
+	var h Hasher // loaded when there are credentials to hash
 	if prev.CredentialsSecret != "" || len(r.Credentials) > 0 {
 		data, found, err := kube.ReadOwnedSecret(ctx, k.Client, r.credentialsKey(), r.owner())
 		if err != nil {
@@ -360,8 +361,7 @@ func (e *Engine) ObserveStore(ctx context.Context, log Logger, r StoreRequest, p
 		if found {
 			have = data
 		}
-		h, err := e.hasher(ctx, k.Client, r.CredentialsNamespace)
-		if err != nil {
+		if h, err = e.hasher(ctx, k.Client, r.CredentialsNamespace); err != nil {
 			return StoreObservation{}, err
 		}
 		out.CredentialsHash = h.Sum(have)
@@ -372,15 +372,7 @@ func (e *Engine) ObserveStore(ctx context.Context, log Logger, r StoreRequest, p
 		log.Warningf("refresh of %s %s could not read its ESC credential sources and kept their previous hash: %v", r.Kind, r.Describe(), err)
 		return StoreObservation{Found: true, Live: live, Report: out}, nil
 	}
-	if fromESC != nil {
-		h, err := e.hasher(ctx, k.Client, r.CredentialsNamespace)
-		if err != nil {
-			return StoreObservation{}, err
-		}
-		out.SourcesHash = h.Sum(fromESC)
-	} else {
-		out.SourcesHash = ""
-	}
+	out.SourcesHash = h.Sum(fromESC) // ESC values imply credentials, so h is loaded; none hash to ""
 	if (want == nil) != (have == nil) || !sameData(want, have) {
 		out.Status = notReady(ReasonCredentialsDrift, fmt.Sprintf("the managed credentials Secret %s does not hold the "+
 			"credentials the inputs give (edited or deleted out of band, or rotated in an ESC environment); "+
@@ -396,11 +388,9 @@ func (e *Engine) ObserveStore(ctx context.Context, log Logger, r StoreRequest, p
 // Warning event, when ESO reports the store invalid; ready otherwise
 // (also when no ESO controller has reported: esosync validated it).
 func esoStoreStatus(ctx context.Context, c client.Client, kind string, live esv1.GenericStore) Status {
-	for _, cond := range live.GetStatus().Conditions {
-		if cond.Type == esv1.SecretStoreReady && cond.Status == corev1.ConditionFalse {
-			warning, _ := LatestWarning(ctx, c, kind, live, cond.Reason)
-			return notReady(cond.Reason, withWarning(cond.Message, warning))
-		}
+	if cond := storeReadyCondition(live); cond != nil && cond.Status == corev1.ConditionFalse {
+		warning, _ := LatestWarning(ctx, c, kind, live, cond.Reason)
+		return notReady(cond.Reason, withWarning(cond.Message, warning))
 	}
 	return Status{Ready: true}
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/esosync/pulumi-esosync/provider/internal/kube"
 )
@@ -110,11 +109,7 @@ func (e *Engine) storeExists(ctx context.Context, kind, namespace, name string) 
 	if err != nil {
 		return false, err
 	}
-	store := StoreRequest{Kind: kind, Name: name, Namespace: namespace}.emptyStore()
-	if kind == esv1.ClusterSecretStoreKind {
-		store.SetNamespace("")
-	}
-	err = k.Client.Get(ctx, client.ObjectKeyFromObject(store), store)
+	_, err = GetStore(ctx, k, esv1.SecretStoreRef{Kind: kind, Name: name}, namespace)
 	switch {
 	case err == nil:
 		return true, nil
