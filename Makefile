@@ -24,7 +24,7 @@ export ESOSYNC_PROVIDER_VERSION := $(VERSION)
 
 GO_TEST_FLAGS ?= -count=1 -v -timeout 45m
 
-.PHONY: build tools demo-tools schema sdk unit test check-generated demo lint clean
+.PHONY: build tools demo-tools schema sdk unit test check-generated demo bench lint clean
 
 ## build: the provider plugin binary in bin/
 build:
@@ -38,6 +38,7 @@ tools: demo-tools
 	tests/tools/build.sh python
 	tests/tools/build.sh node
 	tests/tools/build.sh golangci-lint
+	tests/tools/build.sh pulumi-kubernetes
 
 ## demo-tools: only what `make demo` runs: Kubernetes, the pulumi CLI, the ESO controller and the node's images
 demo-tools:
@@ -78,6 +79,13 @@ test: tools check-generated
 ## demo: start the local test bed and run the main job against it
 demo: demo-tools build
 	go run ./tests/demo
+
+## bench: fleet scale side by side (not part of `make test`): N ExternalSecrets over M keys; the floor, esosync and
+## pulumi-kubernetes + ESO, with CPU, API and backend calls per run (tests/bench; BENCH_FLAGS=-phases=... to select)
+N ?= 1000
+M ?= 100
+bench: tools build
+	go run ./tests/bench -n $(N) -m $(M) $(BENCH_FLAGS)
 
 ## lint: gofmt, go vet and golangci-lint (.golangci.yml; built by `make tools`)
 lint:

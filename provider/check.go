@@ -24,7 +24,28 @@ type problems struct {
 	inputs   property.Map
 	unknown  [][]string // paths of unknown values, as segments
 	failures []p.CheckFailure
+	// prefix is put before every path (a part of the inputs checked on
+	// its own, such as one item of a set); its failures go to root.
+	prefix string
+	root   *problems
 }
+
+// under checks the inputs below prefix (e.g. `items["app"].`) with the
+// same checks as top-level ones, reporting full paths.
+func (pr *problems) under(prefix string) *problems {
+	return &problems{inputs: pr.inputs, unknown: pr.unknown, prefix: pr.prefix + prefix, root: pr.top()}
+}
+
+// top is where failures are collected.
+func (pr *problems) top() *problems {
+	if pr.root != nil {
+		return pr.root
+	}
+	return pr
+}
+
+// failed reports whether any check has failed so far.
+func (pr *problems) failed() bool { return len(pr.top().failures) > 0 }
 
 func newProblems(inputs property.Map) *problems {
 	pr := &problems{inputs: inputs}
@@ -85,7 +106,7 @@ func segments(path string) []string {
 // Matching whole segments keeps an unknown `namespace` from hiding a
 // failure at `name`.
 func (pr *problems) affected(path string) bool {
-	segs := segments(path)
+	segs := segments(pr.prefix + path)
 	for _, u := range pr.unknown {
 		n := min(len(u), len(segs))
 		if slices.Equal(u[:n], segs[:n]) {
@@ -110,7 +131,9 @@ func (pr *problems) add(path, format string, args ...any) {
 	if pr.affected(path) {
 		return
 	}
-	pr.failures = append(pr.failures, p.CheckFailure{Property: path, Reason: path + ": " + fmt.Sprintf(format, args...)})
+	path = pr.prefix + path
+	top := pr.top()
+	top.failures = append(top.failures, p.CheckFailure{Property: path, Reason: path + ": " + fmt.Sprintf(format, args...)})
 }
 
 // option is one of several mutually exclusive inputs.

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"os"
 	"time"
 
@@ -27,6 +28,9 @@ type Config struct {
 	EscAPIURL       *string `pulumi:"escApiUrl,optional"`
 	EscOrganization *string `pulumi:"escOrganization,optional"`
 
+	KubeClientQPS   *float64 `pulumi:"kubeClientQps,optional"`
+	KubeClientBurst *int     `pulumi:"kubeClientBurst,optional"`
+
 	// engine is this configured provider's reconcile engine and session.
 	engine *reconcile.Engine
 }
@@ -35,6 +39,7 @@ type Config struct {
 const (
 	envESCAccessToken = "PULUMI_ACCESS_TOKEN"
 	envESCAPIURL      = "ESC_API_URL"
+	envKubeClientQPS  = "ESOSYNC_KUBE_CLIENT_QPS"
 )
 
 // Annotate documents the configuration in the schema.
@@ -52,15 +57,24 @@ func (c *Config) Annotate(a infer.Annotator) {
 		"Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); "+
 		"the default is the organization of every stack on a self-managed (DIY) backend.")
 	a.SetDefault(&c.EscOrganization, escsource.DefaultOrganization)
+	a.Describe(&c.KubeClientQPS, "Requests per second the provider may send to the Kubernetes API server. 0 (the default) sets "+
+		"no client-side limit: a deploy of many ExternalSecrets is then bound by the server, whose API Priority and Fairness "+
+		"queues and sheds load, and not by a client-side 50 or 5 requests/s. Set it to be gentle with a shared control plane.")
+	a.SetDefault(&c.KubeClientQPS, 0.0, envKubeClientQPS)
+	a.Describe(&c.KubeClientBurst, "Requests the provider may send at once above kubeClientQps. Defaults to twice kubeClientQps.")
 }
 
 // Configure validates the settings and starts this provider's session: a
 // lazily connecting cluster and fresh backend caches, demand and counters.
 // The engine configures a provider once per pulumi operation.
 func (c *Config) Configure(context.Context) error {
-	settings := kube.Settings{Kubeconfig: ptr.Deref(c.Kubeconfig, ""), Context: ptr.Deref(c.Context, ""), Namespace: ptr.Deref(c.Namespace, "")}
+	settings := kube.Settings{Kubeconfig: ptr.Deref(c.Kubeconfig, ""), Context: ptr.Deref(c.Context, ""), Namespace: ptr.Deref(c.Namespace, ""),
+		QPS: float32(ptr.Deref(c.KubeClientQPS, 0)), Burst: ptr.Deref(c.KubeClientBurst, 0)}
 	if err := settings.Validate(); err != nil {
 		return err
+	}
+	if settings.QPS < 0 || settings.Burst < 0 {
+		return errors.New("esosync:kubeClientQps and esosync:kubeClientBurst must not be negative")
 	}
 	esc := escsource.Source{
 		APIURL:       firstSet(c.EscAPIURL, os.Getenv(envESCAPIURL)),
@@ -82,7 +96,11 @@ func (*Config) Diff(_ context.Context, req infer.DiffRequest[*Config, *Config]) 
 	olds, news := ptr.Deref(req.State, Config{}), ptr.Deref(req.Inputs, Config{})
 	d := diffFields(olds.withDefaults(), news.withDefaults(), nil)
 	for k := range d {
-		d[k] = p.PropertyDiff{Kind: p.UpdateReplace, InputDiff: true}
+		kind := p.UpdateReplace
+		if k == "kubeClientQps" || k == "kubeClientBurst" {
+			kind = p.Update // how fast the provider talks to the cluster changes no resource
+		}
+		d[k] = p.PropertyDiff{Kind: kind, InputDiff: true}
 	}
 	return infer.DiffResponse{HasChanges: len(d) > 0, DetailedDiff: d, DeleteBeforeReplace: false}, nil
 }
@@ -92,6 +110,9 @@ func (c Config) withDefaults() Config {
 	c.EscAccessToken = ptr.To(firstSet(c.EscAccessToken, os.Getenv(envESCAccessToken)))
 	c.EscAPIURL = ptr.To(firstSet(c.EscAPIURL, firstSet(nonEmpty(os.Getenv(envESCAPIURL)), escsource.DefaultAPIURL)))
 	c.EscOrganization = ptr.To(firstSet(c.EscOrganization, escsource.DefaultOrganization))
+	if c.KubeClientQPS == nil {
+		c.KubeClientQPS = ptr.To(0.0)
+	}
 	c.engine = nil
 	return c
 }

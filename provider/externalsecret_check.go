@@ -16,19 +16,36 @@ import (
 func checkExternalSecret(pr *problems, args ExternalSecretArgs, resourceName string) {
 	pr.objectName(args.Name, resourceName)
 	pr.namespace("namespace", args.Namespace)
-	if k := args.Store.Kind; k != SecretStoreKind && k != ClusterSecretStoreKind {
-		pr.add("store.kind", "%q is not one of %s, %s", k, SecretStoreKind, ClusterSecretStoreKind)
-	}
-	pr.dnsName("store.name", args.Store.Name, true)
-	if ri := args.RefreshInterval; ri != nil {
-		if d, err := time.ParseDuration(*ri); err != nil {
-			pr.add("refreshInterval", "%q is not a duration such as \"1h\" or \"15m\"", *ri)
-		} else if d < 0 {
-			pr.add("refreshInterval", "%q must not be negative", *ri)
-		}
-	}
+	pr.storeRef(args.Store)
+	pr.refreshInterval(args.RefreshInterval)
 	enum(pr, "sync", args.Sync)
 	pr.duration("timeout", args.Timeout)
+	checkExternalSecretSpec(pr, args)
+}
+
+// refreshInterval checks a non-negative Go duration.
+func (pr *problems) refreshInterval(ri *string) {
+	if ri == nil {
+		return
+	}
+	if d, err := time.ParseDuration(*ri); err != nil {
+		pr.add("refreshInterval", "%q is not a duration such as \"1h\" or \"15m\"", *ri)
+	} else if d < 0 {
+		pr.add("refreshInterval", "%q must not be negative", *ri)
+	}
+}
+
+// storeRef checks a store reference's kind and name.
+func (pr *problems) storeRef(ref StoreRef) {
+	if k := ref.Kind; k != SecretStoreKind && k != ClusterSecretStoreKind {
+		pr.add("store.kind", "%q is not one of %s, %s", k, SecretStoreKind, ClusterSecretStoreKind)
+	}
+	pr.dnsName("store.name", ref.Name, true)
+}
+
+// checkExternalSecretSpec checks what an ExternalSecret writes and reads:
+// target, data and dataFrom.
+func checkExternalSecretSpec(pr *problems, args ExternalSecretArgs) {
 	if t := args.Target; t != nil {
 		checkTarget(pr, t)
 	}

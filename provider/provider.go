@@ -33,7 +33,8 @@ func New() (p.Provider, error) {
 		WithLanguageMap(languageMap()).
 		WithConfig(infer.Config(&Config{})).
 		WithFunctions(infer.Function(&GetClusterInfo{})).
-		WithResources(infer.Resource(&SecretStore{}), infer.Resource(&ClusterSecretStore{}), infer.Resource(&ExternalSecret{})).
+		WithResources(infer.Resource(&SecretStore{}), infer.Resource(&ClusterSecretStore{}), infer.Resource(&ExternalSecret{}),
+			infer.Resource(&ExternalSecretSet{})).
 		WithResources(infer.Resource(&Operator{})).
 		// Without the map, tokens follow the Go package path, which differs
 		// between the plugin binary and `go test` binaries.

@@ -15,6 +15,11 @@ export type ExternalSecret = import("./externalSecret").ExternalSecret;
 export const ExternalSecret: typeof import("./externalSecret").ExternalSecret = null as any;
 utilities.lazyLoad(exports, ["ExternalSecret"], () => require("./externalSecret"));
 
+export { ExternalSecretSetArgs } from "./externalSecretSet";
+export type ExternalSecretSet = import("./externalSecretSet").ExternalSecretSet;
+export const ExternalSecretSet: typeof import("./externalSecretSet").ExternalSecretSet = null as any;
+utilities.lazyLoad(exports, ["ExternalSecretSet"], () => require("./externalSecretSet"));
+
 export { GetClusterInfoArgs, GetClusterInfoResult } from "./getClusterInfo";
 export const getClusterInfo: typeof import("./getClusterInfo").getClusterInfo = null as any;
 export const getClusterInfoOutput: typeof import("./getClusterInfo").getClusterInfoOutput = null as any;
@@ -56,6 +61,8 @@ const _module = {
                 return new ClusterSecretStore(name, <any>undefined, { urn })
             case "esosync:index:ExternalSecret":
                 return new ExternalSecret(name, <any>undefined, { urn })
+            case "esosync:index:ExternalSecretSet":
+                return new ExternalSecretSet(name, <any>undefined, { urn })
             case "esosync:index:Operator":
                 return new Operator(name, <any>undefined, { urn })
             case "esosync:index:SecretStore":

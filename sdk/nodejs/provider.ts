@@ -59,6 +59,8 @@ export class Provider extends pulumi.ProviderResource {
             resourceInputs["escAccessToken"] = (args?.escAccessToken ? pulumi.secret(args.escAccessToken) : undefined) ?? (utilities.getEnv("PULUMI_ACCESS_TOKEN") || "");
             resourceInputs["escApiUrl"] = (args?.escApiUrl) ?? (utilities.getEnv("ESC_API_URL") || "https://api.pulumi.com/api/esc");
             resourceInputs["escOrganization"] = (args?.escOrganization) ?? "organization";
+            resourceInputs["kubeClientBurst"] = pulumi.output(args?.kubeClientBurst).apply(JSON.stringify);
+            resourceInputs["kubeClientQps"] = pulumi.output((args?.kubeClientQps) ?? (utilities.getEnvNumber("ESOSYNC_KUBE_CLIENT_QPS") || 0)).apply(JSON.stringify);
             resourceInputs["kubeconfig"] = args?.kubeconfig ? pulumi.secret(args.kubeconfig) : undefined;
             resourceInputs["namespace"] = args?.namespace;
         }
@@ -89,6 +91,14 @@ export interface ProviderArgs {
      * Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
      */
     escOrganization?: pulumi.Input<string | undefined>;
+    /**
+     * Requests the provider may send at once above kubeClientQps. Defaults to twice kubeClientQps.
+     */
+    kubeClientBurst?: pulumi.Input<number | undefined>;
+    /**
+     * Requests per second the provider may send to the Kubernetes API server. 0 (the default) sets no client-side limit: a deploy of many ExternalSecrets is then bound by the server, whose API Priority and Fairness queues and sheds load, and not by a client-side 50 or 5 requests/s. Set it to be gentle with a shared control plane.
+     */
+    kubeClientQps?: pulumi.Input<number | undefined>;
     /**
      * Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
      */

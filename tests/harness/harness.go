@@ -56,6 +56,10 @@ type Options struct {
 	// iptables rule, cgroup and runtime directory it made and restores the
 	// sysctls it changed.
 	Node bool
+	// AuditLog has kube-apiserver write an audit log (level Metadata, one
+	// JSON event per completed request) to Env.AuditLogPath, so benchmarks
+	// count API calls by client, verb and resource.
+	AuditLog bool
 	// Dir holds state, credentials and logs; a temporary directory if empty.
 	Dir string
 	// Logf receives progress lines; nil discards them.
@@ -100,6 +104,8 @@ type Env struct {
 	// 127.0.0.1, or NodeIP on the node bed (so pods reach them too). Tests
 	// that start servers of their own (the ESC endpoint) use it as well.
 	ListenHost string
+	// AuditLogPath is kube-apiserver's audit log when Options.AuditLog is set.
+	AuditLogPath string
 	// NodeReadyAfter is how long the node bed took from Start to Node Ready.
 	NodeReadyAfter time.Duration
 	// TeardownReport says, after Stop of a node bed, what was compared
@@ -353,6 +359,13 @@ func (e *Env) startKubernetes(ctx context.Context, bin string) error {
 		"--service-account-key-file=" + keys.saPub, "--service-account-signing-key-file=" + keys.saKey,
 		"--profiling=false",
 	}
+	if e.opts.AuditLog {
+		audit, err := e.auditArgs()
+		if err != nil {
+			return err
+		}
+		args = append(args, audit...)
+	}
 	if e.node != nil {
 		args = append(args, nodeAPIServerArgs(keys)...)
 	} else {
@@ -423,6 +436,28 @@ func (e *Env) startKubernetes(ctx context.Context, bin string) error {
 		return e.startNodeAgents(ctx, bin, keys)
 	}
 	return nil
+}
+
+// auditPolicy records every request at level Metadata (who, verb,
+// resource, timings; never a body, so never a Secret's data) once its
+// response is complete.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived", "ResponseStarted"]
+rules:
+- level: Metadata
+`
+
+// auditArgs writes the audit policy and returns kube-apiserver's flags for
+// an unbuffered JSON audit log at e.AuditLogPath.
+func (e *Env) auditArgs() ([]string, error) {
+	policy := filepath.Join(e.Dir, "audit-policy.yaml")
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+		return nil, err
+	}
+	e.AuditLogPath = filepath.Join(e.Dir, "audit.log")
+	return []string{"--audit-policy-file=" + policy, "--audit-log-path=" + e.AuditLogPath,
+		"--audit-log-format=json", "--audit-log-mode=blocking", "--audit-log-maxsize=0"}, nil
 }
 
 func (e *Env) startVault(ctx context.Context, bin string) error {

@@ -18,6 +18,13 @@ import (
 // ESO does. A missing property is a plain error, as in ESO.
 var ErrNotFound = errors.New("secret not found")
 
+// UserAgent is how esosync names itself to backends, so their audit logs
+// tell its requests from ESO's.
+const UserAgent = "pulumi-resource-esosync"
+
+// AppID is esosync's AWS SDK application id (User-Agent `app/esosync`).
+const AppID = "esosync"
+
 // Ref names one remote secret, as ESO's ExternalSecretDataRemoteRef does.
 type Ref struct {
 	// Key is the backend's name for the secret, e.g. a Vault path below the mount.

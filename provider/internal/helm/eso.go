@@ -3,6 +3,7 @@ package helm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -86,17 +87,78 @@ func esoWebhookProbe(rel *Release) (WebhookProbe, bool) {
 // value itself: the CRDs come from a bundle, or from elsewhere.
 func InjectsInstallCRDs(installCRDs bool, crds string) bool { return !installCRDs || crds != "" }
 
+// Deploy-time tuning: ESO's chart runs one reconcile at a time with a
+// client limit of 50 requests/s (burst 100), so a deploy of a few hundred
+// ExternalSecrets waits minutes for ESO (ESO issues 3258 and 4180). The
+// Operator gives ESO more unless the values say otherwise: eight reconciles
+// at once (each mostly waits on the backend and the API server) and a
+// client limit that lets them run; the API server's priority and fairness
+// still protects the control plane.
+const (
+	// TunedConcurrent is the chart's `concurrent` the Operator sets.
+	TunedConcurrent = 8
+	concurrentValue = "concurrent"
+	extraArgsValue  = "extraArgs"
+)
+
+// TunedExtraArgs are the controller flags (chart `extraArgs`) the
+// Operator sets.
+var TunedExtraArgs = map[string]string{"client-qps": "300", "client-burst": "600"}
+
 // ChartValues is what the chart gets: the user's values, plus installCRDs
-// false when the chart must not template CRDs.
+// false when the chart must not template CRDs, plus the deploy-time
+// tuning the user did not set.
 func ChartValues(values map[string]any, installCRDs bool, crds string) map[string]any {
-	out := make(map[string]any, len(values)+1)
+	out := make(map[string]any, len(values)+3)
 	for k, v := range values {
 		out[k] = v
 	}
 	if InjectsInstallCRDs(installCRDs, crds) {
 		out[ESOInstallCRDsValue] = false
 	}
+	if _, ok := out[concurrentValue]; !ok {
+		out[concurrentValue] = TunedConcurrent
+	}
+	extra := map[string]any{}
+	if user, ok := out[extraArgsValue].(map[string]any); ok {
+		for k, v := range user {
+			extra[k] = v
+		}
+	} else if out[extraArgsValue] != nil {
+		return out // not a map: the chart will say what is wrong with it
+	}
+	for k, v := range TunedExtraArgs {
+		if _, ok := extra[k]; !ok {
+			extra[k] = v
+		}
+	}
+	out[extraArgsValue] = extra
 	return out
+}
+
+// untune removes from config (a release's values) the tuning ChartValues
+// added to the user's values.
+func untune(config, values map[string]any) {
+	if _, set := values[concurrentValue]; !set && fmt.Sprint(config[concurrentValue]) == fmt.Sprint(TunedConcurrent) {
+		delete(config, concurrentValue)
+	}
+	extra, ok := config[extraArgsValue].(map[string]any)
+	if !ok {
+		return
+	}
+	user, _ := values[extraArgsValue].(map[string]any)
+	kept := map[string]any{}
+	for k, v := range extra {
+		if _, set := user[k]; !set && fmt.Sprint(v) == TunedExtraArgs[k] {
+			continue
+		}
+		kept[k] = v
+	}
+	if _, set := values[extraArgsValue]; len(kept) == 0 && !set {
+		delete(config, extraArgsValue)
+		return
+	}
+	config[extraArgsValue] = kept
 }
 
 // UserValues undoes ChartValues on the values a release was rendered with
@@ -113,6 +175,7 @@ func UserValues(config, values map[string]any, installCRDs bool, crds string) ma
 			delete(out, ESOInstallCRDsValue)
 		}
 	}
+	untune(out, values)
 	if len(out) == 0 && values == nil {
 		return nil
 	}

@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"maps"
 
 	corev1 "k8s.io/api/core/v1"
@@ -58,8 +59,12 @@ func Upsert[T client.Object](ctx context.Context, c client.Client, desired T, em
 		case err != nil:
 			return fmt.Errorf("reading: %w", err)
 		}
+		before := live.DeepCopyObject()
 		mutate(live)
 		written = live
+		if equality.Semantic.DeepEqual(before, live) {
+			return nil // an update that changes nothing is not sent
+		}
 		return c.Update(ctx, live)
 	})
 	return written, err

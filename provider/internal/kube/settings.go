@@ -27,6 +27,10 @@ type Settings struct {
 	Context string
 	// Namespace is the default namespace for namespaced resources.
 	Namespace string
+	// QPS limits the requests per second the provider sends; 0 sets no
+	// client-side limit. Burst is how many may go at once (default 2×QPS).
+	QPS   float32
+	Burst int
 }
 
 // inline reports whether Kubeconfig holds content rather than a path: a path
@@ -92,6 +96,23 @@ func (s Settings) rawConfig() (*clientcmdapi.Config, error) {
 	return raw, nil
 }
 
+// limit sets the client-side request limit. client-go's default of 5
+// requests/s (burst 10) serialized a deploy: 600 ExternalSecrets took 9
+// minutes, and even kubectl's 50/s held 1,000 of them to 74 s of waiting
+// on the client. The server protects itself (API Priority and Fairness
+// queues and rejects with 429, which client-go retries), so by default the
+// provider sets no limit of its own; QPS puts one back.
+func (s Settings) limit(c *rest.Config) {
+	if s.QPS <= 0 {
+		c.QPS, c.Burst = -1, 0 // client-go: a negative QPS disables its rate limiter
+		return
+	}
+	c.QPS, c.Burst = s.QPS, s.Burst
+	if c.Burst <= 0 {
+		c.Burst = max(1, int(2*s.QPS))
+	}
+}
+
 // Cluster is a connected view of the configured cluster.
 type Cluster struct {
 	// REST is the client configuration for the selected context.
@@ -126,13 +147,7 @@ func (s Settings) Connect() (*Cluster, error) {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
 	restConfig.UserAgent = "pulumi-resource-esosync"
-	// client-go's default of 5 requests/s (burst 10) would serialize a
-	// deploy: each ExternalSecret costs a handful of requests and pulumi
-	// runs several at once, so 600 of them took 9 minutes. kubectl's
-	// limits are the yardstick; API Priority and Fairness protects the server.
-	if restConfig.QPS == 0 {
-		restConfig.QPS, restConfig.Burst = 50, 300
-	}
+	s.limit(restConfig)
 	namespace := s.Namespace
 	if namespace == "" {
 		if ns, _, err := cc.Namespace(); err == nil && ns != "" {

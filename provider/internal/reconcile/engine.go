@@ -19,6 +19,8 @@ type Engine struct {
 	esc     escsource.Source
 	// declared are the stores the program creates or that were found.
 	declared declaredStores
+	// stores caches the stores ExternalSecrets read and their credentials.
+	stores storeCache
 }
 
 // New builds the engine of one configured provider, with a new session.

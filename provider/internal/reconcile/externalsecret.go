@@ -71,10 +71,18 @@ func (e *Engine) ApplyExternalSecret(ctx context.Context, log Logger, es *esv1.E
 	if err != nil {
 		return Report{}, err
 	}
+	// On create the target Secret is read once, here: the same read
+	// refuses a foreign Secret and is where the write starts from.
+	var seen *Seen
 	if create {
-		if err := refuseForeignTarget(ctx, k.Client, es); err != nil {
+		secret, err := targetSecret(ctx, k.Client, es)
+		if err != nil {
 			return Report{}, err
 		}
+		if err := refuseForeignTarget(es, secret); err != nil {
+			return Report{}, err
+		}
+		seen = &Seen{Secret: secret}
 	}
 	var fetched *Fetched
 	if mode == ModeProvider {
@@ -89,7 +97,7 @@ func (e *Engine) ApplyExternalSecret(ctx context.Context, log Logger, es *esv1.E
 	if es, err = writeExternalSecret(ctx, k.Client, es, create); err != nil {
 		return Report{}, err
 	}
-	out, err := e.finish(ctx, log, k, h, es, mode, fetched)
+	out, err := e.finish(ctx, log, k, h, es, mode, fetched, seen)
 	switch {
 	case err != nil && mode == ModeController:
 		// ESO may still sync later: keep the resource, marked as not ready,
@@ -128,7 +136,7 @@ func writeExternalSecret(ctx context.Context, c client.Client, es *esv1.External
 
 // fetch opens the store es refers to and reads every remote value.
 func (e *Engine) fetch(ctx context.Context, log Logger, k kube.Clients, es *esv1.ExternalSecret) (*Fetched, error) {
-	store, err := GetStore(ctx, k, es.Spec.SecretStoreRef, es.Namespace)
+	store, err := e.store(ctx, k, es.Spec.SecretStoreRef, es.Namespace)
 	if err != nil {
 		return nil, kube.CRDHint(err)
 	}
@@ -136,7 +144,7 @@ func (e *Engine) fetch(ctx context.Context, log Logger, k kube.Clients, es *esv1
 	if kind == "" {
 		kind = esv1.SecretStoreKind
 	}
-	bc, err := OpenStore(ctx, k, e.session, store, es.Namespace)
+	bc, err := e.openStore(ctx, k, store, es.Namespace)
 	if err != nil {
 		return nil, fmt.Errorf("ExternalSecret %s/%s: %s %s: %w", es.Namespace, es.Name, kind, es.Spec.SecretStoreRef.Name, err)
 	}
@@ -151,14 +159,15 @@ func (e *Engine) fetch(ctx context.Context, log Logger, k kube.Clients, es *esv1
 
 // finish writes the target Secret (provider mode) and the CR's status, or
 // has ESO do it (controller mode), and reports.
-func (e *Engine) finish(ctx context.Context, log Logger, k kube.Clients, h Hasher, es *esv1.ExternalSecret, mode Mode, fetched *Fetched) (Report, error) {
+func (e *Engine) finish(ctx context.Context, log Logger, k kube.Clients, h Hasher, es *esv1.ExternalSecret, mode Mode, fetched *Fetched,
+	seen *Seen) (Report, error) {
 	switch mode {
 	case ModeNone:
 		return observe(ctx, k, h, es, mode)
 	case ModeController:
-		return syncViaController(ctx, log, k, h, es)
+		return e.syncViaController(ctx, log, k, h, es)
 	}
-	outcome, err := Write(ctx, k.Client, es, fetched)
+	outcome, err := WriteFrom(ctx, k.Client, es, fetched, seen)
 	if err != nil {
 		return Report{}, fmt.Errorf("ExternalSecret %s/%s: %w", es.Namespace, es.Name, err)
 	}
@@ -217,11 +226,13 @@ func observe(ctx context.Context, k kube.Clients, h Hasher, es *esv1.ExternalSec
 // synced the ExternalSecret as it now is (until ctx's deadline), then
 // check the target Secret ESO wrote. The report is filled even on failure
 // (not ready, ESO's reason), so the state records what went wrong.
-func syncViaController(ctx context.Context, log Logger, k kube.Clients, h Hasher, es *esv1.ExternalSecret) (Report, error) {
+func (e *Engine) syncViaController(ctx context.Context, log Logger, k kube.Clients, h Hasher, es *esv1.ExternalSecret) (Report, error) {
 	key := client.ObjectKeyFromObject(es)
 	out := reportOf(es, nil, h)
 	out.Status = notReady(ReasonPending, "waiting for External Secrets Operator")
-	if store, err := GetStore(ctx, k, es.Spec.SecretStoreRef, es.Namespace); err == nil && storeNotReady(store) {
+	if store, err := e.store(ctx, k, es.Spec.SecretStoreRef, es.Namespace); err == nil && storeNotReady(store) {
+		store = store.Copy() // shared through the session's cache
+		defer e.forgetStore(storeKind(store), store.GetNamespace(), store.GetName())
 		log.InfoStatusf("ESO marked %s %s not ready; asking it to validate the store again", storeKind(store), store.GetName())
 		if err := ReviveStore(ctx, k.Client, store, time.Now(), 500*time.Millisecond, func(reason, message string) {
 			log.InfoStatusf("External Secrets Operator: %s: %s", reason, message)
@@ -328,14 +339,10 @@ func reportOf(es *esv1.ExternalSecret, secret *corev1.Secret, h Hasher) Report {
 
 // refuseForeignTarget fails when the target Secret exists and belongs to
 // someone else, unless the creation policy merges into it (or writes nothing).
-func refuseForeignTarget(ctx context.Context, c client.Client, es *esv1.ExternalSecret) error {
+func refuseForeignTarget(es *esv1.ExternalSecret, secret *corev1.Secret) error {
 	policy := es.Spec.Target.CreationPolicy
-	if policy == esv1.CreatePolicyMerge || policy == esv1.CreatePolicyNone {
+	if secret == nil || policy == esv1.CreatePolicyMerge || policy == esv1.CreatePolicyNone {
 		return nil
-	}
-	secret, err := targetSecret(ctx, c, es)
-	if err != nil || secret == nil {
-		return err
 	}
 	if !OwnedBy(secret, es) {
 		return fmt.Errorf("ExternalSecret %s/%s: target.name: Secret %s/%s already exists and is not managed by this ExternalSecret; "+

@@ -231,27 +231,52 @@ type Outcome struct {
 // Secret between esosync's read and write; the write is then tried again
 // on the Secret as it now is, instead of failing the deploy.
 func Write(ctx context.Context, c client.Client, es *esv1.ExternalSecret, fetched *Fetched) (*Outcome, error) {
+	return WriteFrom(ctx, c, es, fetched, nil)
+}
+
+// Seen is the target Secret as a caller has just read it (nil Secret: it
+// does not exist), so that a sync reads it once.
+type Seen struct {
+	Secret *corev1.Secret
+}
+
+// WriteFrom is Write starting from the target Secret as seen (nil: read
+// it). A retry after a conflict reads it again.
+func WriteFrom(ctx context.Context, c client.Client, es *esv1.ExternalSecret, fetched *Fetched, seen *Seen) (*Outcome, error) {
 	var out *Outcome
 	err := retry.OnError(retry.DefaultRetry, func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) },
 		func() error {
-			var err error
-			out, err = writeOnce(ctx, c, es, fetched)
+			existing, err := seenOrRead(ctx, c, es, seen)
+			seen = nil
+			if err != nil {
+				return err
+			}
+			out, err = writeOnce(ctx, c, es, fetched, existing)
 			return err
 		})
 	return out, err
 }
 
-// writeOnce is one attempt of Write.
-func writeOnce(ctx context.Context, c client.Client, es *esv1.ExternalSecret, fetched *Fetched) (*Outcome, error) {
-	name := TargetName(es)
+// seenOrRead returns the target Secret as seen, or reads it.
+func seenOrRead(ctx context.Context, c client.Client, es *esv1.ExternalSecret, seen *Seen) (*corev1.Secret, error) {
+	if seen != nil {
+		return seen.Secret, nil
+	}
 	existing := &corev1.Secret{}
-	err := c.Get(ctx, client.ObjectKey{Namespace: es.Namespace, Name: name}, existing)
+	err := c.Get(ctx, client.ObjectKey{Namespace: es.Namespace, Name: TargetName(es)}, existing)
 	switch {
 	case apierrors.IsNotFound(err):
-		existing = nil
+		return nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("reading target Secret %s/%s: %w", es.Namespace, name, err)
+		return nil, fmt.Errorf("reading target Secret %s/%s: %w", es.Namespace, TargetName(es), err)
 	}
+	return existing, nil
+}
+
+// writeOnce is one attempt of Write, from the target Secret as it exists
+// (nil: it does not).
+func writeOnce(ctx context.Context, c client.Client, es *esv1.ExternalSecret, fetched *Fetched, existing *corev1.Secret) (*Outcome, error) {
+	name := TargetName(es)
 	target := es.Spec.Target
 	if len(fetched.Data) == 0 {
 		switch target.DeletionPolicy {

@@ -277,6 +277,7 @@ func (w credentialsWrite) rollback(ctx context.Context, c client.Client, r Store
 // writeStore validates the store against its backend (unless skipped) and
 // creates or updates the CR.
 func (e *Engine) writeStore(ctx context.Context, log Logger, k kube.Clients, r StoreRequest, obj esv1.GenericStore, create bool) error {
+	defer e.forgetStore(r.Kind, r.Namespace, r.Name)
 	if !r.SkipValidation {
 		err := e.validateStore(ctx, k, obj, r.CredentialsNamespace)
 		switch {
@@ -398,6 +399,7 @@ func esoStoreStatus(ctx context.Context, c client.Client, kind string, live esv1
 // DeleteStore removes the store CR and the credentials Secret esosync
 // manages for it.
 func (e *Engine) DeleteStore(ctx context.Context, r StoreRequest) error {
+	defer e.forgetStore(r.Kind, r.Namespace, r.Name)
 	k, err := e.clients()
 	if err != nil {
 		return err

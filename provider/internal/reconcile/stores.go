@@ -42,6 +42,17 @@ func GetStore(ctx context.Context, k kube.Clients, ref esv1.SecretStoreRef, name
 // a SecretStore, its own namespace). Reads share session's caches. It logs
 // in; callers Close the client.
 func OpenStore(ctx context.Context, k kube.Clients, session *backend.Session, store esv1.GenericStore, namespace string) (backend.Client, error) {
+	open, err := resolveStore(ctx, k, session, store, namespace)
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx)
+}
+
+// resolveStore reads store's credentials from the cluster now and returns
+// how to open a backend client with them, so that a session resolves them
+// once and opens many clients.
+func resolveStore(ctx context.Context, k kube.Clients, session *backend.Session, store esv1.GenericStore, namespace string) (opener, error) {
 	spec := store.GetSpec()
 	if spec == nil || spec.Provider == nil {
 		return nil, errors.New("store has no provider")
@@ -56,7 +67,13 @@ func OpenStore(ctx context.Context, k kube.Clients, session *backend.Session, st
 			return nil, err
 		}
 		cfg.Session = session
-		return vault.New(ctx, cfg)
+		return func(ctx context.Context) (backend.Client, error) {
+			c, err := vault.New(ctx, cfg)
+			if err != nil {
+				return nil, err // not a typed nil in the interface
+			}
+			return c, nil
+		}, nil
 	case spec.Provider.AWS != nil:
 		cfg, err := awsConfig(ctx, k, storeKind(store), namespace, spec.Provider.AWS)
 		if err != nil {
@@ -64,14 +81,14 @@ func OpenStore(ctx context.Context, k kube.Clients, session *backend.Session, st
 		}
 		cfg.DemandID = StoreID(storeKind(store), store.GetNamespace(), store.GetName())
 		cfg.Session = session
-		return aws.New(ctx, cfg)
+		return func(ctx context.Context) (backend.Client, error) { return aws.New(ctx, cfg) }, nil
 	case spec.Provider.Pulumi != nil:
 		cfg, err := escConfig(ctx, k, storeKind(store), namespace, spec.Provider.Pulumi)
 		if err != nil {
 			return nil, err
 		}
 		cfg.Session = session
-		return esc.New(ctx, cfg)
+		return func(ctx context.Context) (backend.Client, error) { return esc.New(ctx, cfg) }, nil
 	default:
 		return nil, errors.New("store backend is not supported by esosync yet (supported: vault, aws, pulumi)")
 	}

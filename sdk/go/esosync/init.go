@@ -25,6 +25,8 @@ func (m *module) Construct(ctx *pulumi.Context, name, typ, urn string) (r pulumi
 		r = &ClusterSecretStore{}
 	case "esosync:index:ExternalSecret":
 		r = &ExternalSecret{}
+	case "esosync:index:ExternalSecretSet":
+		r = &ExternalSecretSet{}
 	case "esosync:index:Operator":
 		r = &Operator{}
 	case "esosync:index:SecretStore":

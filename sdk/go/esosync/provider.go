@@ -48,6 +48,11 @@ func NewProvider(ctx *pulumi.Context,
 	if args.EscOrganization == nil {
 		args.EscOrganization = pulumi.StringPtr("organization")
 	}
+	if args.KubeClientQps == nil {
+		if d := internal.GetEnvOrDefault(0.0, internal.ParseEnvFloat, "ESOSYNC_KUBE_CLIENT_QPS"); d != nil {
+			args.KubeClientQps = pulumi.Float64Ptr(d.(float64))
+		}
+	}
 	if args.EscAccessToken != nil {
 		args.EscAccessToken = pulumi.ToSecret(args.EscAccessToken).(pulumi.StringPtrInput)
 	}
@@ -77,6 +82,10 @@ type providerArgs struct {
 	EscApiUrl *string `pulumi:"escApiUrl"`
 	// Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
 	EscOrganization *string `pulumi:"escOrganization"`
+	// Requests the provider may send at once above kubeClientQps. Defaults to twice kubeClientQps.
+	KubeClientBurst *int `pulumi:"kubeClientBurst"`
+	// Requests per second the provider may send to the Kubernetes API server. 0 (the default) sets no client-side limit: a deploy of many ExternalSecrets is then bound by the server, whose API Priority and Fairness queues and sheds load, and not by a client-side 50 or 5 requests/s. Set it to be gentle with a shared control plane.
+	KubeClientQps *float64 `pulumi:"kubeClientQps"`
 	// Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
 	Kubeconfig *string `pulumi:"kubeconfig"`
 	// Namespace for namespaced resources that do not set one. Defaults to the context's namespace, then `default`.
@@ -93,6 +102,10 @@ type ProviderArgs struct {
 	EscApiUrl pulumi.StringPtrInput
 	// Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
 	EscOrganization pulumi.StringPtrInput
+	// Requests the provider may send at once above kubeClientQps. Defaults to twice kubeClientQps.
+	KubeClientBurst pulumi.IntPtrInput
+	// Requests per second the provider may send to the Kubernetes API server. 0 (the default) sets no client-side limit: a deploy of many ExternalSecrets is then bound by the server, whose API Priority and Fairness queues and sheds load, and not by a client-side 50 or 5 requests/s. Set it to be gentle with a shared control plane.
+	KubeClientQps pulumi.Float64PtrInput
 	// Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
 	Kubeconfig pulumi.StringPtrInput
 	// Namespace for namespaced resources that do not set one. Defaults to the context's namespace, then `default`.

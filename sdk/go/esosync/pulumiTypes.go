@@ -1735,6 +1735,275 @@ func (o ExternalSecretDataFromArrayOutput) Index(i pulumi.IntInput) ExternalSecr
 	}).(ExternalSecretDataFromOutput)
 }
 
+// One ExternalSecret of a set: the same target, data and dataFrom as the ExternalSecret resource, e.g. `{ target: { name: "app-a" }, data: [{ secretKey: "password", remoteRef: { key: "apps/a", property: "password" } }] }`.
+type ExternalSecretSetItem struct {
+	// Annotations for this item's ExternalSecret, added to the set's.
+	Annotations map[string]string `pulumi:"annotations"`
+	// Remote values, one per Secret key.
+	Data []ExternalSecretData `pulumi:"data"`
+	// Remote secrets whose keys are all copied (`extract`) or found (`find`).
+	DataFrom []ExternalSecretDataFrom `pulumi:"dataFrom"`
+	// Labels for this item's ExternalSecret, added to the set's.
+	Labels map[string]string `pulumi:"labels"`
+	// How often ESO re-syncs this item, instead of the set's refreshInterval.
+	RefreshInterval *string `pulumi:"refreshInterval"`
+	// The store to read from, instead of the set's.
+	Store *StoreRef `pulumi:"store"`
+	// The Secret to write. Defaults: name = the item's name, creationPolicy `Owner`, deletionPolicy `Retain`.
+	Target *ExternalSecretTarget `pulumi:"target"`
+}
+
+// Defaults sets the appropriate defaults for ExternalSecretSetItem
+func (val *ExternalSecretSetItem) Defaults() *ExternalSecretSetItem {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	tmp.Target = tmp.Target.Defaults()
+
+	return &tmp
+}
+
+// ExternalSecretSetItemInput is an input type that accepts ExternalSecretSetItemArgs and ExternalSecretSetItemOutput values.
+// You can construct a concrete instance of `ExternalSecretSetItemInput` via:
+//
+//	ExternalSecretSetItemArgs{...}
+type ExternalSecretSetItemInput interface {
+	pulumi.Input
+
+	ToExternalSecretSetItemOutput() ExternalSecretSetItemOutput
+	ToExternalSecretSetItemOutputWithContext(context.Context) ExternalSecretSetItemOutput
+}
+
+// One ExternalSecret of a set: the same target, data and dataFrom as the ExternalSecret resource, e.g. `{ target: { name: "app-a" }, data: [{ secretKey: "password", remoteRef: { key: "apps/a", property: "password" } }] }`.
+type ExternalSecretSetItemArgs struct {
+	// Annotations for this item's ExternalSecret, added to the set's.
+	Annotations pulumi.StringMapInput `pulumi:"annotations"`
+	// Remote values, one per Secret key.
+	Data ExternalSecretDataArrayInput `pulumi:"data"`
+	// Remote secrets whose keys are all copied (`extract`) or found (`find`).
+	DataFrom ExternalSecretDataFromArrayInput `pulumi:"dataFrom"`
+	// Labels for this item's ExternalSecret, added to the set's.
+	Labels pulumi.StringMapInput `pulumi:"labels"`
+	// How often ESO re-syncs this item, instead of the set's refreshInterval.
+	RefreshInterval pulumi.StringPtrInput `pulumi:"refreshInterval"`
+	// The store to read from, instead of the set's.
+	Store StoreRefPtrInput `pulumi:"store"`
+	// The Secret to write. Defaults: name = the item's name, creationPolicy `Owner`, deletionPolicy `Retain`.
+	Target ExternalSecretTargetPtrInput `pulumi:"target"`
+}
+
+// Defaults sets the appropriate defaults for ExternalSecretSetItemArgs
+func (val *ExternalSecretSetItemArgs) Defaults() *ExternalSecretSetItemArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+
+	return &tmp
+}
+func (ExternalSecretSetItemArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*ExternalSecretSetItem)(nil)).Elem()
+}
+
+func (i ExternalSecretSetItemArgs) ToExternalSecretSetItemOutput() ExternalSecretSetItemOutput {
+	return i.ToExternalSecretSetItemOutputWithContext(context.Background())
+}
+
+func (i ExternalSecretSetItemArgs) ToExternalSecretSetItemOutputWithContext(ctx context.Context) ExternalSecretSetItemOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExternalSecretSetItemOutput)
+}
+
+// ExternalSecretSetItemMapInput is an input type that accepts ExternalSecretSetItemMap and ExternalSecretSetItemMapOutput values.
+// You can construct a concrete instance of `ExternalSecretSetItemMapInput` via:
+//
+//	ExternalSecretSetItemMap{ "key": ExternalSecretSetItemArgs{...} }
+type ExternalSecretSetItemMapInput interface {
+	pulumi.Input
+
+	ToExternalSecretSetItemMapOutput() ExternalSecretSetItemMapOutput
+	ToExternalSecretSetItemMapOutputWithContext(context.Context) ExternalSecretSetItemMapOutput
+}
+
+type ExternalSecretSetItemMap map[string]ExternalSecretSetItemInput
+
+func (ExternalSecretSetItemMap) ElementType() reflect.Type {
+	return reflect.TypeOf((*map[string]ExternalSecretSetItem)(nil)).Elem()
+}
+
+func (i ExternalSecretSetItemMap) ToExternalSecretSetItemMapOutput() ExternalSecretSetItemMapOutput {
+	return i.ToExternalSecretSetItemMapOutputWithContext(context.Background())
+}
+
+func (i ExternalSecretSetItemMap) ToExternalSecretSetItemMapOutputWithContext(ctx context.Context) ExternalSecretSetItemMapOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExternalSecretSetItemMapOutput)
+}
+
+// One ExternalSecret of a set: the same target, data and dataFrom as the ExternalSecret resource, e.g. `{ target: { name: "app-a" }, data: [{ secretKey: "password", remoteRef: { key: "apps/a", property: "password" } }] }`.
+type ExternalSecretSetItemOutput struct{ *pulumi.OutputState }
+
+func (ExternalSecretSetItemOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*ExternalSecretSetItem)(nil)).Elem()
+}
+
+func (o ExternalSecretSetItemOutput) ToExternalSecretSetItemOutput() ExternalSecretSetItemOutput {
+	return o
+}
+
+func (o ExternalSecretSetItemOutput) ToExternalSecretSetItemOutputWithContext(ctx context.Context) ExternalSecretSetItemOutput {
+	return o
+}
+
+// Annotations for this item's ExternalSecret, added to the set's.
+func (o ExternalSecretSetItemOutput) Annotations() pulumi.StringMapOutput {
+	return o.ApplyT(func(v ExternalSecretSetItem) map[string]string { return v.Annotations }).(pulumi.StringMapOutput)
+}
+
+// Remote values, one per Secret key.
+func (o ExternalSecretSetItemOutput) Data() ExternalSecretDataArrayOutput {
+	return o.ApplyT(func(v ExternalSecretSetItem) []ExternalSecretData { return v.Data }).(ExternalSecretDataArrayOutput)
+}
+
+// Remote secrets whose keys are all copied (`extract`) or found (`find`).
+func (o ExternalSecretSetItemOutput) DataFrom() ExternalSecretDataFromArrayOutput {
+	return o.ApplyT(func(v ExternalSecretSetItem) []ExternalSecretDataFrom { return v.DataFrom }).(ExternalSecretDataFromArrayOutput)
+}
+
+// Labels for this item's ExternalSecret, added to the set's.
+func (o ExternalSecretSetItemOutput) Labels() pulumi.StringMapOutput {
+	return o.ApplyT(func(v ExternalSecretSetItem) map[string]string { return v.Labels }).(pulumi.StringMapOutput)
+}
+
+// How often ESO re-syncs this item, instead of the set's refreshInterval.
+func (o ExternalSecretSetItemOutput) RefreshInterval() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v ExternalSecretSetItem) *string { return v.RefreshInterval }).(pulumi.StringPtrOutput)
+}
+
+// The store to read from, instead of the set's.
+func (o ExternalSecretSetItemOutput) Store() StoreRefPtrOutput {
+	return o.ApplyT(func(v ExternalSecretSetItem) *StoreRef { return v.Store }).(StoreRefPtrOutput)
+}
+
+// The Secret to write. Defaults: name = the item's name, creationPolicy `Owner`, deletionPolicy `Retain`.
+func (o ExternalSecretSetItemOutput) Target() ExternalSecretTargetPtrOutput {
+	return o.ApplyT(func(v ExternalSecretSetItem) *ExternalSecretTarget { return v.Target }).(ExternalSecretTargetPtrOutput)
+}
+
+type ExternalSecretSetItemMapOutput struct{ *pulumi.OutputState }
+
+func (ExternalSecretSetItemMapOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*map[string]ExternalSecretSetItem)(nil)).Elem()
+}
+
+func (o ExternalSecretSetItemMapOutput) ToExternalSecretSetItemMapOutput() ExternalSecretSetItemMapOutput {
+	return o
+}
+
+func (o ExternalSecretSetItemMapOutput) ToExternalSecretSetItemMapOutputWithContext(ctx context.Context) ExternalSecretSetItemMapOutput {
+	return o
+}
+
+func (o ExternalSecretSetItemMapOutput) MapIndex(k pulumi.StringInput) ExternalSecretSetItemOutput {
+	return pulumi.All(o, k).ApplyT(func(vs []interface{}) ExternalSecretSetItem {
+		return vs[0].(map[string]ExternalSecretSetItem)[vs[1].(string)]
+	}).(ExternalSecretSetItemOutput)
+}
+
+// What the set knows about one item: names, versions and a keyed hash, never a value.
+type ExternalSecretStatus struct {
+	// HMAC-SHA256 over the target Secret's data, keyed with the namespace's `esosync-hmac-key` Secret.
+	DataHash string `pulumi:"dataHash"`
+	// Keys of the target Secret (names only).
+	Keys []string `pulumi:"keys"`
+	// Human-readable detail for `reason`.
+	Message string `pulumi:"message"`
+	// Whether the Secret holds the backend's current values.
+	Ready bool `pulumi:"ready"`
+	// ESO-style reason: `SecretSynced`, `SecretSyncedError`, `OutOfSync`, `Pending`, …
+	Reason string `pulumi:"reason"`
+	// Backend version of each remote key read.
+	RemoteVersions map[string]string `pulumi:"remoteVersions"`
+	// Name of the target Secret.
+	SecretName string `pulumi:"secretName"`
+	// When the Secret was last synced (RFC 3339).
+	SyncedAt string `pulumi:"syncedAt"`
+}
+
+// What the set knows about one item: names, versions and a keyed hash, never a value.
+type ExternalSecretStatusOutput struct{ *pulumi.OutputState }
+
+func (ExternalSecretStatusOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*ExternalSecretStatus)(nil)).Elem()
+}
+
+func (o ExternalSecretStatusOutput) ToExternalSecretStatusOutput() ExternalSecretStatusOutput {
+	return o
+}
+
+func (o ExternalSecretStatusOutput) ToExternalSecretStatusOutputWithContext(ctx context.Context) ExternalSecretStatusOutput {
+	return o
+}
+
+// HMAC-SHA256 over the target Secret's data, keyed with the namespace's `esosync-hmac-key` Secret.
+func (o ExternalSecretStatusOutput) DataHash() pulumi.StringOutput {
+	return o.ApplyT(func(v ExternalSecretStatus) string { return v.DataHash }).(pulumi.StringOutput)
+}
+
+// Keys of the target Secret (names only).
+func (o ExternalSecretStatusOutput) Keys() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v ExternalSecretStatus) []string { return v.Keys }).(pulumi.StringArrayOutput)
+}
+
+// Human-readable detail for `reason`.
+func (o ExternalSecretStatusOutput) Message() pulumi.StringOutput {
+	return o.ApplyT(func(v ExternalSecretStatus) string { return v.Message }).(pulumi.StringOutput)
+}
+
+// Whether the Secret holds the backend's current values.
+func (o ExternalSecretStatusOutput) Ready() pulumi.BoolOutput {
+	return o.ApplyT(func(v ExternalSecretStatus) bool { return v.Ready }).(pulumi.BoolOutput)
+}
+
+// ESO-style reason: `SecretSynced`, `SecretSyncedError`, `OutOfSync`, `Pending`, …
+func (o ExternalSecretStatusOutput) Reason() pulumi.StringOutput {
+	return o.ApplyT(func(v ExternalSecretStatus) string { return v.Reason }).(pulumi.StringOutput)
+}
+
+// Backend version of each remote key read.
+func (o ExternalSecretStatusOutput) RemoteVersions() pulumi.StringMapOutput {
+	return o.ApplyT(func(v ExternalSecretStatus) map[string]string { return v.RemoteVersions }).(pulumi.StringMapOutput)
+}
+
+// Name of the target Secret.
+func (o ExternalSecretStatusOutput) SecretName() pulumi.StringOutput {
+	return o.ApplyT(func(v ExternalSecretStatus) string { return v.SecretName }).(pulumi.StringOutput)
+}
+
+// When the Secret was last synced (RFC 3339).
+func (o ExternalSecretStatusOutput) SyncedAt() pulumi.StringOutput {
+	return o.ApplyT(func(v ExternalSecretStatus) string { return v.SyncedAt }).(pulumi.StringOutput)
+}
+
+type ExternalSecretStatusMapOutput struct{ *pulumi.OutputState }
+
+func (ExternalSecretStatusMapOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*map[string]ExternalSecretStatus)(nil)).Elem()
+}
+
+func (o ExternalSecretStatusMapOutput) ToExternalSecretStatusMapOutput() ExternalSecretStatusMapOutput {
+	return o
+}
+
+func (o ExternalSecretStatusMapOutput) ToExternalSecretStatusMapOutputWithContext(ctx context.Context) ExternalSecretStatusMapOutput {
+	return o
+}
+
+func (o ExternalSecretStatusMapOutput) MapIndex(k pulumi.StringInput) ExternalSecretStatusOutput {
+	return pulumi.All(o, k).ApplyT(func(vs []interface{}) ExternalSecretStatus {
+		return vs[0].(map[string]ExternalSecretStatus)[vs[1].(string)]
+	}).(ExternalSecretStatusOutput)
+}
+
 // The Kubernetes Secret the ExternalSecret writes: name, policies, type, labels and template.
 type ExternalSecretTarget struct {
 	// Annotations of the Secret.
@@ -3580,6 +3849,47 @@ func (i StoreRefArgs) ToStoreRefOutputWithContext(ctx context.Context) StoreRefO
 	return pulumi.ToOutputWithContext(ctx, i).(StoreRefOutput)
 }
 
+func (i StoreRefArgs) ToStoreRefPtrOutput() StoreRefPtrOutput {
+	return i.ToStoreRefPtrOutputWithContext(context.Background())
+}
+
+func (i StoreRefArgs) ToStoreRefPtrOutputWithContext(ctx context.Context) StoreRefPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(StoreRefOutput).ToStoreRefPtrOutputWithContext(ctx)
+}
+
+// StoreRefPtrInput is an input type that accepts StoreRefArgs, StoreRefPtr and StoreRefPtrOutput values.
+// You can construct a concrete instance of `StoreRefPtrInput` via:
+//
+//	        StoreRefArgs{...}
+//
+//	or:
+//
+//	        nil
+type StoreRefPtrInput interface {
+	pulumi.Input
+
+	ToStoreRefPtrOutput() StoreRefPtrOutput
+	ToStoreRefPtrOutputWithContext(context.Context) StoreRefPtrOutput
+}
+
+type storeRefPtrType StoreRefArgs
+
+func StoreRefPtr(v *StoreRefArgs) StoreRefPtrInput {
+	return (*storeRefPtrType)(v)
+}
+
+func (*storeRefPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**StoreRef)(nil)).Elem()
+}
+
+func (i *storeRefPtrType) ToStoreRefPtrOutput() StoreRefPtrOutput {
+	return i.ToStoreRefPtrOutputWithContext(context.Background())
+}
+
+func (i *storeRefPtrType) ToStoreRefPtrOutputWithContext(ctx context.Context) StoreRefPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(StoreRefPtrOutput)
+}
+
 // A reference to a SecretStore or ClusterSecretStore. Pass a store resource's `ref` output.
 type StoreRefOutput struct{ *pulumi.OutputState }
 
@@ -3595,6 +3905,16 @@ func (o StoreRefOutput) ToStoreRefOutputWithContext(ctx context.Context) StoreRe
 	return o
 }
 
+func (o StoreRefOutput) ToStoreRefPtrOutput() StoreRefPtrOutput {
+	return o.ToStoreRefPtrOutputWithContext(context.Background())
+}
+
+func (o StoreRefOutput) ToStoreRefPtrOutputWithContext(ctx context.Context) StoreRefPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v StoreRef) *StoreRef {
+		return &v
+	}).(StoreRefPtrOutput)
+}
+
 // `SecretStore` or `ClusterSecretStore`.
 func (o StoreRefOutput) Kind() pulumi.StringOutput {
 	return o.ApplyT(func(v StoreRef) string { return v.Kind }).(pulumi.StringOutput)
@@ -3608,6 +3928,60 @@ func (o StoreRefOutput) Name() pulumi.StringOutput {
 // Namespace of a SecretStore (informational: ESO resolves a SecretStore in the ExternalSecret's namespace).
 func (o StoreRefOutput) Namespace() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v StoreRef) *string { return v.Namespace }).(pulumi.StringPtrOutput)
+}
+
+type StoreRefPtrOutput struct{ *pulumi.OutputState }
+
+func (StoreRefPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**StoreRef)(nil)).Elem()
+}
+
+func (o StoreRefPtrOutput) ToStoreRefPtrOutput() StoreRefPtrOutput {
+	return o
+}
+
+func (o StoreRefPtrOutput) ToStoreRefPtrOutputWithContext(ctx context.Context) StoreRefPtrOutput {
+	return o
+}
+
+func (o StoreRefPtrOutput) Elem() StoreRefOutput {
+	return o.ApplyT(func(v *StoreRef) StoreRef {
+		if v != nil {
+			return *v
+		}
+		var ret StoreRef
+		return ret
+	}).(StoreRefOutput)
+}
+
+// `SecretStore` or `ClusterSecretStore`.
+func (o StoreRefPtrOutput) Kind() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *StoreRef) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Kind
+	}).(pulumi.StringPtrOutput)
+}
+
+// Name of the store.
+func (o StoreRefPtrOutput) Name() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *StoreRef) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Name
+	}).(pulumi.StringPtrOutput)
+}
+
+// Namespace of a SecretStore (informational: ESO resolves a SecretStore in the ExternalSecret's namespace).
+func (o StoreRefPtrOutput) Namespace() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *StoreRef) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Namespace
+	}).(pulumi.StringPtrOutput)
 }
 
 // ESO's template (engine v2, ESO's own function set): render the Secret's keys, labels and annotations from the fetched data, e.g. `data: { url: "postgres://{{ .username }}:{{ .password }}@db" }`.
@@ -4967,6 +5341,8 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*ExternalSecretDataArrayInput)(nil)).Elem(), ExternalSecretDataArray{})
 	pulumi.RegisterInputType(reflect.TypeOf((*ExternalSecretDataFromInput)(nil)).Elem(), ExternalSecretDataFromArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*ExternalSecretDataFromArrayInput)(nil)).Elem(), ExternalSecretDataFromArray{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ExternalSecretSetItemInput)(nil)).Elem(), ExternalSecretSetItemArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ExternalSecretSetItemMapInput)(nil)).Elem(), ExternalSecretSetItemMap{})
 	pulumi.RegisterInputType(reflect.TypeOf((*ExternalSecretTargetInput)(nil)).Elem(), ExternalSecretTargetArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*ExternalSecretTargetPtrInput)(nil)).Elem(), ExternalSecretTargetArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*FindNameInput)(nil)).Elem(), FindNameArgs{})
@@ -4987,6 +5363,7 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*ServiceAccountRefPtrInput)(nil)).Elem(), ServiceAccountRefArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*StoreBackendInput)(nil)).Elem(), StoreBackendArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*StoreRefInput)(nil)).Elem(), StoreRefArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*StoreRefPtrInput)(nil)).Elem(), StoreRefArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*TargetTemplateInput)(nil)).Elem(), TargetTemplateArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*TargetTemplatePtrInput)(nil)).Elem(), TargetTemplateArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*VaultAppRoleInput)(nil)).Elem(), VaultAppRoleArgs{})
@@ -5019,6 +5396,10 @@ func init() {
 	pulumi.RegisterOutputType(ExternalSecretDataArrayOutput{})
 	pulumi.RegisterOutputType(ExternalSecretDataFromOutput{})
 	pulumi.RegisterOutputType(ExternalSecretDataFromArrayOutput{})
+	pulumi.RegisterOutputType(ExternalSecretSetItemOutput{})
+	pulumi.RegisterOutputType(ExternalSecretSetItemMapOutput{})
+	pulumi.RegisterOutputType(ExternalSecretStatusOutput{})
+	pulumi.RegisterOutputType(ExternalSecretStatusMapOutput{})
 	pulumi.RegisterOutputType(ExternalSecretTargetOutput{})
 	pulumi.RegisterOutputType(ExternalSecretTargetPtrOutput{})
 	pulumi.RegisterOutputType(FindNameOutput{})
@@ -5039,6 +5420,7 @@ func init() {
 	pulumi.RegisterOutputType(ServiceAccountRefPtrOutput{})
 	pulumi.RegisterOutputType(StoreBackendOutput{})
 	pulumi.RegisterOutputType(StoreRefOutput{})
+	pulumi.RegisterOutputType(StoreRefPtrOutput{})
 	pulumi.RegisterOutputType(TargetTemplateOutput{})
 	pulumi.RegisterOutputType(TargetTemplatePtrOutput{})
 	pulumi.RegisterOutputType(VaultAppRoleOutput{})

@@ -52,6 +52,28 @@ Object.defineProperty(exports, "escOrganization", {
 });
 
 /**
+ * Requests the provider may send at once above kubeClientQps. Defaults to twice kubeClientQps.
+ */
+export declare const kubeClientBurst: number | undefined;
+Object.defineProperty(exports, "kubeClientBurst", {
+    get() {
+        return __config.getObject<number>("kubeClientBurst");
+    },
+    enumerable: true,
+});
+
+/**
+ * Requests per second the provider may send to the Kubernetes API server. 0 (the default) sets no client-side limit: a deploy of many ExternalSecrets is then bound by the server, whose API Priority and Fairness queues and sheds load, and not by a client-side 50 or 5 requests/s. Set it to be gentle with a shared control plane.
+ */
+export declare const kubeClientQps: number;
+Object.defineProperty(exports, "kubeClientQps", {
+    get() {
+        return __config.getObject<number>("kubeClientQps") ?? (utilities.getEnvNumber("ESOSYNC_KUBE_CLIENT_QPS") || 0);
+    },
+    enumerable: true,
+});
+
+/**
  * Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
  */
 export declare const kubeconfig: string | undefined;

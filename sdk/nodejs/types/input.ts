@@ -218,6 +218,49 @@ export function externalSecretDataFromArgsProvideDefaults(val: ExternalSecretDat
 }
 
 /**
+ * One ExternalSecret of a set: the same target, data and dataFrom as the ExternalSecret resource, e.g. `{ target: { name: "app-a" }, data: [{ secretKey: "password", remoteRef: { key: "apps/a", property: "password" } }] }`.
+ */
+export interface ExternalSecretSetItemArgs {
+    /**
+     * Annotations for this item's ExternalSecret, added to the set's.
+     */
+    annotations?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
+    /**
+     * Remote values, one per Secret key.
+     */
+    data?: pulumi.Input<pulumi.Input<inputs.ExternalSecretDataArgs>[] | undefined>;
+    /**
+     * Remote secrets whose keys are all copied (`extract`) or found (`find`).
+     */
+    dataFrom?: pulumi.Input<pulumi.Input<inputs.ExternalSecretDataFromArgs>[] | undefined>;
+    /**
+     * Labels for this item's ExternalSecret, added to the set's.
+     */
+    labels?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
+    /**
+     * How often ESO re-syncs this item, instead of the set's refreshInterval.
+     */
+    refreshInterval?: pulumi.Input<string | undefined>;
+    /**
+     * The store to read from, instead of the set's.
+     */
+    store?: pulumi.Input<inputs.StoreRefArgs | undefined>;
+    /**
+     * The Secret to write. Defaults: name = the item's name, creationPolicy `Owner`, deletionPolicy `Retain`.
+     */
+    target?: pulumi.Input<inputs.ExternalSecretTargetArgs | undefined>;
+}
+/**
+ * externalSecretSetItemArgsProvideDefaults sets the appropriate defaults for ExternalSecretSetItemArgs
+ */
+export function externalSecretSetItemArgsProvideDefaults(val: ExternalSecretSetItemArgs): ExternalSecretSetItemArgs {
+    return {
+        ...val,
+        target: pulumi.output(val.target).apply(v => v === undefined ? undefined : inputs.externalSecretTargetArgsProvideDefaults(v)),
+    };
+}
+
+/**
  * The Kubernetes Secret the ExternalSecret writes: name, policies, type, labels and template.
  */
 export interface ExternalSecretTargetArgs {

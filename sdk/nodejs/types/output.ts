@@ -218,6 +218,87 @@ export function externalSecretDataFromProvideDefaults(val: ExternalSecretDataFro
 }
 
 /**
+ * One ExternalSecret of a set: the same target, data and dataFrom as the ExternalSecret resource, e.g. `{ target: { name: "app-a" }, data: [{ secretKey: "password", remoteRef: { key: "apps/a", property: "password" } }] }`.
+ */
+export interface ExternalSecretSetItem {
+    /**
+     * Annotations for this item's ExternalSecret, added to the set's.
+     */
+    annotations?: {[key: string]: string};
+    /**
+     * Remote values, one per Secret key.
+     */
+    data?: outputs.ExternalSecretData[];
+    /**
+     * Remote secrets whose keys are all copied (`extract`) or found (`find`).
+     */
+    dataFrom?: outputs.ExternalSecretDataFrom[];
+    /**
+     * Labels for this item's ExternalSecret, added to the set's.
+     */
+    labels?: {[key: string]: string};
+    /**
+     * How often ESO re-syncs this item, instead of the set's refreshInterval.
+     */
+    refreshInterval?: string;
+    /**
+     * The store to read from, instead of the set's.
+     */
+    store?: outputs.StoreRef;
+    /**
+     * The Secret to write. Defaults: name = the item's name, creationPolicy `Owner`, deletionPolicy `Retain`.
+     */
+    target?: outputs.ExternalSecretTarget;
+}
+/**
+ * externalSecretSetItemProvideDefaults sets the appropriate defaults for ExternalSecretSetItem
+ */
+export function externalSecretSetItemProvideDefaults(val: ExternalSecretSetItem): ExternalSecretSetItem {
+    return {
+        ...val,
+        target: (val.target ? outputs.externalSecretTargetProvideDefaults(val.target) : undefined),
+    };
+}
+
+/**
+ * What the set knows about one item: names, versions and a keyed hash, never a value.
+ */
+export interface ExternalSecretStatus {
+    /**
+     * HMAC-SHA256 over the target Secret's data, keyed with the namespace's `esosync-hmac-key` Secret.
+     */
+    dataHash: string;
+    /**
+     * Keys of the target Secret (names only).
+     */
+    keys: string[];
+    /**
+     * Human-readable detail for `reason`.
+     */
+    message: string;
+    /**
+     * Whether the Secret holds the backend's current values.
+     */
+    ready: boolean;
+    /**
+     * ESO-style reason: `SecretSynced`, `SecretSyncedError`, `OutOfSync`, `Pending`, …
+     */
+    reason: string;
+    /**
+     * Backend version of each remote key read.
+     */
+    remoteVersions: {[key: string]: string};
+    /**
+     * Name of the target Secret.
+     */
+    secretName: string;
+    /**
+     * When the Secret was last synced (RFC 3339).
+     */
+    syncedAt: string;
+}
+
+/**
  * The Kubernetes Secret the ExternalSecret writes: name, policies, type, labels and template.
  */
 export interface ExternalSecretTarget {

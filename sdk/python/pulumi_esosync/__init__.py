@@ -9,6 +9,7 @@ import typing
 from ._enums import *
 from .cluster_secret_store import *
 from .external_secret import *
+from .external_secret_set import *
 from .get_cluster_info import *
 from .operator import *
 from .provider import *
@@ -33,6 +34,7 @@ _utilities.register(
   "classes": {
    "esosync:index:ClusterSecretStore": "ClusterSecretStore",
    "esosync:index:ExternalSecret": "ExternalSecret",
+   "esosync:index:ExternalSecretSet": "ExternalSecretSet",
    "esosync:index:Operator": "Operator",
    "esosync:index:SecretStore": "SecretStore"
   }

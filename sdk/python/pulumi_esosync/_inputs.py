@@ -36,6 +36,8 @@ __all__ = [
     'ExternalSecretDataArgsDict',
     'ExternalSecretDataFromArgs',
     'ExternalSecretDataFromArgsDict',
+    'ExternalSecretSetItemArgs',
+    'ExternalSecretSetItemArgsDict',
     'ExternalSecretTargetArgs',
     'ExternalSecretTargetArgsDict',
     'FindNameArgs',
@@ -761,6 +763,160 @@ class ExternalSecretDataFromArgs:
     @rewrite.setter
     def rewrite(self, value: pulumi.Input[Optional[Sequence[pulumi.Input['RewriteArgs']]]]):
         pulumi.set(self, "rewrite", value)
+
+
+class ExternalSecretSetItemArgsDict(TypedDict):
+    """
+    One ExternalSecret of a set: the same target, data and dataFrom as the ExternalSecret resource, e.g. `{ target: { name: "app-a" }, data: [{ secretKey: "password", remoteRef: { key: "apps/a", property: "password" } }] }`.
+    """
+    annotations: NotRequired[pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]]
+    """
+    Annotations for this item's ExternalSecret, added to the set's.
+    """
+    data: NotRequired[pulumi.Input[Optional[Sequence[pulumi.Input['ExternalSecretDataArgsDict']]]]]
+    """
+    Remote values, one per Secret key.
+    """
+    data_from: NotRequired[pulumi.Input[Optional[Sequence[pulumi.Input['ExternalSecretDataFromArgsDict']]]]]
+    """
+    Remote secrets whose keys are all copied (`extract`) or found (`find`).
+    """
+    labels: NotRequired[pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]]
+    """
+    Labels for this item's ExternalSecret, added to the set's.
+    """
+    refresh_interval: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    How often ESO re-syncs this item, instead of the set's refreshInterval.
+    """
+    store: NotRequired[pulumi.Input[Optional['StoreRefArgsDict']]]
+    """
+    The store to read from, instead of the set's.
+    """
+    target: NotRequired[pulumi.Input[Optional['ExternalSecretTargetArgsDict']]]
+    """
+    The Secret to write. Defaults: name = the item's name, creationPolicy `Owner`, deletionPolicy `Retain`.
+    """
+
+@pulumi.input_type
+class ExternalSecretSetItemArgs:
+    def __init__(__self__, *,
+                 annotations: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 data: pulumi.Input[Optional[Sequence[pulumi.Input['ExternalSecretDataArgs']]]] = None,
+                 data_from: pulumi.Input[Optional[Sequence[pulumi.Input['ExternalSecretDataFromArgs']]]] = None,
+                 labels: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 refresh_interval: pulumi.Input[Optional[_builtins.str]] = None,
+                 store: pulumi.Input[Optional['StoreRefArgs']] = None,
+                 target: pulumi.Input[Optional['ExternalSecretTargetArgs']] = None):
+        """
+        One ExternalSecret of a set: the same target, data and dataFrom as the ExternalSecret resource, e.g. `{ target: { name: "app-a" }, data: [{ secretKey: "password", remoteRef: { key: "apps/a", property: "password" } }] }`.
+
+        :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] annotations: Annotations for this item's ExternalSecret, added to the set's.
+        :param pulumi.Input[Sequence[pulumi.Input['ExternalSecretDataArgs']]] data: Remote values, one per Secret key.
+        :param pulumi.Input[Sequence[pulumi.Input['ExternalSecretDataFromArgs']]] data_from: Remote secrets whose keys are all copied (`extract`) or found (`find`).
+        :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] labels: Labels for this item's ExternalSecret, added to the set's.
+        :param pulumi.Input[_builtins.str] refresh_interval: How often ESO re-syncs this item, instead of the set's refreshInterval.
+        :param pulumi.Input['StoreRefArgs'] store: The store to read from, instead of the set's.
+        :param pulumi.Input['ExternalSecretTargetArgs'] target: The Secret to write. Defaults: name = the item's name, creationPolicy `Owner`, deletionPolicy `Retain`.
+        """
+        if annotations is not None:
+            pulumi.set(__self__, "annotations", annotations)
+        if data is not None:
+            pulumi.set(__self__, "data", data)
+        if data_from is not None:
+            pulumi.set(__self__, "data_from", data_from)
+        if labels is not None:
+            pulumi.set(__self__, "labels", labels)
+        if refresh_interval is not None:
+            pulumi.set(__self__, "refresh_interval", refresh_interval)
+        if store is not None:
+            pulumi.set(__self__, "store", store)
+        if target is not None:
+            pulumi.set(__self__, "target", target)
+
+    @_builtins.property
+    @pulumi.getter
+    def annotations(self) -> pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]:
+        """
+        Annotations for this item's ExternalSecret, added to the set's.
+        """
+        return pulumi.get(self, "annotations")
+
+    @annotations.setter
+    def annotations(self, value: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "annotations", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def data(self) -> pulumi.Input[Optional[Sequence[pulumi.Input['ExternalSecretDataArgs']]]]:
+        """
+        Remote values, one per Secret key.
+        """
+        return pulumi.get(self, "data")
+
+    @data.setter
+    def data(self, value: pulumi.Input[Optional[Sequence[pulumi.Input['ExternalSecretDataArgs']]]]):
+        pulumi.set(self, "data", value)
+
+    @_builtins.property
+    @pulumi.getter(name="dataFrom")
+    def data_from(self) -> pulumi.Input[Optional[Sequence[pulumi.Input['ExternalSecretDataFromArgs']]]]:
+        """
+        Remote secrets whose keys are all copied (`extract`) or found (`find`).
+        """
+        return pulumi.get(self, "data_from")
+
+    @data_from.setter
+    def data_from(self, value: pulumi.Input[Optional[Sequence[pulumi.Input['ExternalSecretDataFromArgs']]]]):
+        pulumi.set(self, "data_from", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def labels(self) -> pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]:
+        """
+        Labels for this item's ExternalSecret, added to the set's.
+        """
+        return pulumi.get(self, "labels")
+
+    @labels.setter
+    def labels(self, value: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "labels", value)
+
+    @_builtins.property
+    @pulumi.getter(name="refreshInterval")
+    def refresh_interval(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        How often ESO re-syncs this item, instead of the set's refreshInterval.
+        """
+        return pulumi.get(self, "refresh_interval")
+
+    @refresh_interval.setter
+    def refresh_interval(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "refresh_interval", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def store(self) -> pulumi.Input[Optional['StoreRefArgs']]:
+        """
+        The store to read from, instead of the set's.
+        """
+        return pulumi.get(self, "store")
+
+    @store.setter
+    def store(self, value: pulumi.Input[Optional['StoreRefArgs']]):
+        pulumi.set(self, "store", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def target(self) -> pulumi.Input[Optional['ExternalSecretTargetArgs']]:
+        """
+        The Secret to write. Defaults: name = the item's name, creationPolicy `Owner`, deletionPolicy `Retain`.
+        """
+        return pulumi.get(self, "target")
+
+    @target.setter
+    def target(self, value: pulumi.Input[Optional['ExternalSecretTargetArgs']]):
+        pulumi.set(self, "target", value)
 
 
 class ExternalSecretTargetArgsDict(TypedDict):

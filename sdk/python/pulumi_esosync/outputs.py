@@ -27,6 +27,8 @@ __all__ = [
     'ESCCredential',
     'ExternalSecretData',
     'ExternalSecretDataFrom',
+    'ExternalSecretSetItem',
+    'ExternalSecretStatus',
     'ExternalSecretTarget',
     'FindName',
     'FindRef',
@@ -633,6 +635,244 @@ class ExternalSecretDataFrom(dict):
         Rewrite the keys of the extract or find result.
         """
         return pulumi.get(self, "rewrite")
+
+
+@pulumi.output_type
+class ExternalSecretSetItem(dict):
+    """
+    One ExternalSecret of a set: the same target, data and dataFrom as the ExternalSecret resource, e.g. `{ target: { name: "app-a" }, data: [{ secretKey: "password", remoteRef: { key: "apps/a", property: "password" } }] }`.
+    """
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "dataFrom":
+            suggest = "data_from"
+        elif key == "refreshInterval":
+            suggest = "refresh_interval"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in ExternalSecretSetItem. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        ExternalSecretSetItem.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        ExternalSecretSetItem.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 annotations: Optional[Mapping[str, _builtins.str]] = None,
+                 data: Optional[Sequence['outputs.ExternalSecretData']] = None,
+                 data_from: Optional[Sequence['outputs.ExternalSecretDataFrom']] = None,
+                 labels: Optional[Mapping[str, _builtins.str]] = None,
+                 refresh_interval: Optional[_builtins.str] = None,
+                 store: Optional['outputs.StoreRef'] = None,
+                 target: Optional['outputs.ExternalSecretTarget'] = None):
+        """
+        One ExternalSecret of a set: the same target, data and dataFrom as the ExternalSecret resource, e.g. `{ target: { name: "app-a" }, data: [{ secretKey: "password", remoteRef: { key: "apps/a", property: "password" } }] }`.
+
+        :param Mapping[str, _builtins.str] annotations: Annotations for this item's ExternalSecret, added to the set's.
+        :param Sequence['ExternalSecretData'] data: Remote values, one per Secret key.
+        :param Sequence['ExternalSecretDataFrom'] data_from: Remote secrets whose keys are all copied (`extract`) or found (`find`).
+        :param Mapping[str, _builtins.str] labels: Labels for this item's ExternalSecret, added to the set's.
+        :param _builtins.str refresh_interval: How often ESO re-syncs this item, instead of the set's refreshInterval.
+        :param 'StoreRef' store: The store to read from, instead of the set's.
+        :param 'ExternalSecretTarget' target: The Secret to write. Defaults: name = the item's name, creationPolicy `Owner`, deletionPolicy `Retain`.
+        """
+        if annotations is not None:
+            pulumi.set(__self__, "annotations", annotations)
+        if data is not None:
+            pulumi.set(__self__, "data", data)
+        if data_from is not None:
+            pulumi.set(__self__, "data_from", data_from)
+        if labels is not None:
+            pulumi.set(__self__, "labels", labels)
+        if refresh_interval is not None:
+            pulumi.set(__self__, "refresh_interval", refresh_interval)
+        if store is not None:
+            pulumi.set(__self__, "store", store)
+        if target is not None:
+            pulumi.set(__self__, "target", target)
+
+    @_builtins.property
+    @pulumi.getter
+    def annotations(self) -> Optional[Mapping[str, _builtins.str]]:
+        """
+        Annotations for this item's ExternalSecret, added to the set's.
+        """
+        return pulumi.get(self, "annotations")
+
+    @_builtins.property
+    @pulumi.getter
+    def data(self) -> Optional[Sequence['outputs.ExternalSecretData']]:
+        """
+        Remote values, one per Secret key.
+        """
+        return pulumi.get(self, "data")
+
+    @_builtins.property
+    @pulumi.getter(name="dataFrom")
+    def data_from(self) -> Optional[Sequence['outputs.ExternalSecretDataFrom']]:
+        """
+        Remote secrets whose keys are all copied (`extract`) or found (`find`).
+        """
+        return pulumi.get(self, "data_from")
+
+    @_builtins.property
+    @pulumi.getter
+    def labels(self) -> Optional[Mapping[str, _builtins.str]]:
+        """
+        Labels for this item's ExternalSecret, added to the set's.
+        """
+        return pulumi.get(self, "labels")
+
+    @_builtins.property
+    @pulumi.getter(name="refreshInterval")
+    def refresh_interval(self) -> Optional[_builtins.str]:
+        """
+        How often ESO re-syncs this item, instead of the set's refreshInterval.
+        """
+        return pulumi.get(self, "refresh_interval")
+
+    @_builtins.property
+    @pulumi.getter
+    def store(self) -> Optional['outputs.StoreRef']:
+        """
+        The store to read from, instead of the set's.
+        """
+        return pulumi.get(self, "store")
+
+    @_builtins.property
+    @pulumi.getter
+    def target(self) -> Optional['outputs.ExternalSecretTarget']:
+        """
+        The Secret to write. Defaults: name = the item's name, creationPolicy `Owner`, deletionPolicy `Retain`.
+        """
+        return pulumi.get(self, "target")
+
+
+@pulumi.output_type
+class ExternalSecretStatus(dict):
+    """
+    What the set knows about one item: names, versions and a keyed hash, never a value.
+    """
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "dataHash":
+            suggest = "data_hash"
+        elif key == "remoteVersions":
+            suggest = "remote_versions"
+        elif key == "secretName":
+            suggest = "secret_name"
+        elif key == "syncedAt":
+            suggest = "synced_at"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in ExternalSecretStatus. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        ExternalSecretStatus.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        ExternalSecretStatus.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 data_hash: _builtins.str,
+                 keys: Sequence[_builtins.str],
+                 message: _builtins.str,
+                 ready: _builtins.bool,
+                 reason: _builtins.str,
+                 remote_versions: Mapping[str, _builtins.str],
+                 secret_name: _builtins.str,
+                 synced_at: _builtins.str):
+        """
+        What the set knows about one item: names, versions and a keyed hash, never a value.
+
+        :param _builtins.str data_hash: HMAC-SHA256 over the target Secret's data, keyed with the namespace's `esosync-hmac-key` Secret.
+        :param Sequence[_builtins.str] keys: Keys of the target Secret (names only).
+        :param _builtins.str message: Human-readable detail for `reason`.
+        :param _builtins.bool ready: Whether the Secret holds the backend's current values.
+        :param _builtins.str reason: ESO-style reason: `SecretSynced`, `SecretSyncedError`, `OutOfSync`, `Pending`, …
+        :param Mapping[str, _builtins.str] remote_versions: Backend version of each remote key read.
+        :param _builtins.str secret_name: Name of the target Secret.
+        :param _builtins.str synced_at: When the Secret was last synced (RFC 3339).
+        """
+        pulumi.set(__self__, "data_hash", data_hash)
+        pulumi.set(__self__, "keys", keys)
+        pulumi.set(__self__, "message", message)
+        pulumi.set(__self__, "ready", ready)
+        pulumi.set(__self__, "reason", reason)
+        pulumi.set(__self__, "remote_versions", remote_versions)
+        pulumi.set(__self__, "secret_name", secret_name)
+        pulumi.set(__self__, "synced_at", synced_at)
+
+    @_builtins.property
+    @pulumi.getter(name="dataHash")
+    def data_hash(self) -> _builtins.str:
+        """
+        HMAC-SHA256 over the target Secret's data, keyed with the namespace's `esosync-hmac-key` Secret.
+        """
+        return pulumi.get(self, "data_hash")
+
+    @_builtins.property
+    @pulumi.getter
+    def keys(self) -> Sequence[_builtins.str]:
+        """
+        Keys of the target Secret (names only).
+        """
+        return pulumi.get(self, "keys")
+
+    @_builtins.property
+    @pulumi.getter
+    def message(self) -> _builtins.str:
+        """
+        Human-readable detail for `reason`.
+        """
+        return pulumi.get(self, "message")
+
+    @_builtins.property
+    @pulumi.getter
+    def ready(self) -> _builtins.bool:
+        """
+        Whether the Secret holds the backend's current values.
+        """
+        return pulumi.get(self, "ready")
+
+    @_builtins.property
+    @pulumi.getter
+    def reason(self) -> _builtins.str:
+        """
+        ESO-style reason: `SecretSynced`, `SecretSyncedError`, `OutOfSync`, `Pending`, …
+        """
+        return pulumi.get(self, "reason")
+
+    @_builtins.property
+    @pulumi.getter(name="remoteVersions")
+    def remote_versions(self) -> Mapping[str, _builtins.str]:
+        """
+        Backend version of each remote key read.
+        """
+        return pulumi.get(self, "remote_versions")
+
+    @_builtins.property
+    @pulumi.getter(name="secretName")
+    def secret_name(self) -> _builtins.str:
+        """
+        Name of the target Secret.
+        """
+        return pulumi.get(self, "secret_name")
+
+    @_builtins.property
+    @pulumi.getter(name="syncedAt")
+    def synced_at(self) -> _builtins.str:
+        """
+        When the Secret was last synced (RFC 3339).
+        """
+        return pulumi.get(self, "synced_at")
 
 
 @pulumi.output_type

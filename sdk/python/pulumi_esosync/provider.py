@@ -23,6 +23,8 @@ class ProviderArgs:
                  esc_access_token: pulumi.Input[Optional[_builtins.str]] = None,
                  esc_api_url: pulumi.Input[Optional[_builtins.str]] = None,
                  esc_organization: pulumi.Input[Optional[_builtins.str]] = None,
+                 kube_client_burst: pulumi.Input[Optional[_builtins.int]] = None,
+                 kube_client_qps: pulumi.Input[Optional[_builtins.float]] = None,
                  kubeconfig: pulumi.Input[Optional[_builtins.str]] = None,
                  namespace: pulumi.Input[Optional[_builtins.str]] = None):
         """
@@ -32,6 +34,8 @@ class ProviderArgs:
         :param pulumi.Input[_builtins.str] esc_access_token: Pulumi access token used to open ESC environments named by `esc` credential sources.
         :param pulumi.Input[_builtins.str] esc_api_url: Base URL of the Pulumi ESC API.
         :param pulumi.Input[_builtins.str] esc_organization: Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
+        :param pulumi.Input[_builtins.int] kube_client_burst: Requests the provider may send at once above kubeClientQps. Defaults to twice kubeClientQps.
+        :param pulumi.Input[_builtins.float] kube_client_qps: Requests per second the provider may send to the Kubernetes API server. 0 (the default) sets no client-side limit: a deploy of many ExternalSecrets is then bound by the server, whose API Priority and Fairness queues and sheds load, and not by a client-side 50 or 5 requests/s. Set it to be gentle with a shared control plane.
         :param pulumi.Input[_builtins.str] kubeconfig: Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
         :param pulumi.Input[_builtins.str] namespace: Namespace for namespaced resources that do not set one. Defaults to the context's namespace, then `default`.
         """
@@ -49,6 +53,12 @@ class ProviderArgs:
             esc_organization = 'organization'
         if esc_organization is not None:
             pulumi.set(__self__, "esc_organization", esc_organization)
+        if kube_client_burst is not None:
+            pulumi.set(__self__, "kube_client_burst", kube_client_burst)
+        if kube_client_qps is None:
+            kube_client_qps = (_utilities.get_env_float('ESOSYNC_KUBE_CLIENT_QPS') or 0)
+        if kube_client_qps is not None:
+            pulumi.set(__self__, "kube_client_qps", kube_client_qps)
         if kubeconfig is not None:
             pulumi.set(__self__, "kubeconfig", kubeconfig)
         if namespace is not None:
@@ -103,6 +113,30 @@ class ProviderArgs:
         pulumi.set(self, "esc_organization", value)
 
     @_builtins.property
+    @pulumi.getter(name="kubeClientBurst")
+    def kube_client_burst(self) -> pulumi.Input[Optional[_builtins.int]]:
+        """
+        Requests the provider may send at once above kubeClientQps. Defaults to twice kubeClientQps.
+        """
+        return pulumi.get(self, "kube_client_burst")
+
+    @kube_client_burst.setter
+    def kube_client_burst(self, value: pulumi.Input[Optional[_builtins.int]]):
+        pulumi.set(self, "kube_client_burst", value)
+
+    @_builtins.property
+    @pulumi.getter(name="kubeClientQps")
+    def kube_client_qps(self) -> pulumi.Input[Optional[_builtins.float]]:
+        """
+        Requests per second the provider may send to the Kubernetes API server. 0 (the default) sets no client-side limit: a deploy of many ExternalSecrets is then bound by the server, whose API Priority and Fairness queues and sheds load, and not by a client-side 50 or 5 requests/s. Set it to be gentle with a shared control plane.
+        """
+        return pulumi.get(self, "kube_client_qps")
+
+    @kube_client_qps.setter
+    def kube_client_qps(self, value: pulumi.Input[Optional[_builtins.float]]):
+        pulumi.set(self, "kube_client_qps", value)
+
+    @_builtins.property
     @pulumi.getter
     def kubeconfig(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
@@ -137,6 +171,8 @@ class Provider(pulumi.ProviderResource):
                  esc_access_token: pulumi.Input[Optional[_builtins.str]] = None,
                  esc_api_url: pulumi.Input[Optional[_builtins.str]] = None,
                  esc_organization: pulumi.Input[Optional[_builtins.str]] = None,
+                 kube_client_burst: pulumi.Input[Optional[_builtins.int]] = None,
+                 kube_client_qps: pulumi.Input[Optional[_builtins.float]] = None,
                  kubeconfig: pulumi.Input[Optional[_builtins.str]] = None,
                  namespace: pulumi.Input[Optional[_builtins.str]] = None,
                  __props__=None):
@@ -149,6 +185,8 @@ class Provider(pulumi.ProviderResource):
         :param pulumi.Input[_builtins.str] esc_access_token: Pulumi access token used to open ESC environments named by `esc` credential sources.
         :param pulumi.Input[_builtins.str] esc_api_url: Base URL of the Pulumi ESC API.
         :param pulumi.Input[_builtins.str] esc_organization: Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
+        :param pulumi.Input[_builtins.int] kube_client_burst: Requests the provider may send at once above kubeClientQps. Defaults to twice kubeClientQps.
+        :param pulumi.Input[_builtins.float] kube_client_qps: Requests per second the provider may send to the Kubernetes API server. 0 (the default) sets no client-side limit: a deploy of many ExternalSecrets is then bound by the server, whose API Priority and Fairness queues and sheds load, and not by a client-side 50 or 5 requests/s. Set it to be gentle with a shared control plane.
         :param pulumi.Input[_builtins.str] kubeconfig: Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
         :param pulumi.Input[_builtins.str] namespace: Namespace for namespaced resources that do not set one. Defaults to the context's namespace, then `default`.
         """
@@ -180,6 +218,8 @@ class Provider(pulumi.ProviderResource):
                  esc_access_token: pulumi.Input[Optional[_builtins.str]] = None,
                  esc_api_url: pulumi.Input[Optional[_builtins.str]] = None,
                  esc_organization: pulumi.Input[Optional[_builtins.str]] = None,
+                 kube_client_burst: pulumi.Input[Optional[_builtins.int]] = None,
+                 kube_client_qps: pulumi.Input[Optional[_builtins.float]] = None,
                  kubeconfig: pulumi.Input[Optional[_builtins.str]] = None,
                  namespace: pulumi.Input[Optional[_builtins.str]] = None,
                  __props__=None):
@@ -201,6 +241,10 @@ class Provider(pulumi.ProviderResource):
             if esc_organization is None:
                 esc_organization = 'organization'
             __props__.__dict__["esc_organization"] = esc_organization
+            __props__.__dict__["kube_client_burst"] = pulumi.Output.from_input(kube_client_burst).apply(pulumi.runtime.to_json) if kube_client_burst is not None else None
+            if kube_client_qps is None:
+                kube_client_qps = (_utilities.get_env_float('ESOSYNC_KUBE_CLIENT_QPS') or 0)
+            __props__.__dict__["kube_client_qps"] = pulumi.Output.from_input(kube_client_qps).apply(pulumi.runtime.to_json) if kube_client_qps is not None else None
             __props__.__dict__["kubeconfig"] = None if kubeconfig is None else pulumi.Output.secret(kubeconfig)
             __props__.__dict__["namespace"] = namespace
         secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["escAccessToken", "kubeconfig"])

@@ -158,6 +158,9 @@ func New(ctx context.Context, cfg Config) (backend.Client, error) {
 		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(
 			cfg.Static.AccessKeyID, cfg.Static.SecretAccessKey, cfg.Static.SessionToken)))
 	}
+	// The app id goes into the User-Agent, so CloudTrail tells esosync's
+	// calls from ESO's.
+	opts = append(opts, config.WithAppID(backend.AppID))
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("aws: loading the SDK configuration: %w", err)

@@ -174,6 +174,8 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	// The process environment (VAULT_TOKEN, VAULT_NAMESPACE) must not leak
 	// into a store: only its own spec decides who we are and where.
 	api.ClearToken()
+	// Named, so Vault's audit log (and a proxy) tells esosync's reads from ESO's.
+	api.AddHeader("User-Agent", backend.UserAgent)
 	if cfg.Namespace != "" {
 		api.SetNamespace(cfg.Namespace)
 	} else {

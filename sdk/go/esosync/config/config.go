@@ -53,6 +53,24 @@ func GetEscOrganization(ctx *pulumi.Context) string {
 	return value
 }
 
+// Requests the provider may send at once above kubeClientQps. Defaults to twice kubeClientQps.
+func GetKubeClientBurst(ctx *pulumi.Context) int {
+	return config.GetInt(ctx, "esosync:kubeClientBurst")
+}
+
+// Requests per second the provider may send to the Kubernetes API server. 0 (the default) sets no client-side limit: a deploy of many ExternalSecrets is then bound by the server, whose API Priority and Fairness queues and sheds load, and not by a client-side 50 or 5 requests/s. Set it to be gentle with a shared control plane.
+func GetKubeClientQps(ctx *pulumi.Context) float64 {
+	v, err := config.TryFloat64(ctx, "esosync:kubeClientQps")
+	if err == nil {
+		return v
+	}
+	var value float64
+	if d := internal.GetEnvOrDefault(0.0, internal.ParseEnvFloat, "ESOSYNC_KUBE_CLIENT_QPS"); d != nil {
+		value = d.(float64)
+	}
+	return value
+}
+
 // Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
 func GetKubeconfig(ctx *pulumi.Context) string {
 	return config.Get(ctx, "esosync:kubeconfig")

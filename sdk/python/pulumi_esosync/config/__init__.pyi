@@ -34,6 +34,16 @@ escOrganization: str
 Organization of `esc` credential sources written as `project/environment`. Set it to the stack's organization (YAML: `${pulumi.organization}`, TypeScript: `pulumi.getOrganization()`); the default is the organization of every stack on a self-managed (DIY) backend.
 """
 
+kubeClientBurst: Optional[int]
+"""
+Requests the provider may send at once above kubeClientQps. Defaults to twice kubeClientQps.
+"""
+
+kubeClientQps: float
+"""
+Requests per second the provider may send to the Kubernetes API server. 0 (the default) sets no client-side limit: a deploy of many ExternalSecrets is then bound by the server, whose API Priority and Fairness queues and sheds load, and not by a client-side 50 or 5 requests/s. Set it to be gentle with a shared control plane.
+"""
+
 kubeconfig: Optional[str]
 """
 Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.

@@ -49,6 +49,20 @@ class _ExportableConfig(types.ModuleType):
         return __config__.get('escOrganization') or 'organization'
 
     @_builtins.property
+    def kube_client_burst(self) -> Optional[int]:
+        """
+        Requests the provider may send at once above kubeClientQps. Defaults to twice kubeClientQps.
+        """
+        return __config__.get_int('kubeClientBurst')
+
+    @_builtins.property
+    def kube_client_qps(self) -> float:
+        """
+        Requests per second the provider may send to the Kubernetes API server. 0 (the default) sets no client-side limit: a deploy of many ExternalSecrets is then bound by the server, whose API Priority and Fairness queues and sheds load, and not by a client-side 50 or 5 requests/s. Set it to be gentle with a shared control plane.
+        """
+        return __config__.get_float('kubeClientQps') or (_utilities.get_env_float('ESOSYNC_KUBE_CLIENT_QPS') or 0)
+
+    @_builtins.property
     def kubeconfig(self) -> Optional[str]:
         """
         Path to a kubeconfig file, or the kubeconfig content itself (YAML or JSON). Defaults to the files listed in the KUBECONFIG environment variable, then ~/.kube/config.
