@@ -71,6 +71,24 @@ func externalSecret(mutate func(m map[string]any)) map[string]any {
 	return m
 }
 
+// setItem is one item of an ExternalSecretSet reading remote key key.
+func setItem(key string) map[string]any {
+	return map[string]any{"data": []any{map[string]any{"secretKey": "password",
+		"remoteRef": map[string]any{"key": key, "property": "password"}}}}
+}
+
+func externalSecretSet(mutate func(m map[string]any)) map[string]any {
+	m := map[string]any{
+		"namespace": "apps",
+		"store":     map[string]any{"kind": "ClusterSecretStore", "name": "vault"},
+		"items":     map[string]any{"app-a": setItem("apps/a")},
+	}
+	if mutate != nil {
+		mutate(m)
+	}
+	return m
+}
+
 // TestCheckRejectsBadInputs runs what `pulumi preview` runs on bad inputs:
 // each must fail with the field path in the message, without a cluster.
 func TestCheckRejectsBadInputs(t *testing.T) {
@@ -214,6 +232,45 @@ func TestCheckRejectsBadInputs(t *testing.T) {
 			"timeout", "not a positive duration"},
 		{"bad target name", "ExternalSecret", externalSecret(func(m map[string]any) { m["target"] = map[string]any{"name": "App Secret"} }),
 			"target.name", "not a valid Kubernetes name"},
+		{"set without items", "ExternalSecretSet", externalSecretSet(func(m map[string]any) { m["items"] = map[string]any{} }),
+			"items", "at least one item"},
+		{"set item with a bad name", "ExternalSecretSet", externalSecretSet(func(m map[string]any) {
+			m["items"].(map[string]any)["App_A"] = setItem("k")
+		}), `items["App_A"]`, "not a valid Kubernetes name"},
+		{"set item with an empty remote key", "ExternalSecretSet", externalSecretSet(func(m map[string]any) {
+			m["items"].(map[string]any)["app-b"] = setItem("")
+		}), `items["app-b"].data[0].remoteRef.key`, "must not be empty"},
+		{"set item without data", "ExternalSecretSet", externalSecretSet(func(m map[string]any) {
+			m["items"].(map[string]any)["app-b"] = map[string]any{}
+		}), `items["app-b"].data`, "at least one"},
+		{"set item with a bad template", "ExternalSecretSet", externalSecretSet(func(m map[string]any) {
+			item := setItem("k")
+			item["target"] = map[string]any{"template": map[string]any{"data": map[string]any{"url": "{{ .password "}}}
+			m["items"].(map[string]any)["app-b"] = item
+		}), `items["app-b"].target.template.data["url"]`, "not a valid template"},
+		{"set item with a bad store kind", "ExternalSecretSet", externalSecretSet(func(m map[string]any) {
+			item := setItem("k")
+			item["store"] = map[string]any{"kind": "VaultStore", "name": "vault"}
+			m["items"].(map[string]any)["app-b"] = item
+		}), `items["app-b"].store.kind`, "VaultStore"},
+		{"set item without any store", "ExternalSecretSet", externalSecretSet(func(m map[string]any) { delete(m, "store") }),
+			`items["app-a"].store`, "set store here or on the set"},
+		{"set items with one target", "ExternalSecretSet", externalSecretSet(func(m map[string]any) {
+			item := setItem("k")
+			item["target"] = map[string]any{"name": "app-a"}
+			m["items"].(map[string]any)["app-b"] = item
+		}), `items["app-b"].target.name`, `already the target of item "app-a"`},
+		{"set with a bad refresh interval", "ExternalSecretSet", externalSecretSet(func(m map[string]any) { m["refreshInterval"] = "daily" }),
+			"refreshInterval", "not a duration"},
+		{"set item with a bad refresh interval", "ExternalSecretSet", externalSecretSet(func(m map[string]any) {
+			item := setItem("k")
+			item["refreshInterval"] = "-5m"
+			m["items"].(map[string]any)["app-b"] = item
+		}), `items["app-b"].refreshInterval`, "negative"},
+		{"set with a bad sync mode", "ExternalSecretSet", externalSecretSet(func(m map[string]any) { m["sync"] = "eventually" }),
+			"sync", "eventually"},
+		{"set with a bad namespace", "ExternalSecretSet", externalSecretSet(func(m map[string]any) { m["namespace"] = "Apps" }),
+			"namespace", "not a valid namespace"},
 	}
 	s := newServer(t)
 	for _, tt := range tests {

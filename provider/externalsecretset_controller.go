@@ -277,10 +277,10 @@ func (ExternalSecretSet) Delete(ctx context.Context, req infer.DeleteRequest[Ext
 	if len(failed) > 0 {
 		return infer.DeleteResponse{}, fmt.Errorf("deleting %d of %d items failed: %s", len(failed), len(names), listNames(failed, 10))
 	}
-	return infer.DeleteResponse{}, nil
+	return infer.DeleteResponse{}, engineOf(ctx).ReleaseNamespace(ctx, ns)
 }
 
-// WireDependencies: the statuses follow from every input.
+// WireDependencies says the statuses follow from every input.
 func (ExternalSecretSet) WireDependencies(f infer.FieldSelector, args *ExternalSecretSetArgs, state *ExternalSecretSetState) {
 	wireMirrored(f, args, &state.ExternalSecretSetArgs)
 	all := f.InputField(args)

@@ -33,7 +33,8 @@ func runSet(ctx context.Context, args ExternalSecretSetArgs, ns string, plan []s
 	return parallel(ctx, plan, func(step setStep) itemResult {
 		r := itemResult{name: step.name}
 		if step.remove {
-			r.err = engine.DeleteExternalSecret(ctx, engineKey(ns, step.name))
+			// The namespace's HMAC key is released once, after all items.
+			r.err = engine.RemoveExternalSecret(ctx, engineKey(ns, step.name))
 			r.exists, r.status = r.err != nil, prev[step.name]
 			return r
 		}

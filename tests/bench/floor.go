@@ -196,11 +196,11 @@ func (b *bed) measureFunc(ctx context.Context, name string, fn func() error) (Ro
 	row.CPU, row.PeakRSS = usage.CPU, usage.PeakRSS
 	row.Backend = maps.Clone(b.vault.Counts())
 	api, off, aerr := ReadAudit(b.env.AuditLogPath, b.audit)
-	if aerr != nil && err == nil {
+	if err == nil {
 		err = aerr
 	}
 	b.audit, row.API = off, api
 	row.Note = fmt.Sprintf("%d at once; floor API calls: %s", enginePar(), api.Summary(floorAgent, 4))
 	fmt.Printf("    %-32s wall %6.1fs\n", name, row.Wall.Seconds())
-	return row, ctx.Err()
+	return row, err
 }

@@ -112,6 +112,7 @@ const (
 	secretStoreType        = "esosync:index:SecretStore"
 	clusterSecretStoreType = "esosync:index:ClusterSecretStore"
 	externalSecretType     = "esosync:index:ExternalSecret"
+	externalSecretSetType  = "esosync:index:ExternalSecretSet"
 )
 
 // writeYAML writes the Pulumi.yaml of the YAML program in src into dst with
@@ -145,7 +146,7 @@ func (tb testbed) writeYAML(t *testing.T, src, dst string) {
 			values["certController"] = map[string]any{"create": false}
 		case secretStoreType, clusterSecretStoreType:
 			props["waitForReady"] = tb.StoreWaitForReady
-		case externalSecretType:
+		case externalSecretType, externalSecretSetType:
 			props["namespace"] = tb.Namespace
 			props["sync"] = tb.Sync
 			if tb.SyncTimeout != "" {

@@ -457,7 +457,9 @@ func (e *Env) auditArgs() ([]string, error) {
 	}
 	e.AuditLogPath = filepath.Join(e.Dir, "audit.log")
 	return []string{"--audit-policy-file=" + policy, "--audit-log-path=" + e.AuditLogPath,
-		"--audit-log-format=json", "--audit-log-mode=blocking", "--audit-log-maxsize=0"}, nil
+		"--audit-log-format=json", "--audit-log-mode=blocking",
+		// In megabytes; 0 would mean the rotation library's default of 100 MB.
+		"--audit-log-maxsize=100000"}, nil
 }
 
 func (e *Env) startVault(ctx context.Context, bin string) error {

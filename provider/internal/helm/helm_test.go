@@ -2,6 +2,8 @@ package helm
 
 import (
 	"context"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +156,33 @@ func TestPruneMissingDependencies(t *testing.T) {
 	}
 	if len(ch.Metadata.Dependencies) != 0 {
 		t.Errorf("dependencies = %v, want the disabled missing one dropped", ch.Metadata.Dependencies)
+	}
+}
+
+// TestTuning: the Operator tunes ESO for deploy-time sync unless the
+// values say otherwise, and what it added never shows as the user's values
+// (so a refresh sees no drift).
+func TestTuning(t *testing.T) {
+	tests := []struct {
+		name       string
+		user       map[string]any
+		concurrent any
+		qps        any
+	}{
+		{"defaults", nil, TunedConcurrent, TunedExtraArgs["client-qps"]},
+		{"user concurrency", map[string]any{"concurrent": 2}, 2, TunedExtraArgs["client-qps"]},
+		{"user qps", map[string]any{"extraArgs": map[string]any{"client-qps": "20", "loglevel": "debug"}}, TunedConcurrent, "20"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			chart := ChartValues(tt.user, true, "")
+			extra, _ := chart["extraArgs"].(map[string]any)
+			if fmt.Sprint(chart["concurrent"]) != fmt.Sprint(tt.concurrent) || fmt.Sprint(extra["client-qps"]) != fmt.Sprint(tt.qps) {
+				t.Errorf("chart values = %v", chart)
+			}
+			if back := UserValues(chart, tt.user, true, ""); !reflect.DeepEqual(back, tt.user) && !(len(back) == 0 && len(tt.user) == 0) {
+				t.Errorf("UserValues = %v, want the user's %v", back, tt.user)
+			}
+		})
 	}
 }

@@ -71,18 +71,9 @@ func (e *Engine) ApplyExternalSecret(ctx context.Context, log Logger, es *esv1.E
 	if err != nil {
 		return Report{}, err
 	}
-	// On create the target Secret is read once, here: the same read
-	// refuses a foreign Secret and is where the write starts from.
-	var seen *Seen
-	if create {
-		secret, err := targetSecret(ctx, k.Client, es)
-		if err != nil {
-			return Report{}, err
-		}
-		if err := refuseForeignTarget(es, secret); err != nil {
-			return Report{}, err
-		}
-		seen = &Seen{Secret: secret}
+	seen, err := firstLook(ctx, k.Client, es, mode, create)
+	if err != nil {
+		return Report{}, err
 	}
 	var fetched *Fetched
 	if mode == ModeProvider {
@@ -110,6 +101,29 @@ func (e *Engine) ApplyExternalSecret(ctx context.Context, log Logger, es *esv1.E
 		return Report{}, err
 	}
 	return out, err
+}
+
+// firstLook is what a create knows of the target Secret before it writes.
+// A new ExternalSecret's target normally does not exist yet, so in provider
+// mode, when the sync would create it, it is assumed absent: the write
+// creates it and reads it only if it exists after all (then refusing one
+// that is not this ExternalSecret's). Otherwise it is read once, here,
+// refusing a foreign one before anything is written.
+func firstLook(ctx context.Context, c client.Client, es *esv1.ExternalSecret, mode Mode, create bool) (*Seen, error) {
+	if !create {
+		return nil, nil
+	}
+	if policy := es.Spec.Target.CreationPolicy; mode == ModeProvider && (policy == esv1.CreatePolicyOwner || policy == esv1.CreatePolicyOrphan) {
+		return &Seen{}, nil
+	}
+	secret, err := targetSecret(ctx, c, es)
+	if err != nil {
+		return nil, err
+	}
+	if err := refuseForeignTarget(es, secret); err != nil {
+		return nil, fmt.Errorf("ExternalSecret %s/%s: %w", es.Namespace, es.Name, err)
+	}
+	return &Seen{Secret: secret}, nil
 }
 
 // writeExternalSecret creates es, or updates the live one with es's labels,
@@ -167,7 +181,7 @@ func (e *Engine) finish(ctx context.Context, log Logger, k kube.Clients, h Hashe
 	case ModeController:
 		return e.syncViaController(ctx, log, k, h, es)
 	}
-	outcome, err := WriteFrom(ctx, k.Client, es, fetched, seen)
+	outcome, err := WriteFrom(ctx, k.Client, es, fetched, seen, seen != nil)
 	if err != nil {
 		return Report{}, fmt.Errorf("ExternalSecret %s/%s: %w", es.Namespace, es.Name, err)
 	}
@@ -241,7 +255,7 @@ func (e *Engine) syncViaController(ctx context.Context, log Logger, k kube.Clien
 			return out, fmt.Errorf("ExternalSecret %s cannot be synced: %w", key, err)
 		}
 	}
-	expected, err := Trigger(ctx, k.Client, es, time.Now())
+	expected, err := e.trigger(ctx, k.Client, es)
 	if err != nil {
 		return out, err
 	}
@@ -268,6 +282,17 @@ func (e *Engine) syncViaController(ctx context.Context, log Logger, k kube.Clien
 		return out, fmt.Errorf("ExternalSecret %s: ESO reports it synced, but %s", key, problem)
 	}
 	return out, nil
+}
+
+// trigger makes ESO sync es and returns the resource version ESO will
+// report once it has. An ExternalSecret that was just created (no status
+// yet) is synced by ESO anyway: triggering it too would cost a write and a
+// second sync by ESO for nothing.
+func (e *Engine) trigger(ctx context.Context, c client.Client, es *esv1.ExternalSecret) (string, error) {
+	if es.Generation == 1 && len(es.Status.Conditions) == 0 && es.Status.SyncedResourceVersion == "" {
+		return esutil.GetResourceVersion(es.ObjectMeta), nil
+	}
+	return Trigger(ctx, c, es, time.Now())
 }
 
 // upTo says how long a wait may take, for progress messages.
@@ -345,9 +370,9 @@ func refuseForeignTarget(es *esv1.ExternalSecret, secret *corev1.Secret) error {
 		return nil
 	}
 	if !OwnedBy(secret, es) {
-		return fmt.Errorf("ExternalSecret %s/%s: target.name: Secret %s/%s already exists and is not managed by this ExternalSecret; "+
+		return fmt.Errorf("target.name: Secret %s/%s already exists and is not managed by this ExternalSecret; "+
 			"esosync will not take it over (use target.creationPolicy Merge to merge into it, or choose another target.name)",
-			es.Namespace, es.Name, secret.Namespace, secret.Name)
+			secret.Namespace, secret.Name)
 	}
 	return nil
 }
@@ -474,6 +499,26 @@ func Indeterminate(err error) bool {
 // target Secret if this ExternalSecret owns it (ESO's garbage collection
 // would do the same, later). Orphan, Merge and None leave the Secret.
 func (e *Engine) DeleteExternalSecret(ctx context.Context, key client.ObjectKey) error {
+	if err := e.RemoveExternalSecret(ctx, key); err != nil {
+		return err
+	}
+	return e.ReleaseNamespace(ctx, key.Namespace)
+}
+
+// ReleaseNamespace removes the namespace's HMAC key Secret when nothing
+// of esosync's is left there. After many RemoveExternalSecret calls, one
+// ReleaseNamespace does what each DeleteExternalSecret would.
+func (e *Engine) ReleaseNamespace(ctx context.Context, namespace string) error {
+	k, err := e.clients()
+	if err != nil {
+		return err
+	}
+	return e.release(ctx, k.Client, namespace)
+}
+
+// RemoveExternalSecret is DeleteExternalSecret without the namespace's
+// release.
+func (e *Engine) RemoveExternalSecret(ctx context.Context, key client.ObjectKey) error {
 	k, err := e.clients()
 	if err != nil {
 		return err
@@ -481,7 +526,7 @@ func (e *Engine) DeleteExternalSecret(ctx context.Context, key client.ObjectKey)
 	live := &esv1.ExternalSecret{}
 	if err := k.Client.Get(ctx, key, live); err != nil {
 		if kube.IsGone(err) {
-			return e.release(ctx, k.Client, key.Namespace)
+			return nil
 		}
 		return fmt.Errorf("reading ExternalSecret %s: %w", key, err)
 	}
@@ -501,7 +546,7 @@ func (e *Engine) DeleteExternalSecret(ctx context.Context, key client.ObjectKey)
 			}
 		}
 	}
-	return e.release(ctx, k.Client, key.Namespace)
+	return nil
 }
 
 // release removes the namespace's HMAC key when this was its last user.

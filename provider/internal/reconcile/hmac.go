@@ -150,7 +150,9 @@ const releaseScan = 50
 // A later deploy creates a new key; the hashes in state change once.
 func (e *Engine) releaseKey(ctx context.Context, c client.Client, namespace string) error {
 	managed := client.MatchingLabels{kube.ManagedByLabel: kube.ManagedByValue}
-	ess := &esv1.ExternalSecretList{}
+	// Metadata only: deletion timestamps are all this needs.
+	ess := &metav1.PartialObjectMetadataList{}
+	ess.SetGroupVersionKind(esv1.SchemeGroupVersion.WithKind("ExternalSecretList"))
 	if err := c.List(ctx, ess, client.InNamespace(namespace), managed, client.Limit(releaseScan)); err != nil && !kube.IsNoMatch(err) {
 		return err
 	}

@@ -231,7 +231,7 @@ type Outcome struct {
 // Secret between esosync's read and write; the write is then tried again
 // on the Secret as it now is, instead of failing the deploy.
 func Write(ctx context.Context, c client.Client, es *esv1.ExternalSecret, fetched *Fetched) (*Outcome, error) {
-	return WriteFrom(ctx, c, es, fetched, nil)
+	return WriteFrom(ctx, c, es, fetched, nil, false)
 }
 
 // Seen is the target Secret as a caller has just read it (nil Secret: it
@@ -241,15 +241,23 @@ type Seen struct {
 }
 
 // WriteFrom is Write starting from the target Secret as seen (nil: read
-// it). A retry after a conflict reads it again.
-func WriteFrom(ctx context.Context, c client.Client, es *esv1.ExternalSecret, fetched *Fetched, seen *Seen) (*Outcome, error) {
+// it). A retry after a conflict reads it again; with refuse (a new
+// ExternalSecret), a Secret read that belongs to someone else fails the
+// write instead of being taken over.
+func WriteFrom(ctx context.Context, c client.Client, es *esv1.ExternalSecret, fetched *Fetched, seen *Seen, refuse bool) (*Outcome, error) {
 	var out *Outcome
 	err := retry.OnError(retry.DefaultRetry, func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) },
 		func() error {
+			read := seen == nil
 			existing, err := seenOrRead(ctx, c, es, seen)
 			seen = nil
 			if err != nil {
 				return err
+			}
+			if read && refuse {
+				if err := refuseForeignTarget(es, existing); err != nil {
+					return err
+				}
 			}
 			out, err = writeOnce(ctx, c, es, fetched, existing)
 			return err
