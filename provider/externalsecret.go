@@ -154,16 +154,23 @@ func (d *ExternalSecretDataFrom) Annotate(a infer.Annotator) {
 
 // Annotate documents ExternalSecretOutputs.
 func (o *ExternalSecretOutputs) Annotate(a infer.Annotator) {
-	a.Describe(&o.SecretName, "Name of the target Secret.")
-	a.Describe(&o.Keys, "Keys of the target Secret (names only).")
-	a.Describe(&o.DataHash, "HMAC-SHA256 over the target Secret's data, keyed with the `esosync-hmac-key` Secret esosync keeps in "+
+	describeSyncOutputs(a, &o.SecretName, &o.Keys, &o.DataHash, &o.RemoteVersions, &o.SyncedAt, &o.Ready, &o.Reason, &o.Message)
+}
+
+// describeSyncOutputs documents what esosync reports about one
+// ExternalSecret: the resource's outputs and a set item's status.
+func describeSyncOutputs(a infer.Annotator, secretName *string, keys *[]string, dataHash *string, remoteVersions *map[string]string,
+	syncedAt *string, ready *bool, reason, message *string) {
+	a.Describe(secretName, "Name of the target Secret.")
+	a.Describe(keys, "Keys of the target Secret (names only).")
+	a.Describe(dataHash, "HMAC-SHA256 over the target Secret's data, keyed with the `esosync-hmac-key` Secret esosync keeps in "+
 		"the namespace: it changes whenever the synced content changes (put it in a pod template annotation to roll a "+
 		"Deployment when the secret rotates), yet cannot be matched against guessed values without that key.")
-	a.Describe(&o.RemoteVersions, "Backend version of each remote key read (Vault KV v2 version).")
-	a.Describe(&o.SyncedAt, "When the Secret was last synced (RFC 3339).")
-	a.Describe(&o.Ready, "Whether the Secret holds the backend's current values.")
-	a.Describe(&o.Reason, "ESO-style reason: `SecretSynced`, `SecretSyncedError`, `SecretMissing`, `OutOfSync`, `Pending`, …")
-	a.Describe(&o.Message, "Human-readable detail for `reason`.")
+	a.Describe(remoteVersions, "Backend version of each remote key read (Vault KV v2 version).")
+	a.Describe(syncedAt, "When the Secret was last synced (RFC 3339).")
+	a.Describe(ready, "Whether the Secret holds the backend's current values.")
+	a.Describe(reason, "ESO-style reason: `SecretSynced`, `SecretSyncedError`, `SecretMissing`, `OutOfSync`, `Pending`, …")
+	a.Describe(message, "Human-readable detail for `reason`.")
 }
 
 // ConversionStrategy is ESO's conversionStrategy for keys of extracted or

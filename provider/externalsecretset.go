@@ -105,14 +105,7 @@ func (i *ExternalSecretSetItem) Annotate(a infer.Annotator) {
 // Annotate documents ExternalSecretStatus.
 func (o *ExternalSecretStatus) Annotate(a infer.Annotator) {
 	a.Describe(o, "What the set knows about one item: names, versions and a keyed hash, never a value.")
-	a.Describe(&o.SecretName, "Name of the target Secret.")
-	a.Describe(&o.Keys, "Keys of the target Secret (names only).")
-	a.Describe(&o.DataHash, "HMAC-SHA256 over the target Secret's data, keyed with the namespace's `esosync-hmac-key` Secret.")
-	a.Describe(&o.RemoteVersions, "Backend version of each remote key read.")
-	a.Describe(&o.SyncedAt, "When the Secret was last synced (RFC 3339).")
-	a.Describe(&o.Ready, "Whether the Secret holds the backend's current values.")
-	a.Describe(&o.Reason, "ESO-style reason: `SecretSynced`, `SecretSyncedError`, `OutOfSync`, `Pending`, …")
-	a.Describe(&o.Message, "Human-readable detail for `reason`.")
+	describeSyncOutputs(a, &o.SecretName, &o.Keys, &o.DataHash, &o.RemoteVersions, &o.SyncedAt, &o.Ready, &o.Reason, &o.Message)
 }
 
 // Annotate documents ExternalSecretSetOutputs.

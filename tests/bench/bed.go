@@ -43,8 +43,8 @@ type bed struct {
 	esoEnv   []string
 	esoMode  string // "" (stopped), "default" or "tuned"
 	audit    int64  // audit log offset consumed so far
-	// providerBusy is the grpc-timed phase's esosync busy time.
-	providerBusy time.Duration
+	// providerBusy is the grpc-timed phase's esosync busy time, by form.
+	providerBusy map[string]time.Duration
 }
 
 // start brings up the test bed, seeds the backends and installs ESO and
@@ -54,7 +54,7 @@ func start(ctx context.Context, cfg config) (*bed, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &bed{cfg: cfg, work: work}
+	b := &bed{cfg: cfg, work: work, providerBusy: map[string]time.Duration{}}
 	b.env, err = harness.Start(ctx, harness.Options{Kubernetes: true, ControllerManager: true, Vault: true, AWS: true,
 		AuditLog: true, Dir: filepath.Join(work, "bed"), Logf: func(f string, a ...any) { fmt.Printf("    "+f+"\n", a...) }})
 	if err != nil {
@@ -110,6 +110,9 @@ func (b *bed) prepare(ctx context.Context) error {
 		return err
 	}
 	b.pulumi.Env = append([]string{"KUBECONFIG=" + b.env.Kubeconfig}, b.esoEnv...)
+	if b.cfg.cli != "" {
+		b.pulumi.Bin = b.cfg.cli // its language hosts and plugins stay the test bed's
+	}
 	if err := b.installPlugins(ctx); err != nil {
 		return err
 	}

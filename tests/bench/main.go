@@ -42,10 +42,11 @@ func main() {
 	phases := flag.String("phases", strings.Join(allPhases, ","), "phases to run, comma-separated: "+strings.Join(allPhases, ", "))
 	parallel := flag.Int("parallel", 64, "the larger --parallel of the engine variant")
 	keep := flag.Bool("keep", false, "keep the work directory (state, logs, audit log)")
+	cli := flag.String("pulumi", "", "another pulumi CLI binary to measure (default: the test bed's)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, config{n: *n, m: *m, phases: strings.Split(*phases, ","), parallel: *parallel, keep: *keep}); err != nil {
+	if err := run(ctx, config{n: *n, m: *m, phases: strings.Split(*phases, ","), parallel: *parallel, keep: *keep, cli: *cli}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench failed:", err)
 		os.Exit(1)
 	}
@@ -57,6 +58,7 @@ type config struct {
 	phases   []string
 	parallel int
 	keep     bool
+	cli      string
 }
 
 func (c config) wants(phase string) bool {

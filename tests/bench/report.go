@@ -34,9 +34,11 @@ func printReport(b *bed, rows []Row) {
 	}
 	floor, okFloor := find("floor objects")
 	floorSecrets, okSecrets := find("floor secrets")
-	if b.providerBusy > 0 && okFloor {
-		fmt.Printf("  esosync provider per-item up, engine excluded (busy %.1f s) / floor objects (%.1f s): %s\n",
-			b.providerBusy.Seconds(), floor.Wall.Seconds(), Ratio(b.providerBusy, floor.Wall))
+	for _, form := range []string{"items", "set"} {
+		if busy := b.providerBusy[form]; busy > 0 && okFloor {
+			fmt.Printf("  esosync provider up (%s), engine excluded (busy %.1f s) / floor objects (%.1f s): %s\n",
+				form, busy.Seconds(), floor.Wall.Seconds(), Ratio(busy, floor.Wall))
+		}
 	}
 	for _, name := range []string{"set-provider up", "items-provider up"} {
 		r, ok := find(name)

@@ -1911,7 +1911,7 @@ func (o ExternalSecretSetItemMapOutput) MapIndex(k pulumi.StringInput) ExternalS
 
 // What the set knows about one item: names, versions and a keyed hash, never a value.
 type ExternalSecretStatus struct {
-	// HMAC-SHA256 over the target Secret's data, keyed with the namespace's `esosync-hmac-key` Secret.
+	// HMAC-SHA256 over the target Secret's data, keyed with the `esosync-hmac-key` Secret esosync keeps in the namespace: it changes whenever the synced content changes (put it in a pod template annotation to roll a Deployment when the secret rotates), yet cannot be matched against guessed values without that key.
 	DataHash string `pulumi:"dataHash"`
 	// Keys of the target Secret (names only).
 	Keys []string `pulumi:"keys"`
@@ -1919,9 +1919,9 @@ type ExternalSecretStatus struct {
 	Message string `pulumi:"message"`
 	// Whether the Secret holds the backend's current values.
 	Ready bool `pulumi:"ready"`
-	// ESO-style reason: `SecretSynced`, `SecretSyncedError`, `OutOfSync`, `Pending`, …
+	// ESO-style reason: `SecretSynced`, `SecretSyncedError`, `SecretMissing`, `OutOfSync`, `Pending`, …
 	Reason string `pulumi:"reason"`
-	// Backend version of each remote key read.
+	// Backend version of each remote key read (Vault KV v2 version).
 	RemoteVersions map[string]string `pulumi:"remoteVersions"`
 	// Name of the target Secret.
 	SecretName string `pulumi:"secretName"`
@@ -1944,7 +1944,7 @@ func (o ExternalSecretStatusOutput) ToExternalSecretStatusOutputWithContext(ctx 
 	return o
 }
 
-// HMAC-SHA256 over the target Secret's data, keyed with the namespace's `esosync-hmac-key` Secret.
+// HMAC-SHA256 over the target Secret's data, keyed with the `esosync-hmac-key` Secret esosync keeps in the namespace: it changes whenever the synced content changes (put it in a pod template annotation to roll a Deployment when the secret rotates), yet cannot be matched against guessed values without that key.
 func (o ExternalSecretStatusOutput) DataHash() pulumi.StringOutput {
 	return o.ApplyT(func(v ExternalSecretStatus) string { return v.DataHash }).(pulumi.StringOutput)
 }
@@ -1964,12 +1964,12 @@ func (o ExternalSecretStatusOutput) Ready() pulumi.BoolOutput {
 	return o.ApplyT(func(v ExternalSecretStatus) bool { return v.Ready }).(pulumi.BoolOutput)
 }
 
-// ESO-style reason: `SecretSynced`, `SecretSyncedError`, `OutOfSync`, `Pending`, …
+// ESO-style reason: `SecretSynced`, `SecretSyncedError`, `SecretMissing`, `OutOfSync`, `Pending`, …
 func (o ExternalSecretStatusOutput) Reason() pulumi.StringOutput {
 	return o.ApplyT(func(v ExternalSecretStatus) string { return v.Reason }).(pulumi.StringOutput)
 }
 
-// Backend version of each remote key read.
+// Backend version of each remote key read (Vault KV v2 version).
 func (o ExternalSecretStatusOutput) RemoteVersions() pulumi.StringMapOutput {
 	return o.ApplyT(func(v ExternalSecretStatus) map[string]string { return v.RemoteVersions }).(pulumi.StringMapOutput)
 }

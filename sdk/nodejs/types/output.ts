@@ -265,7 +265,7 @@ export function externalSecretSetItemProvideDefaults(val: ExternalSecretSetItem)
  */
 export interface ExternalSecretStatus {
     /**
-     * HMAC-SHA256 over the target Secret's data, keyed with the namespace's `esosync-hmac-key` Secret.
+     * HMAC-SHA256 over the target Secret's data, keyed with the `esosync-hmac-key` Secret esosync keeps in the namespace: it changes whenever the synced content changes (put it in a pod template annotation to roll a Deployment when the secret rotates), yet cannot be matched against guessed values without that key.
      */
     dataHash: string;
     /**
@@ -281,11 +281,11 @@ export interface ExternalSecretStatus {
      */
     ready: boolean;
     /**
-     * ESO-style reason: `SecretSynced`, `SecretSyncedError`, `OutOfSync`, `Pending`, …
+     * ESO-style reason: `SecretSynced`, `SecretSyncedError`, `SecretMissing`, `OutOfSync`, `Pending`, …
      */
     reason: string;
     /**
-     * Backend version of each remote key read.
+     * Backend version of each remote key read (Vault KV v2 version).
      */
     remoteVersions: {[key: string]: string};
     /**

@@ -792,12 +792,12 @@ class ExternalSecretStatus(dict):
         """
         What the set knows about one item: names, versions and a keyed hash, never a value.
 
-        :param _builtins.str data_hash: HMAC-SHA256 over the target Secret's data, keyed with the namespace's `esosync-hmac-key` Secret.
+        :param _builtins.str data_hash: HMAC-SHA256 over the target Secret's data, keyed with the `esosync-hmac-key` Secret esosync keeps in the namespace: it changes whenever the synced content changes (put it in a pod template annotation to roll a Deployment when the secret rotates), yet cannot be matched against guessed values without that key.
         :param Sequence[_builtins.str] keys: Keys of the target Secret (names only).
         :param _builtins.str message: Human-readable detail for `reason`.
         :param _builtins.bool ready: Whether the Secret holds the backend's current values.
-        :param _builtins.str reason: ESO-style reason: `SecretSynced`, `SecretSyncedError`, `OutOfSync`, `Pending`, …
-        :param Mapping[str, _builtins.str] remote_versions: Backend version of each remote key read.
+        :param _builtins.str reason: ESO-style reason: `SecretSynced`, `SecretSyncedError`, `SecretMissing`, `OutOfSync`, `Pending`, …
+        :param Mapping[str, _builtins.str] remote_versions: Backend version of each remote key read (Vault KV v2 version).
         :param _builtins.str secret_name: Name of the target Secret.
         :param _builtins.str synced_at: When the Secret was last synced (RFC 3339).
         """
@@ -814,7 +814,7 @@ class ExternalSecretStatus(dict):
     @pulumi.getter(name="dataHash")
     def data_hash(self) -> _builtins.str:
         """
-        HMAC-SHA256 over the target Secret's data, keyed with the namespace's `esosync-hmac-key` Secret.
+        HMAC-SHA256 over the target Secret's data, keyed with the `esosync-hmac-key` Secret esosync keeps in the namespace: it changes whenever the synced content changes (put it in a pod template annotation to roll a Deployment when the secret rotates), yet cannot be matched against guessed values without that key.
         """
         return pulumi.get(self, "data_hash")
 
@@ -846,7 +846,7 @@ class ExternalSecretStatus(dict):
     @pulumi.getter
     def reason(self) -> _builtins.str:
         """
-        ESO-style reason: `SecretSynced`, `SecretSyncedError`, `OutOfSync`, `Pending`, …
+        ESO-style reason: `SecretSynced`, `SecretSyncedError`, `SecretMissing`, `OutOfSync`, `Pending`, …
         """
         return pulumi.get(self, "reason")
 
@@ -854,7 +854,7 @@ class ExternalSecretStatus(dict):
     @pulumi.getter(name="remoteVersions")
     def remote_versions(self) -> Mapping[str, _builtins.str]:
         """
-        Backend version of each remote key read.
+        Backend version of each remote key read (Vault KV v2 version).
         """
         return pulumi.get(self, "remote_versions")
 
