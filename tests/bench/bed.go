@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -332,7 +333,7 @@ func (b *bed) stackDir(ctx context.Context, name, source string, config map[stri
 	if _, err := b.pulumi.Run(ctx, dir, "stack", "init", name); err != nil {
 		return "", err
 	}
-	keys := slices.Sorted(mapsKeys(config))
+	keys := slices.Sorted(maps.Keys(config))
 	for _, k := range keys {
 		args := []string{"config", "set", k, config[k]}
 		if k == "vaultToken" {
@@ -343,16 +344,6 @@ func (b *bed) stackDir(ctx context.Context, name, source string, config map[stri
 		}
 	}
 	return dir, nil
-}
-
-func mapsKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // enginePar is the engine's default parallelism on this machine (pulumi
@@ -403,4 +394,29 @@ func (b *bed) waitCurrent(ctx context.Context, namespace string, since time.Time
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// sampler watches the test bed's long-lived servers (kube-apiserver,
+// etcd and, when it runs, ESO) for one row.
+func (b *bed) sampler() *Sampler {
+	s := NewSampler(100 * time.Millisecond)
+	for _, p := range b.env.Processes() {
+		switch p.Name {
+		case "kube-apiserver":
+			s.Watch(p.PID, GroupAPIServer)
+		case "etcd":
+			s.Watch(p.PID, GroupEtcd)
+		}
+	}
+	if pid := b.esoPID(); pid != 0 {
+		s.Watch(pid, GroupESO)
+	}
+	return s
+}
+
+// apiCalls are the API calls logged since the previous row's.
+func (b *bed) apiCalls() (APICalls, error) {
+	api, off, err := ReadAudit(b.env.AuditLogPath, b.audit)
+	b.audit = off
+	return api, err
 }

@@ -178,15 +178,7 @@ func forEach(n, width int, do func(i int) error) error {
 // measures a pulumi command.
 func (b *bed) measureFunc(ctx context.Context, name string, fn func() error) (Row, error) {
 	b.vault.Reset()
-	s := NewSampler(100 * time.Millisecond)
-	for _, p := range b.env.Processes() {
-		switch p.Name {
-		case "kube-apiserver":
-			s.Watch(p.PID, GroupAPIServer)
-		case "etcd":
-			s.Watch(p.PID, GroupEtcd)
-		}
-	}
+	s := b.sampler()
 	s.Watch(os.Getpid(), GroupOtherProvider) // the bench process: the floor's client
 	s.Start()
 	began := time.Now()
@@ -195,11 +187,11 @@ func (b *bed) measureFunc(ctx context.Context, name string, fn func() error) (Ro
 	usage := s.Stop()
 	row.CPU, row.PeakRSS = usage.CPU, usage.PeakRSS
 	row.Backend = maps.Clone(b.vault.Counts())
-	api, off, aerr := ReadAudit(b.env.AuditLogPath, b.audit)
+	api, aerr := b.apiCalls()
 	if err == nil {
 		err = aerr
 	}
-	b.audit, row.API = off, api
+	row.API = api
 	row.Note = fmt.Sprintf("%d at once; floor API calls: %s", enginePar(), api.Summary(floorAgent, 4))
 	fmt.Printf("    %-32s wall %6.1fs\n", name, row.Wall.Seconds())
 	return row, err

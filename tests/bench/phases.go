@@ -177,18 +177,7 @@ func (b *bed) setAWS(ctx context.Context, name string) ([]Row, error) {
 func (b *bed) measure(ctx context.Context, name, dir string, env, args []string, waitNS string, limit time.Duration) (Row, error) {
 	b.vault.Reset()
 	b.aws.Reset()
-	s := NewSampler(100 * time.Millisecond)
-	for _, p := range b.env.Processes() {
-		switch p.Name {
-		case "kube-apiserver":
-			s.Watch(p.PID, GroupAPIServer)
-		case "etcd":
-			s.Watch(p.PID, GroupEtcd)
-		}
-	}
-	if pid := b.esoPID(); pid != 0 {
-		s.Watch(pid, GroupESO)
-	}
+	s := b.sampler()
 	s.Start()
 	began := time.Now()
 	_, err := b.pulumiCmd(ctx, dir, env, s.Tree, args...)
@@ -201,11 +190,11 @@ func (b *bed) measure(ctx context.Context, name, dir string, env, args []string,
 	row.Backend = map[string]int{}
 	maps.Copy(row.Backend, b.vault.Counts())
 	maps.Copy(row.Backend, b.aws.Counts())
-	api, off, aerr := ReadAudit(b.env.AuditLogPath, b.audit)
-	if aerr != nil && err == nil {
+	api, aerr := b.apiCalls()
+	if err == nil {
 		err = aerr
 	}
-	b.audit, row.API = off, api
+	row.API = api
 	fmt.Printf("    %-32s wall %6.1fs current %6.1fs\n", name, row.Wall.Seconds(), row.Current.Seconds())
 	return row, err
 }
