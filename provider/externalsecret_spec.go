@@ -24,7 +24,7 @@ func (a ExternalSecretArgs) object(name, namespace string) *esv1.ExternalSecret 
 	es := &esv1.ExternalSecret{
 		TypeMeta: metav1.TypeMeta{APIVersion: esv1.SchemeGroupVersion.String(), Kind: esv1.ExtSecretKind},
 		ObjectMeta: metav1.ObjectMeta{Name: ptr.Deref(a.Name, name), Namespace: ptr.Deref(a.Namespace, namespace),
-			Labels: map[string]string{kube.ManagedByLabel: kube.ManagedByValue}, Annotations: a.Annotations},
+			Labels: map[string]string{kube.ManagedByLabel: kube.ManagedByValue}, Annotations: maps.Clone(a.Annotations)},
 	}
 	maps.Copy(es.Labels, a.Labels)
 	interval, _ := time.ParseDuration(ptr.Deref(a.RefreshInterval, defaultRefreshInterval))

@@ -665,7 +665,11 @@ func (b *faultBed) heal(ctx context.Context, r *faultRow) string {
 		r.problems = append(r.problems, "not healed: "+msg)
 		return "NO: " + msg
 	}
-	if out, err := b.stack.Run(ctx, "preview", "--expect-no-changes"); err != nil {
+	if out, err := b.stack.Run(ctx, "preview", "--expect-no-changes", "--diff"); err != nil {
+		b.t.Logf("output of the preview after the heal:\n%s", out)
+		if exp, err := b.stack.Run(ctx, "stack", "export"); err == nil {
+			b.t.Logf("state after the heal:\n%s", exp)
+		}
 		msg := "preview after the heal plans " + planned(out)
 		r.problems = append(r.problems, "not healed: "+msg)
 		return "NO: " + msg

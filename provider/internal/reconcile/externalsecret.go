@@ -140,12 +140,29 @@ func writeExternalSecret(ctx context.Context, c client.Client, es *esv1.External
 		return es, nil
 	}
 	live, err := kube.Upsert(ctx, c, es, func() *esv1.ExternalSecret { return &esv1.ExternalSecret{} }, func(live *esv1.ExternalSecret) {
-		live.Labels, live.Annotations, live.Spec = es.Labels, es.Annotations, es.Spec
+		live.Labels, live.Annotations, live.Spec = maps.Clone(es.Labels), keepForceSync(es.Annotations, live.Annotations), *es.Spec.DeepCopy()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("updating ExternalSecret %s: %w", id, err)
 	}
 	return live, nil
+}
+
+// keepForceSync is the desired annotations (a copy: the live object goes on
+// to be patched, and desired's map may be the caller's) plus the live
+// force-sync annotation: it is ESO's and esosync's trigger, not the user's,
+// and dropping it would cost a write and a sync when nothing else changed.
+func keepForceSync(desired, live map[string]string) map[string]string {
+	out := maps.Clone(desired)
+	if v, ok := live[AnnotationForceSync]; ok {
+		if out == nil {
+			out = map[string]string{}
+		}
+		if _, set := out[AnnotationForceSync]; !set {
+			out[AnnotationForceSync] = v
+		}
+	}
+	return out
 }
 
 // fetch opens the store es refers to and reads every remote value.

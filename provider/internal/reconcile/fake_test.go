@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -315,5 +316,45 @@ func TestReviveStore(t *testing.T) {
 				t.Errorf("ReviveStore of a ready store: %v", err)
 			}
 		})
+	}
+}
+
+// TestRewriteKeepsInputs: rewriting an ExternalSecret that is already as
+// desired sends nothing, keeps the force-sync annotation ESO or an earlier
+// trigger left, and hands back an object whose maps are not the caller's:
+// triggering a sync of it must not add the trigger's annotation to the
+// inputs the provider records in state.
+func TestRewriteKeepsInputs(t *testing.T) {
+	ctx := context.Background()
+	live := testES(esv1.CreatePolicyOwner)
+	live.Annotations = map[string]string{"team": "a", AnnotationForceSync: "earlier"}
+	c := fakeClient(live.DeepCopy())
+	inputs := map[string]string{"team": "a"}
+	desired := testES(esv1.CreatePolicyOwner)
+	desired.Annotations = inputs
+	written, err := writeExternalSecret(ctx, c, desired, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if written.Annotations[AnnotationForceSync] != "earlier" || written.Annotations["team"] != "a" {
+		t.Errorf("rewritten annotations %v, want team=a and the live force-sync kept", written.Annotations)
+	}
+	if _, err := Trigger(ctx, c, written, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if len(inputs) != 1 || inputs["team"] != "a" {
+		t.Errorf("the caller's annotations became %v", inputs)
+	}
+	for _, tc := range []struct {
+		desired, live, want map[string]string
+	}{
+		{nil, nil, nil},
+		{map[string]string{"a": "1"}, nil, map[string]string{"a": "1"}},
+		{nil, map[string]string{AnnotationForceSync: "x", "b": "2"}, map[string]string{AnnotationForceSync: "x"}},
+		{map[string]string{AnnotationForceSync: "mine"}, map[string]string{AnnotationForceSync: "x"}, map[string]string{AnnotationForceSync: "mine"}},
+	} {
+		if got := keepForceSync(tc.desired, tc.live); !maps.Equal(got, tc.want) {
+			t.Errorf("keepForceSync(%v, %v) = %v, want %v", tc.desired, tc.live, got, tc.want)
+		}
 	}
 }

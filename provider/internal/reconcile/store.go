@@ -295,9 +295,9 @@ func (e *Engine) writeStore(ctx context.Context, log Logger, k kube.Clients, r S
 		return nil
 	}
 	_, err := kube.Upsert(ctx, k.Client, obj, r.emptyStore, func(live esv1.GenericStore) {
-		live.SetLabels(obj.GetLabels())
-		live.SetAnnotations(obj.GetAnnotations())
-		*live.GetSpec() = *obj.GetSpec()
+		live.SetLabels(maps.Clone(obj.GetLabels()))
+		live.SetAnnotations(maps.Clone(obj.GetAnnotations()))
+		*live.GetSpec() = *obj.GetSpec().DeepCopy()
 	})
 	if err != nil {
 		return fmt.Errorf("updating %s %s: %w", r.Kind, r.Describe(), err)
