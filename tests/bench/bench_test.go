@@ -214,13 +214,14 @@ func TestPrintTable(t *testing.T) {
 	var b strings.Builder
 	PrintTable(&b, "bench", []Row{{
 		Name: "create 1000", Wall: 12340 * time.Millisecond,
-		CPU:     map[string]float64{GroupEsosync: 3.2},
-		PeakRSS: map[string]uint64{GroupEsosync: 100 << 20},
-		API:     APICalls{ClientEsosync: {"get secrets": 3}, "eso": {"list secrets": 1}},
-		Backend: map[string]int{"vault.read": 100}, Note: "cold",
+		CPU:      map[string]float64{GroupEsosync: 3.2},
+		PeakRSS:  map[string]uint64{GroupEsosync: 100 << 20},
+		PeakAnon: map[string]uint64{GroupEsosync: 37 << 20},
+		API:      APICalls{ClientEsosync: {"get secrets": 3}, "eso": {"list secrets": 1}},
+		Backend:  map[string]int{"vault.read": 100}, Note: "cold",
 	}})
 	t.Log("\n" + b.String())
-	for _, want := range []string{"12.3", "3.2", "100", "vault.read=100", "get secrets 3; cold"} {
+	for _, want := range []string{"12.3", "3.2", "100", "37", "vault.read=100", "get secrets 3; cold"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}
@@ -242,7 +243,24 @@ func TestSamplerLive(t *testing.T) {
 	}
 	_ = child.Wait()
 	u := s.Stop()
-	if u.CPU["self"] <= 0 || u.PeakRSS["self"] == 0 || u.Processes[GroupEngine] < 2 {
+	if u.CPU["self"] <= 0 || u.PeakRSS["self"] == 0 || u.PeakAnon["self"] == 0 || u.PeakAnon["self"] > u.PeakRSS["self"] ||
+		u.Processes[GroupEngine] < 2 {
 		t.Errorf("usage = %+v", u)
+	}
+}
+
+func TestParseMemory(t *testing.T) {
+	for _, tt := range []struct {
+		status string
+		want   memory
+	}{
+		{"Name:\tx\nVmHWM:\t  93008 kB\nVmRSS:\t 90000 kB\nRssAnon:\t   15408 kB\nRssFile:\t 77600 kB\n", memory{93008 << 10, 15408 << 10}},
+		{"VmHWM:\t12 kB\n", memory{hwm: 12 << 10}},
+		{"RssAnon:\tjunk kB\nVmHWM:\t1 kB\n", memory{hwm: 1 << 10}},
+		{"", memory{}},
+	} {
+		if got := parseMemory(tt.status); got != tt.want {
+			t.Errorf("parseMemory(%q) = %+v, want %+v", tt.status, got, tt.want)
+		}
 	}
 }

@@ -185,7 +185,7 @@ func (b *bed) measureFunc(ctx context.Context, name string, fn func() error) (Ro
 	err := fn()
 	row := Row{Name: name, Wall: time.Since(began)}
 	usage := s.Stop()
-	row.CPU, row.PeakRSS = usage.CPU, usage.PeakRSS
+	row.CPU, row.PeakRSS, row.PeakAnon = usage.CPU, usage.PeakRSS, usage.PeakAnon
 	row.Backend = maps.Clone(b.vault.Counts())
 	api, aerr := b.apiCalls()
 	if err == nil {

@@ -186,7 +186,7 @@ func (b *bed) measure(ctx context.Context, name, dir string, env, args []string,
 		row.Current, err = b.waitCurrent(ctx, waitNS, began, limit)
 	}
 	usage := s.Stop()
-	row.CPU, row.PeakRSS = usage.CPU, usage.PeakRSS
+	row.CPU, row.PeakRSS, row.PeakAnon = usage.CPU, usage.PeakRSS, usage.PeakAnon
 	row.Backend = map[string]int{}
 	maps.Copy(row.Backend, b.vault.Counts())
 	maps.Copy(row.Backend, b.aws.Counts())

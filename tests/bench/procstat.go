@@ -35,6 +35,11 @@ type Usage struct {
 	// PeakRSS is the largest VmHWM (bytes) seen of any single process in the
 	// group. VmHWM is a lifetime peak, so for a watched process it may predate Start.
 	PeakRSS map[string]uint64
+	// PeakAnon is the largest RssAnon (bytes) sampled of any single process
+	// in the group: the memory the process allocated, without the pages of
+	// its executable (RssFile) that VmHWM also counts. Sampled, so a peak
+	// shorter than an interval may be missed.
+	PeakAnon map[string]uint64
 	// Processes is how many distinct processes contributed to each group.
 	Processes map[string]int
 }
@@ -61,6 +66,7 @@ type treeProc struct {
 	group string
 	ticks uint64
 	hwm   uint64
+	anon  uint64
 }
 
 // watchedProc is a long-lived process measured as Stop minus Start.
@@ -68,7 +74,7 @@ type watchedProc struct {
 	group      string
 	seen       bool
 	base, last uint64
-	hwm        uint64
+	hwm, anon  uint64
 }
 
 // Sampler polls /proc to attribute CPU time and peak memory to groups of
@@ -174,7 +180,8 @@ func (s *Sampler) sampleWatched(procs map[int]procStat) {
 			w.seen, w.base = true, p.ticks
 		}
 		w.last = p.ticks
-		w.hwm = max(w.hwm, readHWM(pid))
+		m := readMemory(pid)
+		w.hwm, w.anon = max(w.hwm, m.hwm), max(w.anon, m.anon)
 	}
 }
 
@@ -191,7 +198,8 @@ func (s *Sampler) sampleTree(procs map[int]procStat) {
 		p := procs[pid]
 		t := s.tree[procKey{pid, p.start}]
 		t.group, t.ticks = g, p.ticks
-		t.hwm = max(t.hwm, readHWM(pid))
+		m := readMemory(pid)
+		t.hwm, t.anon = max(t.hwm, m.hwm), max(t.anon, m.anon)
 	}
 }
 
@@ -265,22 +273,25 @@ func pickGroup(own, parent, before string) string {
 func (s *Sampler) usage() Usage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := Usage{CPU: map[string]float64{}, PeakRSS: map[string]uint64{}, Processes: map[string]int{}}
+	u := Usage{CPU: map[string]float64{}, PeakRSS: map[string]uint64{}, PeakAnon: map[string]uint64{}, Processes: map[string]int{}}
 	for _, t := range s.tree {
-		u.add(t.group, t.ticks, t.hwm)
+		u.add(t.group, t.ticks, memory{t.hwm, t.anon})
 	}
 	for _, w := range s.watched {
 		if w.seen {
-			u.add(w.group, w.last-w.base, w.hwm)
+			u.add(w.group, w.last-w.base, memory{w.hwm, w.anon})
 		}
 	}
 	return u
 }
 
 // add counts one process into its group.
-func (u Usage) add(group string, ticks, hwm uint64) {
+func (u Usage) add(group string, ticks uint64, m memory) {
 	u.CPU[group] += float64(ticks) / clockTicks
-	u.PeakRSS[group] = max(u.PeakRSS[group], hwm)
+	u.PeakRSS[group] = max(u.PeakRSS[group], m.hwm)
+	if u.PeakAnon != nil {
+		u.PeakAnon[group] = max(u.PeakAnon[group], m.anon)
+	}
 	u.Processes[group]++
 }
 
@@ -374,22 +385,38 @@ func parseStat(data string) (procStat, error) {
 	return p, nil
 }
 
-// readHWM returns VmHWM (peak resident set) in bytes, 0 if unreadable.
-func readHWM(pid int) uint64 {
+// memory is what /proc/PID/status says of a process's memory, in bytes.
+type memory struct {
+	hwm  uint64 // VmHWM: peak resident set, executable pages included
+	anon uint64 // RssAnon: resident anonymous memory now
+}
+
+// readMemory returns pid's VmHWM and RssAnon, zero where unreadable.
+func readMemory(pid int) memory {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return 0
+		return memory{}
 	}
-	for line := range strings.Lines(string(data)) {
-		rest, ok := strings.CutPrefix(line, "VmHWM:")
-		if !ok {
+	return parseMemory(string(data))
+}
+
+// parseMemory reads VmHWM and RssAnon from the text of /proc/PID/status.
+func parseMemory(status string) memory {
+	var m memory
+	for line := range strings.Lines(status) {
+		key, rest, ok := strings.Cut(line, ":")
+		if !ok || (key != "VmHWM" && key != "RssAnon") {
 			continue
 		}
 		kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 		if err != nil {
-			return 0
+			continue
 		}
-		return kb * 1024
+		if key == "VmHWM" {
+			m.hwm = kb * 1024
+		} else {
+			m.anon = kb * 1024
+		}
 	}
-	return 0
+	return m
 }

@@ -67,7 +67,8 @@ func printReport(b *bed, rows []Row) {
 	}
 	for _, r := range rows {
 		if rss := r.PeakRSS[GroupEsosync]; rss > 0 {
-			fmt.Printf("  esosync provider peak RSS, %-26s %.0f MiB\n", r.Name+":", float64(rss)/(1<<20))
+			fmt.Printf("  esosync provider peak RSS, %-26s %.0f MiB (anonymous memory: %.0f MiB at its sampled peak)\n",
+				r.Name+":", float64(rss)/(1<<20), float64(r.PeakAnon[GroupEsosync])/(1<<20))
 		}
 	}
 }

@@ -15,9 +15,11 @@ type Row struct {
 	Current time.Duration // until every Secret is current; 0 = n/a
 	CPU     map[string]float64
 	PeakRSS map[string]uint64
-	API     APICalls
-	Backend map[string]int // backend calls by kind, e.g. "vault.read"
-	Note    string
+	// PeakAnon is the sampled peak of anonymous memory (see Usage).
+	PeakAnon map[string]uint64
+	API      APICalls
+	Backend  map[string]int // backend calls by kind, e.g. "vault.read"
+	Note     string
 }
 
 // column is one table column: header, width and how to render a row.
@@ -39,6 +41,7 @@ var columns = []column{
 	{"apisrv", 6, cpuCol(GroupAPIServer)},
 	{"eso", 6, cpuCol(GroupESO)},
 	{"RSS MiB", 7, rssCol},
+	{"anon MiB", 8, anonCol},
 	{"API all", 7, func(r Row) string { return strconv.Itoa(r.API.GrandTotal()) }},
 	{"API esosync", 11, func(r Row) string { return strconv.Itoa(r.API.Total(ClientEsosync)) }},
 	{"backend", 7, func(r Row) string { return strconv.Itoa(sum(r.Backend)) }},
@@ -53,7 +56,7 @@ func PrintTable(w io.Writer, title string, rows []Row) {
 		nameWidth = max(nameWidth, len(r.Name))
 	}
 	fmt.Fprintf(w, "%s\n", title)
-	fmt.Fprintf(w, "(eng..eso: CPU seconds user+sys per process group; RSS: esosync provider peak)\n")
+	fmt.Fprintf(w, "(eng..eso: CPU seconds user+sys per process group; RSS: esosync provider peak VmHWM, its executable's pages included; anon: its sampled peak RssAnon)\n")
 	fmt.Fprintln(w, tableLine(nameWidth, "phase", func(c column) string { return c.head }))
 	for _, r := range rows {
 		fmt.Fprintln(w, tableLine(nameWidth, r.Name, func(c column) string { return c.value(r) }))
@@ -92,6 +95,12 @@ func cpuCol(group string) func(Row) string {
 // rssCol renders the esosync provider's peak RSS in MiB.
 func rssCol(r Row) string {
 	v, ok := r.PeakRSS[GroupEsosync]
+	return orDash(ok && v > 0, fmt.Sprintf("%.0f", float64(v)/(1<<20)))
+}
+
+// anonCol renders the esosync provider's sampled peak RssAnon in MiB.
+func anonCol(r Row) string {
+	v, ok := r.PeakAnon[GroupEsosync]
 	return orDash(ok && v > 0, fmt.Sprintf("%.0f", float64(v)/(1<<20)))
 }
 
