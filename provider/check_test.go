@@ -195,6 +195,22 @@ func TestCheckRejectsBadInputs(t *testing.T) {
 		{"delete without ownership", "ExternalSecret", externalSecret(func(m map[string]any) {
 			m["target"] = map[string]any{"creationPolicy": "Orphan", "deletionPolicy": "Delete"}
 		}), "target.deletionPolicy", "creationPolicy Owner"},
+		{"rollout target of a kind esosync cannot restart", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["rolloutRestartTargets"] = []any{map[string]any{"kind": "CronJob", "name": "app"}}
+		}), "rolloutRestartTargets[0].kind", "CronJob"},
+		{"rollout target without a name", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["rolloutRestartTargets"] = []any{map[string]any{"kind": "Deployment", "name": ""}}
+		}), "rolloutRestartTargets[0].name", "must not be empty"},
+		{"rollout target with a bad name", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["rolloutRestartTargets"] = []any{map[string]any{"kind": "Deployment", "name": "My_App"}}
+		}), "rolloutRestartTargets[0].name", "My_App"},
+		{"rollout target with a bad namespace", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["rolloutRestartTargets"] = []any{map[string]any{"kind": "StatefulSet", "name": "db", "namespace": "Prod"}}
+		}), "rolloutRestartTargets[0].namespace", "Prod"},
+		{"rollout target named twice", "ExternalSecret", externalSecret(func(m map[string]any) {
+			m["rolloutRestartTargets"] = []any{map[string]any{"kind": "Deployment", "name": "app"},
+				map[string]any{"kind": "Deployment", "name": "app"}}
+		}), "rolloutRestartTargets[1]", "rolloutRestartTargets[0]"},
 		{"bad decoding strategy", "ExternalSecret", externalSecret(func(m map[string]any) {
 			m["data"] = []any{map[string]any{"secretKey": "k", "remoteRef": map[string]any{"key": "k", "decodingStrategy": "Hex"}}}
 		}), "data[0].remoteRef.decodingStrategy", "Hex"},
@@ -309,8 +325,12 @@ func TestCheckAcceptsGoodInputs(t *testing.T) {
 		"ClusterSecretStore": {"backend": vaultBackend(nil)},
 		"SecretStore":        {"namespace": "app", "backend": vaultBackend(nil)},
 		"ExternalSecret":     externalSecret(nil),
+		"ExternalSecret with rollout targets": externalSecret(func(m map[string]any) {
+			m["rolloutRestartTargets"] = []any{map[string]any{"kind": "Deployment", "name": "app"},
+				map[string]any{"kind": "DaemonSet", "name": "agent", "namespace": "ops"}}
+		}),
 	} {
-		resp, err := s.Check(p.CheckRequest{Urn: urn(typ, "x"), Inputs: props(inputs)})
+		resp, err := s.Check(p.CheckRequest{Urn: urn(strings.Fields(typ)[0], "x"), Inputs: props(inputs)})
 		if err != nil {
 			t.Fatal(err)
 		}

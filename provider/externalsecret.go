@@ -2,6 +2,8 @@ package provider
 
 import (
 	"github.com/pulumi/pulumi-go-provider/infer"
+
+	"github.com/esosync/pulumi-esosync/provider/internal/reconcile"
 )
 
 // Defaults of ExternalSecret inputs, also in the schema.
@@ -28,6 +30,28 @@ type ExternalSecretArgs struct {
 	Timeout         *string                  `pulumi:"timeout,optional"`
 	Labels          map[string]string        `pulumi:"labels,optional"`
 	Annotations     map[string]string        `pulumi:"annotations,optional"`
+	// RolloutRestartTargets are restarted when the synced content changes.
+	RolloutRestartTargets []RolloutRestartTarget `pulumi:"rolloutRestartTargets,optional"`
+}
+
+// RolloutRestartTarget is a workload whose pods restart when the
+// ExternalSecret's content changes.
+type RolloutRestartTarget struct {
+	Kind      WorkloadKind `pulumi:"kind"`
+	Name      string       `pulumi:"name"`
+	Namespace *string      `pulumi:"namespace,optional"`
+}
+
+// WorkloadKind is a kind of workload esosync can restart.
+type WorkloadKind string
+
+// Values lists the workload kinds for the schema.
+func (WorkloadKind) Values() []infer.EnumValue[WorkloadKind] {
+	return []infer.EnumValue[WorkloadKind]{
+		{Name: "Deployment", Value: reconcile.KindDeployment, Description: "An apps/v1 Deployment."},
+		{Name: "StatefulSet", Value: reconcile.KindStatefulSet, Description: "An apps/v1 StatefulSet."},
+		{Name: "DaemonSet", Value: reconcile.KindDaemonSet, Description: "An apps/v1 DaemonSet."},
+	}
 }
 
 // ExternalSecretTarget is the Secret ESO writes.
@@ -74,6 +98,9 @@ type ExternalSecretOutputs struct {
 	Ready          bool              `pulumi:"ready"`
 	Reason         string            `pulumi:"reason"`
 	Message        string            `pulumi:"message"`
+	// RolloutPending are the rollout restart targets not yet carrying
+	// DataHash, as Kind/namespace/name.
+	RolloutPending []string `pulumi:"rolloutPending,optional"`
 }
 
 // ExternalSecretState is the state of an ExternalSecret.
@@ -108,6 +135,22 @@ func (e *ExternalSecretArgs) Annotate(a infer.Annotator) {
 	a.Deprecate(&e.Timeout, "Use the customTimeouts resource option (create/update); timeout is honoured only when none is given.")
 	a.Describe(&e.Labels, "Labels for the ExternalSecret resource (ESO copies them to the Secret when no target labels are set).")
 	a.Describe(&e.Annotations, "Annotations for the ExternalSecret resource.")
+	a.Describe(&e.RolloutRestartTargets, "Workloads to restart when the synced content changes, as Vault Secrets Operator's "+
+		"`rolloutRestartTargets` does (ESO itself never restarts anything). When an `up` leaves the Secret with another "+
+		"`dataHash` than a target's pod template carries, esosync sets the pod template annotation "+
+		"`esosync.io/rollout.<ExternalSecret name>` to that hash, so the workload rolls once per content change and never "+
+		"when nothing changed. A target that does not exist fails an update (a create skips it: a workload created after its "+
+		"Secret starts with the current content); `refresh` reports targets that are behind, for example after ESO changed "+
+		"the Secret between deploys, in `rolloutPending`, and the next `up` rolls them. "+
+		"E.g. `[{ kind: \"Deployment\", name: \"app\" }]`.")
+}
+
+// Annotate documents RolloutRestartTarget.
+func (t *RolloutRestartTarget) Annotate(a infer.Annotator) {
+	a.Describe(t, "A workload restarted when the content changes, e.g. `{ kind: \"Deployment\", name: \"app\" }`.")
+	a.Describe(&t.Kind, "`Deployment`, `StatefulSet` or `DaemonSet`.")
+	a.Describe(&t.Name, "Name of the workload.")
+	a.Describe(&t.Namespace, "Namespace of the workload. Defaults to the ExternalSecret's namespace.")
 }
 
 // Annotate documents ExternalSecretTarget.
@@ -155,6 +198,8 @@ func (d *ExternalSecretDataFrom) Annotate(a infer.Annotator) {
 // Annotate documents ExternalSecretOutputs.
 func (o *ExternalSecretOutputs) Annotate(a infer.Annotator) {
 	describeSyncOutputs(a, &o.SecretName, &o.Keys, &o.DataHash, &o.RemoteVersions, &o.SyncedAt, &o.Ready, &o.Reason, &o.Message)
+	a.Describe(&o.RolloutPending, "Rollout restart targets whose pod template does not carry `dataHash` yet (or that do not "+
+		"exist), as `Kind/namespace/name`: what the next `pulumi up` restarts. Empty when every target is current.")
 }
 
 // describeSyncOutputs documents what esosync reports about one

@@ -21,6 +21,24 @@ func checkExternalSecret(pr *problems, args ExternalSecretArgs, resourceName str
 	enum(pr, "sync", args.Sync)
 	pr.duration("timeout", args.Timeout)
 	checkExternalSecretSpec(pr, args)
+	checkRolloutTargets(pr, args.RolloutRestartTargets)
+}
+
+// checkRolloutTargets checks each target's kind and names, and that no
+// workload is named twice.
+func checkRolloutTargets(pr *problems, targets []RolloutRestartTarget) {
+	seen := map[string]int{}
+	for i, t := range targets {
+		at := fmt.Sprintf("rolloutRestartTargets[%d]", i)
+		enum(pr, at+".kind", &t.Kind)
+		pr.dnsName(at+".name", t.Name, true)
+		pr.namespace(at+".namespace", t.Namespace)
+		key := string(t.Kind) + "/" + ptr.Deref(t.Namespace, "") + "/" + t.Name
+		if j, dup := seen[key]; dup {
+			pr.add(at, "names the same workload as rolloutRestartTargets[%d]", j)
+		}
+		seen[key] = i
+	}
 }
 
 // refreshInterval checks a non-negative Go duration.

@@ -2,8 +2,11 @@ package provider
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 
+	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
 	"k8s.io/apimachinery/pkg/types"
@@ -99,6 +102,9 @@ func (ExternalSecret) Create(ctx context.Context, req infer.CreateRequest[Extern
 	if err != nil {
 		return infer.CreateResponse[ExternalSecretState]{}, err
 	}
+	if err := restartTargets(ctx, req.Inputs, es, &st.ExternalSecretOutputs, ""); err != nil {
+		return infer.CreateResponse[ExternalSecretState]{ID: id, Output: st}, infer.ResourceInitFailedError{Reasons: []string{err.Error()}}
+	}
 	return infer.CreateResponse[ExternalSecretState]{ID: id, Output: st}, nil
 }
 
@@ -121,7 +127,48 @@ func (ExternalSecret) Update(ctx context.Context, req infer.UpdateRequest[Extern
 		return infer.UpdateResponse[ExternalSecretState]{}, err
 	}
 	st.ExternalSecretOutputs = outputsOf(report)
+	if err := restartTargets(ctx, req.Inputs, es, &st.ExternalSecretOutputs, req.State.DataHash); err != nil {
+		return infer.UpdateResponse[ExternalSecretState]{Output: st}, infer.ResourceInitFailedError{Reasons: []string{err.Error()}}
+	}
 	return infer.UpdateResponse[ExternalSecretState]{Output: st}, nil
+}
+
+// restartTargets rolls the rollout restart targets to the content the sync
+// left (out.DataHash; prevHash is the state's, "" on a create) and records
+// in out which targets are still behind.
+func restartTargets(ctx context.Context, args ExternalSecretArgs, es *esv1.ExternalSecret, out *ExternalSecretOutputs, prevHash string) error {
+	targets := args.rolloutTargets(es.Namespace)
+	key := types.NamespacedName{Namespace: es.Namespace, Name: es.Name}
+	res, err := engineOf(ctx).Rollout(ctx, reconcile.RolloutRequest{ExternalSecret: key, Targets: targets, Hash: out.DataHash,
+		ContentChanged: prevHash == "" || prevHash != out.DataHash, Creating: prevHash == ""})
+	log := p.GetLogger(ctx)
+	for _, t := range res.Rolled {
+		log.Infof("restarted %s for the new content of ExternalSecret %s", t, key)
+	}
+	for _, t := range res.Missing {
+		log.Infof("rollout restart target %s does not exist yet; created later, it starts with the current Secret", t)
+	}
+	out.RolloutPending = []string{}
+	if err != nil {
+		// What was not rolled is still behind; the next `up` tries again.
+		for _, t := range targets {
+			if !slices.Contains(res.Rolled, t.String()) && !slices.Contains(res.Missing, t.String()) {
+				out.RolloutPending = append(out.RolloutPending, t.String())
+			}
+		}
+		return fmt.Errorf("ExternalSecret %s: %w", key, err)
+	}
+	return nil
+}
+
+// rolloutTargets are the inputs' rollout restart targets, namespaces
+// defaulted to the ExternalSecret's.
+func (a ExternalSecretArgs) rolloutTargets(namespace string) []reconcile.RolloutTarget {
+	var out []reconcile.RolloutTarget
+	for _, t := range a.RolloutRestartTargets {
+		out = append(out, reconcile.RolloutTarget{Kind: string(t.Kind), Namespace: ptr.Deref(t.Namespace, namespace), Name: t.Name})
+	}
+	return out
 }
 
 // Read reports drift (see reconcile.Engine.ObserveExternalSecret). Given
@@ -147,7 +194,27 @@ func (ExternalSecret) Read(ctx context.Context, req infer.ReadRequest[ExternalSe
 		resp.State.ExternalSecretArgs = resp.Inputs
 	}
 	resp.State.ExternalSecretOutputs = outputsOf(obs.Report)
+	resp.State.RolloutPending = checkRollout(ctx, resp.Inputs, types.NamespacedName{Namespace: ns, Name: name}, obs.Report.DataHash)
 	return resp, nil
+}
+
+// checkRollout returns the rollout restart targets whose pod template
+// carries another content's hash, warning about them and about targets
+// that do not exist.
+func checkRollout(ctx context.Context, args ExternalSecretArgs, key types.NamespacedName, hash string) []string {
+	log := p.GetLogger(ctx)
+	res, err := engineOf(ctx).CheckRollout(ctx, key, args.rolloutTargets(key.Namespace), hash)
+	if err != nil {
+		log.Warningf("refresh of ExternalSecret %s could not check its rollout restart targets: %v", key, err)
+	}
+	for _, t := range res.Missing {
+		log.Warningf("ExternalSecret %s: rollout restart target %s does not exist", key, t)
+	}
+	if len(res.Behind) > 0 {
+		log.Warningf("ExternalSecret %s: %s started with other content than the Secret holds; the next `pulumi up` restarts them",
+			key, strings.Join(res.Behind, ", "))
+	}
+	return append([]string{}, res.Behind...)
 }
 
 // Diff compares the state with the inputs, defaults applied to both, and
@@ -170,6 +237,9 @@ func (ExternalSecret) Diff(ctx context.Context, req infer.DiffRequest[ExternalSe
 	}
 	if req.Inputs.mode() != reconcile.ModeNone && !req.State.Ready {
 		d["ready"] = p.PropertyDiff{Kind: p.Update}
+	}
+	if len(req.State.RolloutPending) > 0 {
+		d["rolloutPending"] = p.PropertyDiff{Kind: p.Update}
 	}
 	return diffResponse(d), nil
 }
@@ -209,7 +279,7 @@ func reportOf(o ExternalSecretOutputs) reconcile.Report {
 func (ExternalSecret) WireDependencies(f infer.FieldSelector, args *ExternalSecretArgs, state *ExternalSecretState) {
 	wireMirrored(f, args, &state.ExternalSecretArgs)
 	all := f.InputField(args)
-	for _, out := range []any{&state.Keys, &state.DataHash, &state.RemoteVersions, &state.SyncedAt, &state.Ready, &state.Reason, &state.Message} {
+	for _, out := range []any{&state.Keys, &state.DataHash, &state.RemoteVersions, &state.SyncedAt, &state.Ready, &state.Reason, &state.Message, &state.RolloutPending} {
 		f.OutputField(out).DependsOn(all)
 	}
 	secretName := f.OutputField(&state.SecretName)

@@ -458,7 +458,7 @@ func TestOperatorControllerNotAvailable(t *testing.T) {
 	oob := newHelmSDK(t, env, ns)
 	t.Cleanup(func() { _, _ = action.NewUninstall(oob.cfg).Run("eso") })
 	resp, err := s.Check(p.CheckRequest{Urn: urn, Inputs: operatorInputs(map[string]any{
-		"namespace": ns, "releaseName": "eso", "chart": chartDir, "crds": bundle, "timeout": "6s",
+		"namespace": ns, "releaseName": "eso", "chart": chartDir, "crds": bundle, "timeout": "15s", // room for the CRDs on a loaded machine
 		// Only the controller: fewer objects, same wait.
 		"values": map[string]any{"webhook": map[string]any{"create": false}, "certController": map[string]any{"create": false}},
 	})})

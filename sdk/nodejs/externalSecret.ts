@@ -90,6 +90,14 @@ export class ExternalSecret extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly remoteVersions: pulumi.Output<{[key: string]: string}>;
     /**
+     * Rollout restart targets whose pod template does not carry `dataHash` yet (or that do not exist), as `Kind/namespace/name`: what the next `pulumi up` restarts. Empty when every target is current.
+     */
+    declare public /*out*/ readonly rolloutPending: pulumi.Output<string[] | undefined>;
+    /**
+     * Workloads to restart when the synced content changes, as Vault Secrets Operator's `rolloutRestartTargets` does (ESO itself never restarts anything). When an `up` leaves the Secret with another `dataHash` than a target's pod template carries, esosync sets the pod template annotation `esosync.io/rollout.<ExternalSecret name>` to that hash, so the workload rolls once per content change and never when nothing changed. A target that does not exist fails an update (a create skips it: a workload created after its Secret starts with the current content); `refresh` reports targets that are behind, for example after ESO changed the Secret between deploys, in `rolloutPending`, and the next `up` rolls them. E.g. `[{ kind: "Deployment", name: "app" }]`.
+     */
+    declare public readonly rolloutRestartTargets: pulumi.Output<outputs.RolloutRestartTarget[] | undefined>;
+    /**
      * Name of the target Secret.
      */
     declare public /*out*/ readonly secretName: pulumi.Output<string>;
@@ -137,6 +145,7 @@ export class ExternalSecret extends pulumi.CustomResource {
             resourceInputs["name"] = args?.name;
             resourceInputs["namespace"] = args?.namespace;
             resourceInputs["refreshInterval"] = (args?.refreshInterval) ?? "1h";
+            resourceInputs["rolloutRestartTargets"] = args?.rolloutRestartTargets;
             resourceInputs["store"] = args?.store;
             resourceInputs["sync"] = (args?.sync) ?? "controller";
             resourceInputs["target"] = args ? pulumi.output(args.target).apply(v => v === undefined ? undefined : inputs.externalSecretTargetArgsProvideDefaults(v)) : undefined;
@@ -147,6 +156,7 @@ export class ExternalSecret extends pulumi.CustomResource {
             resourceInputs["ready"] = undefined /*out*/;
             resourceInputs["reason"] = undefined /*out*/;
             resourceInputs["remoteVersions"] = undefined /*out*/;
+            resourceInputs["rolloutPending"] = undefined /*out*/;
             resourceInputs["secretName"] = undefined /*out*/;
             resourceInputs["syncedAt"] = undefined /*out*/;
         } else {
@@ -163,6 +173,8 @@ export class ExternalSecret extends pulumi.CustomResource {
             resourceInputs["reason"] = undefined /*out*/;
             resourceInputs["refreshInterval"] = undefined /*out*/;
             resourceInputs["remoteVersions"] = undefined /*out*/;
+            resourceInputs["rolloutPending"] = undefined /*out*/;
+            resourceInputs["rolloutRestartTargets"] = undefined /*out*/;
             resourceInputs["secretName"] = undefined /*out*/;
             resourceInputs["store"] = undefined /*out*/;
             resourceInputs["sync"] = undefined /*out*/;
@@ -207,6 +219,10 @@ export interface ExternalSecretArgs {
      * How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never).
      */
     refreshInterval?: pulumi.Input<string | undefined>;
+    /**
+     * Workloads to restart when the synced content changes, as Vault Secrets Operator's `rolloutRestartTargets` does (ESO itself never restarts anything). When an `up` leaves the Secret with another `dataHash` than a target's pod template carries, esosync sets the pod template annotation `esosync.io/rollout.<ExternalSecret name>` to that hash, so the workload rolls once per content change and never when nothing changed. A target that does not exist fails an update (a create skips it: a workload created after its Secret starts with the current content); `refresh` reports targets that are behind, for example after ESO changed the Secret between deploys, in `rolloutPending`, and the next `up` rolls them. E.g. `[{ kind: "Deployment", name: "app" }]`.
+     */
+    rolloutRestartTargets?: pulumi.Input<pulumi.Input<inputs.RolloutRestartTargetArgs>[] | undefined>;
     /**
      * The store to read from; pass a SecretStore's or ClusterSecretStore's `ref` output.
      */

@@ -39,6 +39,18 @@ type App struct {
 	// keys, or to "secret:key" for a key of another Secret.
 	Secret string
 	Env    map[string]string
+	// HashAnnotation is the pod-template annotation a rollout sets
+	// (default DataHashAnnotation; rolloutRestartTargets use
+	// esosync.io/rollout.<ExternalSecret name>).
+	HashAnnotation string
+}
+
+// hashKey is the annotation that tells the app's pod templates apart.
+func (a *App) hashKey() string {
+	if a.HashAnnotation != "" {
+		return a.HashAnnotation
+	}
+	return DataHashAnnotation
 }
 
 // Deploy creates the Deployment (one replica) and waits until its pod
@@ -76,7 +88,7 @@ func (a *App) Deploy(ctx context.Context) error {
 	if _, err := a.Clients.AppsV1().Deployments(a.Namespace).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating the app Deployment: %w", err)
 	}
-	_, err := a.waitRolledOut(ctx, "")
+	_, err := a.WaitRolledOut(ctx, "")
 	return err
 }
 
@@ -85,16 +97,17 @@ func (a *App) Deploy(ctx context.Context) error {
 // new template. It returns that pod's name.
 func (a *App) Roll(ctx context.Context, hash string) (string, error) {
 	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{
-		"metadata": map[string]any{"annotations": map[string]string{DataHashAnnotation: hash}}}}})
+		"metadata": map[string]any{"annotations": map[string]string{a.hashKey(): hash}}}}})
 	if _, err := a.Clients.AppsV1().Deployments(a.Namespace).Patch(ctx, a.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		return "", fmt.Errorf("patching the app's pod template: %w", err)
 	}
-	return a.waitRolledOut(ctx, hash)
+	return a.WaitRolledOut(ctx, hash)
 }
 
-// waitRolledOut waits until exactly one pod of the app exists, Ready and
-// not terminating, with the annotation hash ("" for none).
-func (a *App) waitRolledOut(ctx context.Context, hash string) (string, error) {
+// WaitRolledOut waits until exactly one pod of the app exists, Ready and
+// not terminating, with the hash annotation set to hash ("" for none).
+// It returns that pod's name.
+func (a *App) WaitRolledOut(ctx context.Context, hash string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	last := "no pod yet"
@@ -104,7 +117,7 @@ func (a *App) waitRolledOut(ctx context.Context, hash string) (string, error) {
 			last = fmt.Sprintf("%d pod(s)", len(pods.Items))
 			if len(pods.Items) == 1 {
 				p := pods.Items[0]
-				if p.DeletionTimestamp == nil && p.Annotations[DataHashAnnotation] == hash && PodReady(&p) {
+				if p.DeletionTimestamp == nil && p.Annotations[a.hashKey()] == hash && PodReady(&p) {
 					return p.Name, nil
 				}
 				last = fmt.Sprintf("pod %s: phase %s, ready %v", p.Name, p.Status.Phase, PodReady(&p))

@@ -5,6 +5,7 @@ import (
 
 	esv1 "github.com/external-secrets/external-secrets/apis/externalsecrets/v1"
 	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -15,11 +16,11 @@ import (
 // reports through Pulumi's logger instead.
 func init() { ctrllog.SetLogger(logr.Discard()) }
 
-// Scheme knows the core types and External Secrets Operator's v1 types: the
-// ones esosync reads and writes.
+// Scheme knows the core and apps types and External Secrets Operator's v1
+// types: the ones esosync reads and writes (apps: the workloads it restarts).
 var Scheme = func() *runtime.Scheme {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, esv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, esv1.AddToScheme} {
 		if err := add(s); err != nil {
 			panic(err)
 		}

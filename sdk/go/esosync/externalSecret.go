@@ -42,6 +42,10 @@ type ExternalSecret struct {
 	RefreshInterval pulumi.StringPtrOutput `pulumi:"refreshInterval"`
 	// Backend version of each remote key read (Vault KV v2 version).
 	RemoteVersions pulumi.StringMapOutput `pulumi:"remoteVersions"`
+	// Rollout restart targets whose pod template does not carry `dataHash` yet (or that do not exist), as `Kind/namespace/name`: what the next `pulumi up` restarts. Empty when every target is current.
+	RolloutPending pulumi.StringArrayOutput `pulumi:"rolloutPending"`
+	// Workloads to restart when the synced content changes, as Vault Secrets Operator's `rolloutRestartTargets` does (ESO itself never restarts anything). When an `up` leaves the Secret with another `dataHash` than a target's pod template carries, esosync sets the pod template annotation `esosync.io/rollout.<ExternalSecret name>` to that hash, so the workload rolls once per content change and never when nothing changed. A target that does not exist fails an update (a create skips it: a workload created after its Secret starts with the current content); `refresh` reports targets that are behind, for example after ESO changed the Secret between deploys, in `rolloutPending`, and the next `up` rolls them. E.g. `[{ kind: "Deployment", name: "app" }]`.
+	RolloutRestartTargets RolloutRestartTargetArrayOutput `pulumi:"rolloutRestartTargets"`
 	// Name of the target Secret.
 	SecretName pulumi.StringOutput `pulumi:"secretName"`
 	// The store to read from; pass a SecretStore's or ClusterSecretStore's `ref` output.
@@ -124,6 +128,8 @@ type externalSecretArgs struct {
 	Namespace *string `pulumi:"namespace"`
 	// How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never).
 	RefreshInterval *string `pulumi:"refreshInterval"`
+	// Workloads to restart when the synced content changes, as Vault Secrets Operator's `rolloutRestartTargets` does (ESO itself never restarts anything). When an `up` leaves the Secret with another `dataHash` than a target's pod template carries, esosync sets the pod template annotation `esosync.io/rollout.<ExternalSecret name>` to that hash, so the workload rolls once per content change and never when nothing changed. A target that does not exist fails an update (a create skips it: a workload created after its Secret starts with the current content); `refresh` reports targets that are behind, for example after ESO changed the Secret between deploys, in `rolloutPending`, and the next `up` rolls them. E.g. `[{ kind: "Deployment", name: "app" }]`.
+	RolloutRestartTargets []RolloutRestartTarget `pulumi:"rolloutRestartTargets"`
 	// The store to read from; pass a SecretStore's or ClusterSecretStore's `ref` output.
 	Store StoreRef `pulumi:"store"`
 	// Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster), `provider` (the provider itself), `none` (only write the ExternalSecret).
@@ -152,6 +158,8 @@ type ExternalSecretArgs struct {
 	Namespace pulumi.StringPtrInput
 	// How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never).
 	RefreshInterval pulumi.StringPtrInput
+	// Workloads to restart when the synced content changes, as Vault Secrets Operator's `rolloutRestartTargets` does (ESO itself never restarts anything). When an `up` leaves the Secret with another `dataHash` than a target's pod template carries, esosync sets the pod template annotation `esosync.io/rollout.<ExternalSecret name>` to that hash, so the workload rolls once per content change and never when nothing changed. A target that does not exist fails an update (a create skips it: a workload created after its Secret starts with the current content); `refresh` reports targets that are behind, for example after ESO changed the Secret between deploys, in `rolloutPending`, and the next `up` rolls them. E.g. `[{ kind: "Deployment", name: "app" }]`.
+	RolloutRestartTargets RolloutRestartTargetArrayInput
 	// The store to read from; pass a SecretStore's or ClusterSecretStore's `ref` output.
 	Store StoreRefInput
 	// Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster), `provider` (the provider itself), `none` (only write the ExternalSecret).
@@ -314,6 +322,16 @@ func (o ExternalSecretOutput) RefreshInterval() pulumi.StringPtrOutput {
 // Backend version of each remote key read (Vault KV v2 version).
 func (o ExternalSecretOutput) RemoteVersions() pulumi.StringMapOutput {
 	return o.ApplyT(func(v *ExternalSecret) pulumi.StringMapOutput { return v.RemoteVersions }).(pulumi.StringMapOutput)
+}
+
+// Rollout restart targets whose pod template does not carry `dataHash` yet (or that do not exist), as `Kind/namespace/name`: what the next `pulumi up` restarts. Empty when every target is current.
+func (o ExternalSecretOutput) RolloutPending() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v *ExternalSecret) pulumi.StringArrayOutput { return v.RolloutPending }).(pulumi.StringArrayOutput)
+}
+
+// Workloads to restart when the synced content changes, as Vault Secrets Operator's `rolloutRestartTargets` does (ESO itself never restarts anything). When an `up` leaves the Secret with another `dataHash` than a target's pod template carries, esosync sets the pod template annotation `esosync.io/rollout.<ExternalSecret name>` to that hash, so the workload rolls once per content change and never when nothing changed. A target that does not exist fails an update (a create skips it: a workload created after its Secret starts with the current content); `refresh` reports targets that are behind, for example after ESO changed the Secret between deploys, in `rolloutPending`, and the next `up` rolls them. E.g. `[{ kind: "Deployment", name: "app" }]`.
+func (o ExternalSecretOutput) RolloutRestartTargets() RolloutRestartTargetArrayOutput {
+	return o.ApplyT(func(v *ExternalSecret) RolloutRestartTargetArrayOutput { return v.RolloutRestartTargets }).(RolloutRestartTargetArrayOutput)
 }
 
 // Name of the target Secret.

@@ -1361,6 +1361,176 @@ func (in *vaultKVVersionPtr) ToVaultKVVersionPtrOutputWithContext(ctx context.Co
 	return pulumi.ToOutputWithContext(ctx, in).(VaultKVVersionPtrOutput)
 }
 
+type WorkloadKind string
+
+const (
+	// An apps/v1 Deployment.
+	WorkloadKindDeployment = WorkloadKind("Deployment")
+	// An apps/v1 StatefulSet.
+	WorkloadKindStatefulSet = WorkloadKind("StatefulSet")
+	// An apps/v1 DaemonSet.
+	WorkloadKindDaemonSet = WorkloadKind("DaemonSet")
+)
+
+func (WorkloadKind) ElementType() reflect.Type {
+	return reflect.TypeOf((*WorkloadKind)(nil)).Elem()
+}
+
+func (e WorkloadKind) ToWorkloadKindOutput() WorkloadKindOutput {
+	return pulumi.ToOutput(e).(WorkloadKindOutput)
+}
+
+func (e WorkloadKind) ToWorkloadKindOutputWithContext(ctx context.Context) WorkloadKindOutput {
+	return pulumi.ToOutputWithContext(ctx, e).(WorkloadKindOutput)
+}
+
+func (e WorkloadKind) ToWorkloadKindPtrOutput() WorkloadKindPtrOutput {
+	return e.ToWorkloadKindPtrOutputWithContext(context.Background())
+}
+
+func (e WorkloadKind) ToWorkloadKindPtrOutputWithContext(ctx context.Context) WorkloadKindPtrOutput {
+	return WorkloadKind(e).ToWorkloadKindOutputWithContext(ctx).ToWorkloadKindPtrOutputWithContext(ctx)
+}
+
+func (e WorkloadKind) ToStringOutput() pulumi.StringOutput {
+	return pulumi.ToOutput(pulumi.String(e)).(pulumi.StringOutput)
+}
+
+func (e WorkloadKind) ToStringOutputWithContext(ctx context.Context) pulumi.StringOutput {
+	return pulumi.ToOutputWithContext(ctx, pulumi.String(e)).(pulumi.StringOutput)
+}
+
+func (e WorkloadKind) ToStringPtrOutput() pulumi.StringPtrOutput {
+	return pulumi.String(e).ToStringPtrOutputWithContext(context.Background())
+}
+
+func (e WorkloadKind) ToStringPtrOutputWithContext(ctx context.Context) pulumi.StringPtrOutput {
+	return pulumi.String(e).ToStringOutputWithContext(ctx).ToStringPtrOutputWithContext(ctx)
+}
+
+type WorkloadKindOutput struct{ *pulumi.OutputState }
+
+func (WorkloadKindOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*WorkloadKind)(nil)).Elem()
+}
+
+func (o WorkloadKindOutput) ToWorkloadKindOutput() WorkloadKindOutput {
+	return o
+}
+
+func (o WorkloadKindOutput) ToWorkloadKindOutputWithContext(ctx context.Context) WorkloadKindOutput {
+	return o
+}
+
+func (o WorkloadKindOutput) ToWorkloadKindPtrOutput() WorkloadKindPtrOutput {
+	return o.ToWorkloadKindPtrOutputWithContext(context.Background())
+}
+
+func (o WorkloadKindOutput) ToWorkloadKindPtrOutputWithContext(ctx context.Context) WorkloadKindPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v WorkloadKind) *WorkloadKind {
+		return &v
+	}).(WorkloadKindPtrOutput)
+}
+
+func (o WorkloadKindOutput) ToStringOutput() pulumi.StringOutput {
+	return o.ToStringOutputWithContext(context.Background())
+}
+
+func (o WorkloadKindOutput) ToStringOutputWithContext(ctx context.Context) pulumi.StringOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, e WorkloadKind) string {
+		return string(e)
+	}).(pulumi.StringOutput)
+}
+
+func (o WorkloadKindOutput) ToStringPtrOutput() pulumi.StringPtrOutput {
+	return o.ToStringPtrOutputWithContext(context.Background())
+}
+
+func (o WorkloadKindOutput) ToStringPtrOutputWithContext(ctx context.Context) pulumi.StringPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, e WorkloadKind) *string {
+		v := string(e)
+		return &v
+	}).(pulumi.StringPtrOutput)
+}
+
+type WorkloadKindPtrOutput struct{ *pulumi.OutputState }
+
+func (WorkloadKindPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**WorkloadKind)(nil)).Elem()
+}
+
+func (o WorkloadKindPtrOutput) ToWorkloadKindPtrOutput() WorkloadKindPtrOutput {
+	return o
+}
+
+func (o WorkloadKindPtrOutput) ToWorkloadKindPtrOutputWithContext(ctx context.Context) WorkloadKindPtrOutput {
+	return o
+}
+
+func (o WorkloadKindPtrOutput) Elem() WorkloadKindOutput {
+	return o.ApplyT(func(v *WorkloadKind) WorkloadKind {
+		if v != nil {
+			return *v
+		}
+		var ret WorkloadKind
+		return ret
+	}).(WorkloadKindOutput)
+}
+
+func (o WorkloadKindPtrOutput) ToStringPtrOutput() pulumi.StringPtrOutput {
+	return o.ToStringPtrOutputWithContext(context.Background())
+}
+
+func (o WorkloadKindPtrOutput) ToStringPtrOutputWithContext(ctx context.Context) pulumi.StringPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, e *WorkloadKind) *string {
+		if e == nil {
+			return nil
+		}
+		v := string(*e)
+		return &v
+	}).(pulumi.StringPtrOutput)
+}
+
+// WorkloadKindInput is an input type that accepts values of the WorkloadKind enum
+// A concrete instance of `WorkloadKindInput` can be one of the following:
+//
+//	WorkloadKindDeployment
+//	WorkloadKindStatefulSet
+//	WorkloadKindDaemonSet
+type WorkloadKindInput interface {
+	pulumi.Input
+
+	ToWorkloadKindOutput() WorkloadKindOutput
+	ToWorkloadKindOutputWithContext(context.Context) WorkloadKindOutput
+}
+
+var workloadKindPtrType = reflect.TypeOf((**WorkloadKind)(nil)).Elem()
+
+type WorkloadKindPtrInput interface {
+	pulumi.Input
+
+	ToWorkloadKindPtrOutput() WorkloadKindPtrOutput
+	ToWorkloadKindPtrOutputWithContext(context.Context) WorkloadKindPtrOutput
+}
+
+type workloadKindPtr string
+
+func WorkloadKindPtr(v string) WorkloadKindPtrInput {
+	return (*workloadKindPtr)(&v)
+}
+
+func (*workloadKindPtr) ElementType() reflect.Type {
+	return workloadKindPtrType
+}
+
+func (in *workloadKindPtr) ToWorkloadKindPtrOutput() WorkloadKindPtrOutput {
+	return pulumi.ToOutput(in).(WorkloadKindPtrOutput)
+}
+
+func (in *workloadKindPtr) ToWorkloadKindPtrOutputWithContext(ctx context.Context) WorkloadKindPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, in).(WorkloadKindPtrOutput)
+}
+
 func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*AWSServiceInput)(nil)).Elem(), AWSService("SecretsManager"))
 	pulumi.RegisterInputType(reflect.TypeOf((*AWSServicePtrInput)(nil)).Elem(), AWSService("SecretsManager"))
@@ -1378,6 +1548,8 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*SyncModePtrInput)(nil)).Elem(), SyncMode("controller"))
 	pulumi.RegisterInputType(reflect.TypeOf((*VaultKVVersionInput)(nil)).Elem(), VaultKVVersion("v1"))
 	pulumi.RegisterInputType(reflect.TypeOf((*VaultKVVersionPtrInput)(nil)).Elem(), VaultKVVersion("v1"))
+	pulumi.RegisterInputType(reflect.TypeOf((*WorkloadKindInput)(nil)).Elem(), WorkloadKind("Deployment"))
+	pulumi.RegisterInputType(reflect.TypeOf((*WorkloadKindPtrInput)(nil)).Elem(), WorkloadKind("Deployment"))
 	pulumi.RegisterOutputType(AWSServiceOutput{})
 	pulumi.RegisterOutputType(AWSServicePtrOutput{})
 	pulumi.RegisterOutputType(ConversionStrategyOutput{})
@@ -1394,4 +1566,6 @@ func init() {
 	pulumi.RegisterOutputType(SyncModePtrOutput{})
 	pulumi.RegisterOutputType(VaultKVVersionOutput{})
 	pulumi.RegisterOutputType(VaultKVVersionPtrOutput{})
+	pulumi.RegisterOutputType(WorkloadKindOutput{})
+	pulumi.RegisterOutputType(WorkloadKindPtrOutput{})
 }

@@ -3353,6 +3353,124 @@ func (o RewriteTransformPtrOutput) Template() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
+// A workload restarted when the content changes, e.g. `{ kind: "Deployment", name: "app" }`.
+type RolloutRestartTarget struct {
+	// `Deployment`, `StatefulSet` or `DaemonSet`.
+	Kind WorkloadKind `pulumi:"kind"`
+	// Name of the workload.
+	Name string `pulumi:"name"`
+	// Namespace of the workload. Defaults to the ExternalSecret's namespace.
+	Namespace *string `pulumi:"namespace"`
+}
+
+// RolloutRestartTargetInput is an input type that accepts RolloutRestartTargetArgs and RolloutRestartTargetOutput values.
+// You can construct a concrete instance of `RolloutRestartTargetInput` via:
+//
+//	RolloutRestartTargetArgs{...}
+type RolloutRestartTargetInput interface {
+	pulumi.Input
+
+	ToRolloutRestartTargetOutput() RolloutRestartTargetOutput
+	ToRolloutRestartTargetOutputWithContext(context.Context) RolloutRestartTargetOutput
+}
+
+// A workload restarted when the content changes, e.g. `{ kind: "Deployment", name: "app" }`.
+type RolloutRestartTargetArgs struct {
+	// `Deployment`, `StatefulSet` or `DaemonSet`.
+	Kind WorkloadKindInput `pulumi:"kind"`
+	// Name of the workload.
+	Name pulumi.StringInput `pulumi:"name"`
+	// Namespace of the workload. Defaults to the ExternalSecret's namespace.
+	Namespace pulumi.StringPtrInput `pulumi:"namespace"`
+}
+
+func (RolloutRestartTargetArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*RolloutRestartTarget)(nil)).Elem()
+}
+
+func (i RolloutRestartTargetArgs) ToRolloutRestartTargetOutput() RolloutRestartTargetOutput {
+	return i.ToRolloutRestartTargetOutputWithContext(context.Background())
+}
+
+func (i RolloutRestartTargetArgs) ToRolloutRestartTargetOutputWithContext(ctx context.Context) RolloutRestartTargetOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(RolloutRestartTargetOutput)
+}
+
+// RolloutRestartTargetArrayInput is an input type that accepts RolloutRestartTargetArray and RolloutRestartTargetArrayOutput values.
+// You can construct a concrete instance of `RolloutRestartTargetArrayInput` via:
+//
+//	RolloutRestartTargetArray{ RolloutRestartTargetArgs{...} }
+type RolloutRestartTargetArrayInput interface {
+	pulumi.Input
+
+	ToRolloutRestartTargetArrayOutput() RolloutRestartTargetArrayOutput
+	ToRolloutRestartTargetArrayOutputWithContext(context.Context) RolloutRestartTargetArrayOutput
+}
+
+type RolloutRestartTargetArray []RolloutRestartTargetInput
+
+func (RolloutRestartTargetArray) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]RolloutRestartTarget)(nil)).Elem()
+}
+
+func (i RolloutRestartTargetArray) ToRolloutRestartTargetArrayOutput() RolloutRestartTargetArrayOutput {
+	return i.ToRolloutRestartTargetArrayOutputWithContext(context.Background())
+}
+
+func (i RolloutRestartTargetArray) ToRolloutRestartTargetArrayOutputWithContext(ctx context.Context) RolloutRestartTargetArrayOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(RolloutRestartTargetArrayOutput)
+}
+
+// A workload restarted when the content changes, e.g. `{ kind: "Deployment", name: "app" }`.
+type RolloutRestartTargetOutput struct{ *pulumi.OutputState }
+
+func (RolloutRestartTargetOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*RolloutRestartTarget)(nil)).Elem()
+}
+
+func (o RolloutRestartTargetOutput) ToRolloutRestartTargetOutput() RolloutRestartTargetOutput {
+	return o
+}
+
+func (o RolloutRestartTargetOutput) ToRolloutRestartTargetOutputWithContext(ctx context.Context) RolloutRestartTargetOutput {
+	return o
+}
+
+// `Deployment`, `StatefulSet` or `DaemonSet`.
+func (o RolloutRestartTargetOutput) Kind() WorkloadKindOutput {
+	return o.ApplyT(func(v RolloutRestartTarget) WorkloadKind { return v.Kind }).(WorkloadKindOutput)
+}
+
+// Name of the workload.
+func (o RolloutRestartTargetOutput) Name() pulumi.StringOutput {
+	return o.ApplyT(func(v RolloutRestartTarget) string { return v.Name }).(pulumi.StringOutput)
+}
+
+// Namespace of the workload. Defaults to the ExternalSecret's namespace.
+func (o RolloutRestartTargetOutput) Namespace() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v RolloutRestartTarget) *string { return v.Namespace }).(pulumi.StringPtrOutput)
+}
+
+type RolloutRestartTargetArrayOutput struct{ *pulumi.OutputState }
+
+func (RolloutRestartTargetArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]RolloutRestartTarget)(nil)).Elem()
+}
+
+func (o RolloutRestartTargetArrayOutput) ToRolloutRestartTargetArrayOutput() RolloutRestartTargetArrayOutput {
+	return o
+}
+
+func (o RolloutRestartTargetArrayOutput) ToRolloutRestartTargetArrayOutputWithContext(ctx context.Context) RolloutRestartTargetArrayOutput {
+	return o
+}
+
+func (o RolloutRestartTargetArrayOutput) Index(i pulumi.IntInput) RolloutRestartTargetOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) RolloutRestartTarget {
+		return vs[0].([]RolloutRestartTarget)[vs[1].(int)]
+	}).(RolloutRestartTargetOutput)
+}
+
 // A key of an existing Kubernetes Secret.
 type SecretKeyRef struct {
 	// Key inside the Secret's data.
@@ -5357,6 +5475,8 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*RewriteRegexpPtrInput)(nil)).Elem(), RewriteRegexpArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*RewriteTransformInput)(nil)).Elem(), RewriteTransformArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*RewriteTransformPtrInput)(nil)).Elem(), RewriteTransformArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*RolloutRestartTargetInput)(nil)).Elem(), RolloutRestartTargetArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*RolloutRestartTargetArrayInput)(nil)).Elem(), RolloutRestartTargetArray{})
 	pulumi.RegisterInputType(reflect.TypeOf((*SecretKeyRefInput)(nil)).Elem(), SecretKeyRefArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*SecretKeyRefPtrInput)(nil)).Elem(), SecretKeyRefArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*ServiceAccountRefInput)(nil)).Elem(), ServiceAccountRefArgs{})
@@ -5414,6 +5534,8 @@ func init() {
 	pulumi.RegisterOutputType(RewriteRegexpPtrOutput{})
 	pulumi.RegisterOutputType(RewriteTransformOutput{})
 	pulumi.RegisterOutputType(RewriteTransformPtrOutput{})
+	pulumi.RegisterOutputType(RolloutRestartTargetOutput{})
+	pulumi.RegisterOutputType(RolloutRestartTargetArrayOutput{})
 	pulumi.RegisterOutputType(SecretKeyRefOutput{})
 	pulumi.RegisterOutputType(SecretKeyRefPtrOutput{})
 	pulumi.RegisterOutputType(ServiceAccountRefOutput{})

@@ -430,6 +430,24 @@ export interface RewriteTransformArgs {
 }
 
 /**
+ * A workload restarted when the content changes, e.g. `{ kind: "Deployment", name: "app" }`.
+ */
+export interface RolloutRestartTargetArgs {
+    /**
+     * `Deployment`, `StatefulSet` or `DaemonSet`.
+     */
+    kind: pulumi.Input<enums.WorkloadKind>;
+    /**
+     * Name of the workload.
+     */
+    name: pulumi.Input<string>;
+    /**
+     * Namespace of the workload. Defaults to the ExternalSecret's namespace.
+     */
+    namespace?: pulumi.Input<string | undefined>;
+}
+
+/**
  * A key of an existing Kubernetes Secret.
  */
 export interface SecretKeyRefArgs {

@@ -468,6 +468,24 @@ export interface RewriteTransform {
 }
 
 /**
+ * A workload restarted when the content changes, e.g. `{ kind: "Deployment", name: "app" }`.
+ */
+export interface RolloutRestartTarget {
+    /**
+     * `Deployment`, `StatefulSet` or `DaemonSet`.
+     */
+    kind: enums.WorkloadKind;
+    /**
+     * Name of the workload.
+     */
+    name: string;
+    /**
+     * Namespace of the workload. Defaults to the ExternalSecret's namespace.
+     */
+    namespace?: string;
+}
+
+/**
  * A key of an existing Kubernetes Secret.
  */
 export interface SecretKeyRef {

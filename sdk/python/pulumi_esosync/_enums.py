@@ -15,6 +15,7 @@ __all__ = [
     'MergePolicy',
     'SyncMode',
     'VaultKVVersion',
+    'WorkloadKind',
 ]
 
 
@@ -131,4 +132,20 @@ class VaultKVVersion(_builtins.str, Enum):
     V2 = "v2"
     """
     KV version 2 (versioned; the default).
+    """
+
+
+@pulumi.type_token("esosync:index:WorkloadKind")
+class WorkloadKind(_builtins.str, Enum):
+    DEPLOYMENT = "Deployment"
+    """
+    An apps/v1 Deployment.
+    """
+    STATEFUL_SET = "StatefulSet"
+    """
+    An apps/v1 StatefulSet.
+    """
+    DAEMON_SET = "DaemonSet"
+    """
+    An apps/v1 DaemonSet.
     """

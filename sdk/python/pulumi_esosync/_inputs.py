@@ -52,6 +52,8 @@ __all__ = [
     'RewriteRegexpArgsDict',
     'RewriteTransformArgs',
     'RewriteTransformArgsDict',
+    'RolloutRestartTargetArgs',
+    'RolloutRestartTargetArgsDict',
     'SecretKeyRefArgs',
     'SecretKeyRefArgsDict',
     'ServiceAccountRefArgs',
@@ -1502,6 +1504,78 @@ class RewriteTransformArgs:
     @template.setter
     def template(self, value: pulumi.Input[_builtins.str]):
         pulumi.set(self, "template", value)
+
+
+class RolloutRestartTargetArgsDict(TypedDict):
+    """
+    A workload restarted when the content changes, e.g. `{ kind: "Deployment", name: "app" }`.
+    """
+    kind: pulumi.Input['WorkloadKind']
+    """
+    `Deployment`, `StatefulSet` or `DaemonSet`.
+    """
+    name: pulumi.Input[_builtins.str]
+    """
+    Name of the workload.
+    """
+    namespace: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    Namespace of the workload. Defaults to the ExternalSecret's namespace.
+    """
+
+@pulumi.input_type
+class RolloutRestartTargetArgs:
+    def __init__(__self__, *,
+                 kind: pulumi.Input['WorkloadKind'],
+                 name: pulumi.Input[_builtins.str],
+                 namespace: pulumi.Input[Optional[_builtins.str]] = None):
+        """
+        A workload restarted when the content changes, e.g. `{ kind: "Deployment", name: "app" }`.
+
+        :param pulumi.Input['WorkloadKind'] kind: `Deployment`, `StatefulSet` or `DaemonSet`.
+        :param pulumi.Input[_builtins.str] name: Name of the workload.
+        :param pulumi.Input[_builtins.str] namespace: Namespace of the workload. Defaults to the ExternalSecret's namespace.
+        """
+        pulumi.set(__self__, "kind", kind)
+        pulumi.set(__self__, "name", name)
+        if namespace is not None:
+            pulumi.set(__self__, "namespace", namespace)
+
+    @_builtins.property
+    @pulumi.getter
+    def kind(self) -> pulumi.Input['WorkloadKind']:
+        """
+        `Deployment`, `StatefulSet` or `DaemonSet`.
+        """
+        return pulumi.get(self, "kind")
+
+    @kind.setter
+    def kind(self, value: pulumi.Input['WorkloadKind']):
+        pulumi.set(self, "kind", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def name(self) -> pulumi.Input[_builtins.str]:
+        """
+        Name of the workload.
+        """
+        return pulumi.get(self, "name")
+
+    @name.setter
+    def name(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "name", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def namespace(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        Namespace of the workload. Defaults to the ExternalSecret's namespace.
+        """
+        return pulumi.get(self, "namespace")
+
+    @namespace.setter
+    def namespace(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "namespace", value)
 
 
 class SecretKeyRefArgsDict(TypedDict):

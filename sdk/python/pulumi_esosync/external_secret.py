@@ -30,6 +30,7 @@ class ExternalSecretArgs:
                  name: pulumi.Input[Optional[_builtins.str]] = None,
                  namespace: pulumi.Input[Optional[_builtins.str]] = None,
                  refresh_interval: pulumi.Input[Optional[_builtins.str]] = None,
+                 rollout_restart_targets: pulumi.Input[Optional[Sequence[pulumi.Input['RolloutRestartTargetArgs']]]] = None,
                  sync: pulumi.Input[Optional['SyncMode']] = None,
                  target: pulumi.Input[Optional['ExternalSecretTargetArgs']] = None,
                  timeout: pulumi.Input[Optional[_builtins.str]] = None):
@@ -44,6 +45,7 @@ class ExternalSecretArgs:
         :param pulumi.Input[_builtins.str] name: Name of the ExternalSecret. Defaults to the Pulumi resource name.
         :param pulumi.Input[_builtins.str] namespace: Namespace of the ExternalSecret and its target Secret. Defaults to the provider's namespace.
         :param pulumi.Input[_builtins.str] refresh_interval: How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never).
+        :param pulumi.Input[Sequence[pulumi.Input['RolloutRestartTargetArgs']]] rollout_restart_targets: Workloads to restart when the synced content changes, as Vault Secrets Operator's `rolloutRestartTargets` does (ESO itself never restarts anything). When an `up` leaves the Secret with another `dataHash` than a target's pod template carries, esosync sets the pod template annotation `esosync.io/rollout.<ExternalSecret name>` to that hash, so the workload rolls once per content change and never when nothing changed. A target that does not exist fails an update (a create skips it: a workload created after its Secret starts with the current content); `refresh` reports targets that are behind, for example after ESO changed the Secret between deploys, in `rolloutPending`, and the next `up` rolls them. E.g. `[{ kind: "Deployment", name: "app" }]`.
         :param pulumi.Input['SyncMode'] sync: Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster), `provider` (the provider itself), `none` (only write the ExternalSecret).
         :param pulumi.Input['ExternalSecretTargetArgs'] target: The Secret to write. Defaults: name = the ExternalSecret's name, creationPolicy `Owner`, deletionPolicy `Retain`.
         :param pulumi.Input[_builtins.str] timeout: Deprecated: use the `customTimeouts` resource option. How long `pulumi up` waits for ESO to sync with `sync: controller`, as a Go duration, when no customTimeouts is given.
@@ -65,6 +67,8 @@ class ExternalSecretArgs:
             refresh_interval = '1h'
         if refresh_interval is not None:
             pulumi.set(__self__, "refresh_interval", refresh_interval)
+        if rollout_restart_targets is not None:
+            pulumi.set(__self__, "rollout_restart_targets", rollout_restart_targets)
         if sync is None:
             sync = 'controller'
         if sync is not None:
@@ -174,6 +178,18 @@ class ExternalSecretArgs:
         pulumi.set(self, "refresh_interval", value)
 
     @_builtins.property
+    @pulumi.getter(name="rolloutRestartTargets")
+    def rollout_restart_targets(self) -> pulumi.Input[Optional[Sequence[pulumi.Input['RolloutRestartTargetArgs']]]]:
+        """
+        Workloads to restart when the synced content changes, as Vault Secrets Operator's `rolloutRestartTargets` does (ESO itself never restarts anything). When an `up` leaves the Secret with another `dataHash` than a target's pod template carries, esosync sets the pod template annotation `esosync.io/rollout.<ExternalSecret name>` to that hash, so the workload rolls once per content change and never when nothing changed. A target that does not exist fails an update (a create skips it: a workload created after its Secret starts with the current content); `refresh` reports targets that are behind, for example after ESO changed the Secret between deploys, in `rolloutPending`, and the next `up` rolls them. E.g. `[{ kind: "Deployment", name: "app" }]`.
+        """
+        return pulumi.get(self, "rollout_restart_targets")
+
+    @rollout_restart_targets.setter
+    def rollout_restart_targets(self, value: pulumi.Input[Optional[Sequence[pulumi.Input['RolloutRestartTargetArgs']]]]):
+        pulumi.set(self, "rollout_restart_targets", value)
+
+    @_builtins.property
     @pulumi.getter
     def sync(self) -> pulumi.Input[Optional['SyncMode']]:
         """
@@ -224,6 +240,7 @@ class ExternalSecret(pulumi.CustomResource):
                  name: pulumi.Input[Optional[_builtins.str]] = None,
                  namespace: pulumi.Input[Optional[_builtins.str]] = None,
                  refresh_interval: pulumi.Input[Optional[_builtins.str]] = None,
+                 rollout_restart_targets: pulumi.Input[Optional[Sequence[pulumi.Input[Union['RolloutRestartTargetArgs', 'RolloutRestartTargetArgsDict']]]]] = None,
                  store: pulumi.Input[Optional[Union['StoreRefArgs', 'StoreRefArgsDict']]] = None,
                  sync: pulumi.Input[Optional['SyncMode']] = None,
                  target: pulumi.Input[Optional[Union['ExternalSecretTargetArgs', 'ExternalSecretTargetArgsDict']]] = None,
@@ -241,6 +258,7 @@ class ExternalSecret(pulumi.CustomResource):
         :param pulumi.Input[_builtins.str] name: Name of the ExternalSecret. Defaults to the Pulumi resource name.
         :param pulumi.Input[_builtins.str] namespace: Namespace of the ExternalSecret and its target Secret. Defaults to the provider's namespace.
         :param pulumi.Input[_builtins.str] refresh_interval: How often ESO re-syncs in the cluster, as a Go duration (`1h`, `15m`, `0` for never).
+        :param pulumi.Input[Sequence[pulumi.Input[Union['RolloutRestartTargetArgs', 'RolloutRestartTargetArgsDict']]]] rollout_restart_targets: Workloads to restart when the synced content changes, as Vault Secrets Operator's `rolloutRestartTargets` does (ESO itself never restarts anything). When an `up` leaves the Secret with another `dataHash` than a target's pod template carries, esosync sets the pod template annotation `esosync.io/rollout.<ExternalSecret name>` to that hash, so the workload rolls once per content change and never when nothing changed. A target that does not exist fails an update (a create skips it: a workload created after its Secret starts with the current content); `refresh` reports targets that are behind, for example after ESO changed the Secret between deploys, in `rolloutPending`, and the next `up` rolls them. E.g. `[{ kind: "Deployment", name: "app" }]`.
         :param pulumi.Input[Union['StoreRefArgs', 'StoreRefArgsDict']] store: The store to read from; pass a SecretStore's or ClusterSecretStore's `ref` output.
         :param pulumi.Input['SyncMode'] sync: Who makes the Secret current at `pulumi up`: `controller` (ESO in the cluster), `provider` (the provider itself), `none` (only write the ExternalSecret).
         :param pulumi.Input[Union['ExternalSecretTargetArgs', 'ExternalSecretTargetArgsDict']] target: The Secret to write. Defaults: name = the ExternalSecret's name, creationPolicy `Owner`, deletionPolicy `Retain`.
@@ -277,6 +295,7 @@ class ExternalSecret(pulumi.CustomResource):
                  name: pulumi.Input[Optional[_builtins.str]] = None,
                  namespace: pulumi.Input[Optional[_builtins.str]] = None,
                  refresh_interval: pulumi.Input[Optional[_builtins.str]] = None,
+                 rollout_restart_targets: pulumi.Input[Optional[Sequence[pulumi.Input[Union['RolloutRestartTargetArgs', 'RolloutRestartTargetArgsDict']]]]] = None,
                  store: pulumi.Input[Optional[Union['StoreRefArgs', 'StoreRefArgsDict']]] = None,
                  sync: pulumi.Input[Optional['SyncMode']] = None,
                  target: pulumi.Input[Optional[Union['ExternalSecretTargetArgs', 'ExternalSecretTargetArgsDict']]] = None,
@@ -299,6 +318,7 @@ class ExternalSecret(pulumi.CustomResource):
             if refresh_interval is None:
                 refresh_interval = '1h'
             __props__.__dict__["refresh_interval"] = refresh_interval
+            __props__.__dict__["rollout_restart_targets"] = rollout_restart_targets
             if store is None and not opts.urn:
                 raise TypeError("Missing required property 'store'")
             __props__.__dict__["store"] = store
@@ -313,6 +333,7 @@ class ExternalSecret(pulumi.CustomResource):
             __props__.__dict__["ready"] = None
             __props__.__dict__["reason"] = None
             __props__.__dict__["remote_versions"] = None
+            __props__.__dict__["rollout_pending"] = None
             __props__.__dict__["secret_name"] = None
             __props__.__dict__["synced_at"] = None
         super(ExternalSecret, __self__).__init__(
@@ -350,6 +371,8 @@ class ExternalSecret(pulumi.CustomResource):
         __props__.__dict__["reason"] = None
         __props__.__dict__["refresh_interval"] = None
         __props__.__dict__["remote_versions"] = None
+        __props__.__dict__["rollout_pending"] = None
+        __props__.__dict__["rollout_restart_targets"] = None
         __props__.__dict__["secret_name"] = None
         __props__.__dict__["store"] = None
         __props__.__dict__["sync"] = None
@@ -461,6 +484,22 @@ class ExternalSecret(pulumi.CustomResource):
         Backend version of each remote key read (Vault KV v2 version).
         """
         return pulumi.get(self, "remote_versions")
+
+    @_builtins.property
+    @pulumi.getter(name="rolloutPending")
+    def rollout_pending(self) -> pulumi.Output[Optional[Sequence[_builtins.str]]]:
+        """
+        Rollout restart targets whose pod template does not carry `dataHash` yet (or that do not exist), as `Kind/namespace/name`: what the next `pulumi up` restarts. Empty when every target is current.
+        """
+        return pulumi.get(self, "rollout_pending")
+
+    @_builtins.property
+    @pulumi.getter(name="rolloutRestartTargets")
+    def rollout_restart_targets(self) -> pulumi.Output[Optional[Sequence['outputs.RolloutRestartTarget']]]:
+        """
+        Workloads to restart when the synced content changes, as Vault Secrets Operator's `rolloutRestartTargets` does (ESO itself never restarts anything). When an `up` leaves the Secret with another `dataHash` than a target's pod template carries, esosync sets the pod template annotation `esosync.io/rollout.<ExternalSecret name>` to that hash, so the workload rolls once per content change and never when nothing changed. A target that does not exist fails an update (a create skips it: a workload created after its Secret starts with the current content); `refresh` reports targets that are behind, for example after ESO changed the Secret between deploys, in `rolloutPending`, and the next `up` rolls them. E.g. `[{ kind: "Deployment", name: "app" }]`.
+        """
+        return pulumi.get(self, "rollout_restart_targets")
 
     @_builtins.property
     @pulumi.getter(name="secretName")

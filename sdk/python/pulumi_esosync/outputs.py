@@ -36,6 +36,7 @@ __all__ = [
     'Rewrite',
     'RewriteRegexp',
     'RewriteTransform',
+    'RolloutRestartTarget',
     'SecretKeyRef',
     'ServiceAccountRef',
     'StoreBackend',
@@ -1309,6 +1310,52 @@ class RewriteTransform(dict):
         Go template applied to each key, e.g. `{{ .value | upper }}`.
         """
         return pulumi.get(self, "template")
+
+
+@pulumi.output_type
+class RolloutRestartTarget(dict):
+    """
+    A workload restarted when the content changes, e.g. `{ kind: "Deployment", name: "app" }`.
+    """
+    def __init__(__self__, *,
+                 kind: 'WorkloadKind',
+                 name: _builtins.str,
+                 namespace: Optional[_builtins.str] = None):
+        """
+        A workload restarted when the content changes, e.g. `{ kind: "Deployment", name: "app" }`.
+
+        :param 'WorkloadKind' kind: `Deployment`, `StatefulSet` or `DaemonSet`.
+        :param _builtins.str name: Name of the workload.
+        :param _builtins.str namespace: Namespace of the workload. Defaults to the ExternalSecret's namespace.
+        """
+        pulumi.set(__self__, "kind", kind)
+        pulumi.set(__self__, "name", name)
+        if namespace is not None:
+            pulumi.set(__self__, "namespace", namespace)
+
+    @_builtins.property
+    @pulumi.getter
+    def kind(self) -> 'WorkloadKind':
+        """
+        `Deployment`, `StatefulSet` or `DaemonSet`.
+        """
+        return pulumi.get(self, "kind")
+
+    @_builtins.property
+    @pulumi.getter
+    def name(self) -> _builtins.str:
+        """
+        Name of the workload.
+        """
+        return pulumi.get(self, "name")
+
+    @_builtins.property
+    @pulumi.getter
+    def namespace(self) -> Optional[_builtins.str]:
+        """
+        Namespace of the workload. Defaults to the ExternalSecret's namespace.
+        """
+        return pulumi.get(self, "namespace")
 
 
 @pulumi.output_type

@@ -125,3 +125,20 @@ export const VaultKVVersion = {
 } as const;
 
 export type VaultKVVersion = (typeof VaultKVVersion)[keyof typeof VaultKVVersion];
+
+export const WorkloadKind = {
+    /**
+     * An apps/v1 Deployment.
+     */
+    Deployment: "Deployment",
+    /**
+     * An apps/v1 StatefulSet.
+     */
+    StatefulSet: "StatefulSet",
+    /**
+     * An apps/v1 DaemonSet.
+     */
+    DaemonSet: "DaemonSet",
+} as const;
+
+export type WorkloadKind = (typeof WorkloadKind)[keyof typeof WorkloadKind];
