@@ -199,7 +199,7 @@ func (d *ExternalSecretDataFrom) Annotate(a infer.Annotator) {
 func (o *ExternalSecretOutputs) Annotate(a infer.Annotator) {
 	describeSyncOutputs(a, &o.SecretName, &o.Keys, &o.DataHash, &o.RemoteVersions, &o.SyncedAt, &o.Ready, &o.Reason, &o.Message)
 	a.Describe(&o.RolloutPending, "Rollout restart targets whose pod template does not carry `dataHash` yet (or that do not "+
-		"exist), as `Kind/namespace/name`: what the next `pulumi up` restarts. Empty when every target is current.")
+		"exist), as `Kind/namespace/name`: what the next `pulumi up` restarts. Absent when every target is current.")
 }
 
 // describeSyncOutputs documents what esosync reports about one

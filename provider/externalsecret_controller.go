@@ -148,7 +148,7 @@ func restartTargets(ctx context.Context, args ExternalSecretArgs, es *esv1.Exter
 	for _, t := range res.Missing {
 		log.Infof("rollout restart target %s does not exist yet; created later, it starts with the current Secret", t)
 	}
-	out.RolloutPending = []string{}
+	out.RolloutPending = nil // omitted when nothing is pending, as in states written before rollouts existed
 	if err != nil {
 		// What was not rolled is still behind; the next `up` tries again.
 		for _, t := range targets {
@@ -214,7 +214,7 @@ func checkRollout(ctx context.Context, args ExternalSecretArgs, key types.Namesp
 		log.Warningf("ExternalSecret %s: %s started with other content than the Secret holds; the next `pulumi up` restarts them",
 			key, strings.Join(res.Behind, ", "))
 	}
-	return append([]string{}, res.Behind...)
+	return res.Behind
 }
 
 // Diff compares the state with the inputs, defaults applied to both, and

@@ -90,7 +90,7 @@ export class ExternalSecret extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly remoteVersions: pulumi.Output<{[key: string]: string}>;
     /**
-     * Rollout restart targets whose pod template does not carry `dataHash` yet (or that do not exist), as `Kind/namespace/name`: what the next `pulumi up` restarts. Empty when every target is current.
+     * Rollout restart targets whose pod template does not carry `dataHash` yet (or that do not exist), as `Kind/namespace/name`: what the next `pulumi up` restarts. Absent when every target is current.
      */
     declare public /*out*/ readonly rolloutPending: pulumi.Output<string[] | undefined>;
     /**

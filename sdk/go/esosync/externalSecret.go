@@ -42,7 +42,7 @@ type ExternalSecret struct {
 	RefreshInterval pulumi.StringPtrOutput `pulumi:"refreshInterval"`
 	// Backend version of each remote key read (Vault KV v2 version).
 	RemoteVersions pulumi.StringMapOutput `pulumi:"remoteVersions"`
-	// Rollout restart targets whose pod template does not carry `dataHash` yet (or that do not exist), as `Kind/namespace/name`: what the next `pulumi up` restarts. Empty when every target is current.
+	// Rollout restart targets whose pod template does not carry `dataHash` yet (or that do not exist), as `Kind/namespace/name`: what the next `pulumi up` restarts. Absent when every target is current.
 	RolloutPending pulumi.StringArrayOutput `pulumi:"rolloutPending"`
 	// Workloads to restart when the synced content changes, as Vault Secrets Operator's `rolloutRestartTargets` does (ESO itself never restarts anything). When an `up` leaves the Secret with another `dataHash` than a target's pod template carries, esosync sets the pod template annotation `esosync.io/rollout.<ExternalSecret name>` to that hash, so the workload rolls once per content change and never when nothing changed. A target that does not exist fails an update (a create skips it: a workload created after its Secret starts with the current content); `refresh` reports targets that are behind, for example after ESO changed the Secret between deploys, in `rolloutPending`, and the next `up` rolls them. E.g. `[{ kind: "Deployment", name: "app" }]`.
 	RolloutRestartTargets RolloutRestartTargetArrayOutput `pulumi:"rolloutRestartTargets"`
@@ -324,7 +324,7 @@ func (o ExternalSecretOutput) RemoteVersions() pulumi.StringMapOutput {
 	return o.ApplyT(func(v *ExternalSecret) pulumi.StringMapOutput { return v.RemoteVersions }).(pulumi.StringMapOutput)
 }
 
-// Rollout restart targets whose pod template does not carry `dataHash` yet (or that do not exist), as `Kind/namespace/name`: what the next `pulumi up` restarts. Empty when every target is current.
+// Rollout restart targets whose pod template does not carry `dataHash` yet (or that do not exist), as `Kind/namespace/name`: what the next `pulumi up` restarts. Absent when every target is current.
 func (o ExternalSecretOutput) RolloutPending() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v *ExternalSecret) pulumi.StringArrayOutput { return v.RolloutPending }).(pulumi.StringArrayOutput)
 }

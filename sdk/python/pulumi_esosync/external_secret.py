@@ -489,7 +489,7 @@ class ExternalSecret(pulumi.CustomResource):
     @pulumi.getter(name="rolloutPending")
     def rollout_pending(self) -> pulumi.Output[Optional[Sequence[_builtins.str]]]:
         """
-        Rollout restart targets whose pod template does not carry `dataHash` yet (or that do not exist), as `Kind/namespace/name`: what the next `pulumi up` restarts. Empty when every target is current.
+        Rollout restart targets whose pod template does not carry `dataHash` yet (or that do not exist), as `Kind/namespace/name`: what the next `pulumi up` restarts. Absent when every target is current.
         """
         return pulumi.get(self, "rollout_pending")
 
