@@ -73,7 +73,8 @@ func TestRolloutRestart(t *testing.T) {
 	if !strings.Contains(out, "updated") {
 		t.Fatalf("refresh after the backend changed reports no drift:\n%s", out)
 	}
-	hash2 := b.upAndRoll(ctx, "pulumi up after the Vault change")
+	// At the CLI's most verbose logging: the leak scan covers its output.
+	hash2 := b.upAndRoll(ctx, "pulumi up after the Vault change", "-v=9", "--logtostderr", "--logflow", "--debug")
 	b.expectServed(ctx, v2)
 	counts = append(counts, b.revisions(ctx, 2, "after that up"))
 	b.noOpUp(ctx)
@@ -190,11 +191,11 @@ func (b *rolloutBed) run(ctx context.Context, args ...string) string {
 	return out
 }
 
-// upAndRoll runs `pulumi up` and waits until the app's only pod carries
-// the new dataHash; it returns that hash.
-func (b *rolloutBed) upAndRoll(ctx context.Context, what string) string {
+// upAndRoll runs `pulumi up` (with flags) and waits until the app's only
+// pod carries the new dataHash; it returns that hash.
+func (b *rolloutBed) upAndRoll(ctx context.Context, what string, flags ...string) string {
 	b.t.Helper()
-	out := b.run(ctx, "up", "--yes", "--skip-preview")
+	out := b.run(ctx, append([]string{"up", "--yes", "--skip-preview"}, flags...)...)
 	hash := b.output(ctx, "dataHash")
 	began := time.Now()
 	pod, err := b.app.WaitRolledOut(ctx, hash)
