@@ -47,7 +47,7 @@ func (b *bed) floorRows(ctx context.Context) ([]Row, error) {
 		if err := b.namespace(ctx, ns); err != nil {
 			return rows, err
 		}
-		row, err := b.measureFunc(ctx, name, func() error {
+		row, err := b.measureFunc(ctx, name, GroupOtherProvider, func() error {
 			values, err := b.readVault(ctx)
 			if err != nil {
 				return err
@@ -56,6 +56,7 @@ func (b *bed) floorRows(ctx context.Context) ([]Row, error) {
 				return writeItem(ctx, kube, dyn, ns, i, values[i%b.cfg.m], objects)
 			})
 		})
+		row.Note = fmt.Sprintf("%d at once; floor API calls: %s", enginePar(), row.API.Summary(floorAgent, 4))
 		if err == nil {
 			row.Current, err = b.waitCurrent(ctx, ns, time.Now().Add(-row.Wall), time.Minute)
 		}
@@ -174,12 +175,13 @@ func forEach(n, width int, do func(i int) error) error {
 	return first
 }
 
-// measureFunc measures fn run in this process (the floor) like measure
-// measures a pulumi command.
-func (b *bed) measureFunc(ctx context.Context, name string, fn func() error) (Row, error) {
+// measureFunc measures fn run in this process (the floor's client, or the
+// provider driven directly) like measure measures a pulumi command; the
+// bench process's CPU and memory count as group's.
+func (b *bed) measureFunc(ctx context.Context, name, group string, fn func() error) (Row, error) {
 	b.vault.Reset()
 	s := b.sampler()
-	s.Watch(os.Getpid(), GroupOtherProvider) // the bench process: the floor's client
+	s.Watch(os.Getpid(), group)
 	s.Start()
 	began := time.Now()
 	err := fn()
@@ -192,7 +194,6 @@ func (b *bed) measureFunc(ctx context.Context, name string, fn func() error) (Ro
 		err = aerr
 	}
 	row.API = api
-	row.Note = fmt.Sprintf("%d at once; floor API calls: %s", enginePar(), api.Summary(floorAgent, 4))
 	fmt.Printf("    %-32s wall %6.1fs\n", name, row.Wall.Seconds())
 	return row, err
 }

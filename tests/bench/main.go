@@ -72,7 +72,7 @@ func (c config) wants(phase string) bool {
 
 // allPhases are the phases in the order they run.
 var allPhases = []string{"floor", "items-provider", "items-controller", "set-provider", "set-controller",
-	"anchor-default", "anchor-tuned", "skip-checkpoints", "parallel", "grpc-timed", "set-aws"}
+	"anchor-default", "anchor-tuned", "skip-checkpoints", "parallel", "grpc-timed", "direct", "set-aws"}
 
 func run(ctx context.Context, cfg config) error {
 	began := time.Now()

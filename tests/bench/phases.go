@@ -36,6 +36,8 @@ func (b *bed) phase(ctx context.Context, name string) ([]Row, error) {
 		return b.lifecycle(ctx, name, "items", "provider", nil, []string{"--parallel=" + strconv.Itoa(b.cfg.parallel)}, false)
 	case "grpc-timed":
 		return b.grpcTimed(ctx, name)
+	case "direct":
+		return b.direct(ctx, name)
 	case "set-aws":
 		return b.setAWS(ctx, name)
 	}

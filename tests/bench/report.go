@@ -40,6 +40,10 @@ func printReport(b *bed, rows []Row) {
 				form, busy.Seconds(), floor.Wall.Seconds(), Ratio(busy, floor.Wall))
 		}
 	}
+	if r, ok := find("direct up"); ok && okFloor {
+		fmt.Printf("  esosync provider up (items), engine excluded (driven directly, %.1f s) / floor objects (%.1f s): %s\n",
+			r.Wall.Seconds(), floor.Wall.Seconds(), Ratio(r.Wall, floor.Wall))
+	}
 	for _, name := range []string{"set-provider up", "items-provider up"} {
 		r, ok := find(name)
 		if !ok {
