@@ -51,13 +51,23 @@ func (c *Client) cachedRead(ctx context.Context, path, version string) (map[stri
 		return maps.Clone(r.data), r.meta, r.err
 	}
 	v, err, _ := reads.group.Do(key, func() (any, error) {
+		// A flight for key may have finished between the lookup above and
+		// this one starting (singleflight forgets a key once its flight
+		// returns): its result is in entries, and reading again would cost
+		// a second Vault read of the path.
+		reads.Lock()
+		r, ok := reads.entries[key]
+		reads.Unlock()
+		if ok {
+			return r, nil
+		}
 		data, meta, err := c.readSecret(ctx, path, version)
 		if err != nil && !isNotFound(err) {
 			// Transient and permission errors are not remembered: the next
 			// resource retries rather than inheriting a failure.
 			return nil, err
 		}
-		r := readResult{data: data, meta: meta, err: err}
+		r = readResult{data: data, meta: meta, err: err}
 		reads.Lock()
 		reads.entries[key] = r
 		reads.Unlock()
