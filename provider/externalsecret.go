@@ -98,15 +98,22 @@ type ExternalSecretOutputs struct {
 	Ready          bool              `pulumi:"ready"`
 	Reason         string            `pulumi:"reason"`
 	Message        string            `pulumi:"message"`
+}
+
+// ExternalSecretState is the state of an ExternalSecret: its inputs, what
+// it reports of its Secret (as a set's item does), and its rollouts.
+type ExternalSecretState struct {
+	ExternalSecretArgs
+	ExternalSecretOutputs
 	// RolloutPending are the rollout restart targets not yet carrying
 	// DataHash, as Kind/namespace/name.
 	RolloutPending []string `pulumi:"rolloutPending,optional"`
 }
 
-// ExternalSecretState is the state of an ExternalSecret.
-type ExternalSecretState struct {
-	ExternalSecretArgs
-	ExternalSecretOutputs
+// Annotate documents what ExternalSecretState adds to the outputs.
+func (s *ExternalSecretState) Annotate(a infer.Annotator) {
+	a.Describe(&s.RolloutPending, "Rollout restart targets whose pod template does not carry `dataHash` yet (or that do not "+
+		"exist), as `Kind/namespace/name`: what the next `pulumi up` restarts. Absent when every target is current.")
 }
 
 // Annotate documents ExternalSecret.
@@ -198,8 +205,6 @@ func (d *ExternalSecretDataFrom) Annotate(a infer.Annotator) {
 // Annotate documents ExternalSecretOutputs.
 func (o *ExternalSecretOutputs) Annotate(a infer.Annotator) {
 	describeSyncOutputs(a, &o.SecretName, &o.Keys, &o.DataHash, &o.RemoteVersions, &o.SyncedAt, &o.Ready, &o.Reason, &o.Message)
-	a.Describe(&o.RolloutPending, "Rollout restart targets whose pod template does not carry `dataHash` yet (or that do not "+
-		"exist), as `Kind/namespace/name`: what the next `pulumi up` restarts. Absent when every target is current.")
 }
 
 // describeSyncOutputs documents what esosync reports about one

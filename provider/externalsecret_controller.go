@@ -102,7 +102,7 @@ func (ExternalSecret) Create(ctx context.Context, req infer.CreateRequest[Extern
 	if err != nil {
 		return infer.CreateResponse[ExternalSecretState]{}, err
 	}
-	if err := restartTargets(ctx, req.Inputs, es, &st.ExternalSecretOutputs, ""); err != nil {
+	if err := restartTargets(ctx, req.Inputs, es, &st, ""); err != nil {
 		return infer.CreateResponse[ExternalSecretState]{ID: id, Output: st}, infer.ResourceInitFailedError{Reasons: []string{err.Error()}}
 	}
 	return infer.CreateResponse[ExternalSecretState]{ID: id, Output: st}, nil
@@ -112,7 +112,7 @@ func (ExternalSecret) Create(ctx context.Context, req infer.CreateRequest[Extern
 func (ExternalSecret) Update(ctx context.Context, req infer.UpdateRequest[ExternalSecretArgs, ExternalSecretState]) (infer.UpdateResponse[ExternalSecretState], error) {
 	ns, name, _ := strings.Cut(req.ID, "/")
 	es := req.Inputs.object(name, ns)
-	st := ExternalSecretState{ExternalSecretArgs: req.Inputs, ExternalSecretOutputs: req.State.ExternalSecretOutputs}
+	st := ExternalSecretState{ExternalSecretArgs: req.Inputs, ExternalSecretOutputs: req.State.ExternalSecretOutputs, RolloutPending: req.State.RolloutPending}
 	if req.DryRun {
 		return infer.UpdateResponse[ExternalSecretState]{Output: st}, nil
 	}
@@ -120,14 +120,15 @@ func (ExternalSecret) Update(ctx context.Context, req infer.UpdateRequest[Extern
 	defer cancel()
 	report, err := engineOf(ctx).ApplyExternalSecret(wctx, p.GetLogger(ctx), es, req.Inputs.mode(), false)
 	if reconcile.IsNotReady(err) {
-		st.ExternalSecretOutputs = outputsOf(report)
+		// Which targets are behind is known again after a sync that succeeds.
+		st.ExternalSecretOutputs, st.RolloutPending = outputsOf(report), nil
 		return infer.UpdateResponse[ExternalSecretState]{Output: st}, infer.ResourceInitFailedError{Reasons: []string{err.Error()}}
 	}
 	if err != nil {
 		return infer.UpdateResponse[ExternalSecretState]{}, err
 	}
 	st.ExternalSecretOutputs = outputsOf(report)
-	if err := restartTargets(ctx, req.Inputs, es, &st.ExternalSecretOutputs, req.State.DataHash); err != nil {
+	if err := restartTargets(ctx, req.Inputs, es, &st, req.State.DataHash); err != nil {
 		return infer.UpdateResponse[ExternalSecretState]{Output: st}, infer.ResourceInitFailedError{Reasons: []string{err.Error()}}
 	}
 	return infer.UpdateResponse[ExternalSecretState]{Output: st}, nil
@@ -136,7 +137,7 @@ func (ExternalSecret) Update(ctx context.Context, req infer.UpdateRequest[Extern
 // restartTargets rolls the rollout restart targets to the content the sync
 // left (out.DataHash; prevHash is the state's, "" on a create) and records
 // in out which targets are still behind.
-func restartTargets(ctx context.Context, args ExternalSecretArgs, es *esv1.ExternalSecret, out *ExternalSecretOutputs, prevHash string) error {
+func restartTargets(ctx context.Context, args ExternalSecretArgs, es *esv1.ExternalSecret, out *ExternalSecretState, prevHash string) error {
 	targets := args.rolloutTargets(es.Namespace)
 	key := types.NamespacedName{Namespace: es.Namespace, Name: es.Name}
 	res, err := engineOf(ctx).Rollout(ctx, reconcile.RolloutRequest{ExternalSecret: key, Targets: targets, Hash: out.DataHash,

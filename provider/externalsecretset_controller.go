@@ -300,14 +300,12 @@ func previewSet(args ExternalSecretSetArgs, ns string) ExternalSecretSetOutputs 
 
 // statusOf maps the engine's report of one item to its status.
 func statusOf(r reconcile.Report) ExternalSecretStatus {
-	return ExternalSecretStatus{SecretName: r.SecretName, Keys: r.Keys, DataHash: r.DataHash, RemoteVersions: r.RemoteVersions,
-		SyncedAt: r.SyncedAt, Ready: r.Ready, Reason: r.Reason, Message: r.Message}
+	return ExternalSecretStatus(outputsOf(r))
 }
 
 // reportOfStatus maps a status back to the engine's report.
 func reportOfStatus(s ExternalSecretStatus) reconcile.Report {
-	return reconcile.Report{SecretName: s.SecretName, Keys: s.Keys, DataHash: s.DataHash, RemoteVersions: s.RemoteVersions,
-		SyncedAt: s.SyncedAt, Status: reconcile.Status{Ready: s.Ready, Reason: s.Reason, Message: s.Message}}
+	return reportOf(ExternalSecretOutputs(s))
 }
 
 // listNames joins names, at most limit of them.
